@@ -1,0 +1,111 @@
+package auth
+
+import (
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+)
+
+// AccessTokenType is the JWT `typ` header of access tokens (RFC 9068). It
+// keeps any other JWT this key might sign from being accepted as an access token.
+const AccessTokenType = "at+jwt"
+
+// maxAccessTokenLength refuses absurd inputs before any parsing work.
+const maxAccessTokenLength = 2048
+
+// clockLeeway: this server issues and verifies its own tokens on one clock,
+// so a second is plenty.
+const clockLeeway = time.Second
+
+// AccessClaims are the claims of an access token.
+type AccessClaims struct {
+	SessionID    string `json:"sid"`
+	TokenVersion int    `json:"ver"`
+	jwt.RegisteredClaims
+}
+
+// Validate is called by the parser after the standard checks: these claims
+// are required too.
+func (c AccessClaims) Validate() error {
+	if c.Subject == "" || c.SessionID == "" || c.ID == "" || c.IssuedAt == nil {
+		return errors.New("missing sub, sid, jti or iat")
+	}
+	return nil
+}
+
+// AccessTokens issues and verifies access tokens.
+type AccessTokens struct {
+	key      SigningKey
+	issuer   string
+	audience string
+	ttl      time.Duration
+	now      func() time.Time
+	parser   *jwt.Parser
+}
+
+// NewAccessTokens returns the access token issuer and verifier.
+func NewAccessTokens(key SigningKey, issuer, audience string, ttl time.Duration, now func() time.Time) *AccessTokens {
+	return &AccessTokens{
+		key: key, issuer: issuer, audience: audience, ttl: ttl, now: now,
+		parser: jwt.NewParser(
+			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), // pinned: no "none", no HS256 with the public key
+			jwt.WithIssuer(issuer),
+			jwt.WithAudience(audience),
+			jwt.WithExpirationRequired(),
+			jwt.WithIssuedAt(), // refuses iat in the future
+			jwt.WithLeeway(clockLeeway),
+			jwt.WithTimeFunc(now),
+		),
+	}
+}
+
+// TTL is the lifetime of an access token.
+func (a *AccessTokens) TTL() time.Duration { return a.ttl }
+
+// Issue signs an access token for one session of a user.
+func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int) (token string, expiresAt time.Time, err error) {
+	now := a.now()
+	expiresAt = now.Add(a.ttl)
+	claims := AccessClaims{
+		SessionID:    sessionID,
+		TokenVersion: tokenVersion,
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    a.issuer,
+			Audience:  jwt.ClaimStrings{a.audience},
+			Subject:   userID,
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(expiresAt),
+			ID:        uuid.NewString(),
+		},
+	}
+	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
+	t.Header["typ"] = AccessTokenType
+	t.Header["kid"] = a.key.KID
+	token, err = t.SignedString(a.key.Private)
+	return token, expiresAt, err
+}
+
+// Verify checks the signature and every required claim. It does not consult
+// the revocation list; see RevocationList.IsRevoked.
+func (a *AccessTokens) Verify(raw string) (*AccessClaims, error) {
+	if raw == "" || len(raw) > maxAccessTokenLength {
+		return nil, ErrInvalidAccessToken
+	}
+	claims := &AccessClaims{}
+	_, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, AccessTokenType) {
+			return nil, errors.New("wrong typ")
+		}
+		if kid, _ := t.Header["kid"].(string); kid != a.key.KID {
+			return nil, errors.New("unknown kid")
+		}
+		return a.key.Public, nil
+	})
+	if err != nil {
+		return nil, ErrInvalidAccessToken
+	}
+	return claims, nil
+}

@@ -1,0 +1,34 @@
+package auth
+
+import (
+	"errors"
+	"time"
+)
+
+// Sentinel errors of the domain. middleware/errors.go maps each one to an
+// HTTP status and an error code; nothing else builds error responses.
+var (
+	ErrInvalidEmail        = errors.New("invalid email address")
+	ErrPasswordTooShort    = errors.New("password too short")
+	ErrPasswordTooLong     = errors.New("password too long")
+	ErrPasswordInvalid     = errors.New("password is not valid UTF-8")
+	ErrInvalidCredentials  = errors.New("invalid email or password")
+	ErrEmailNotVerified    = errors.New("email not verified")
+	ErrTooManyAttempts     = errors.New("too many failed logins for this account")
+	ErrInvalidAccessToken  = errors.New("invalid or revoked access token")
+	ErrInvalidRefreshToken = errors.New("invalid, expired or revoked refresh token")
+	ErrRefreshTokenReused  = errors.New("refresh token reused after rotation; session revoked")
+	ErrInvalidOneTimeToken = errors.New("invalid, expired or used link token")
+	ErrSessionNotFound     = errors.New("session not found")
+	ErrUserNotFound        = errors.New("user not found")
+	ErrNameTooLong         = errors.New("name too long")
+)
+
+// ThrottledError is returned when a limit is reached; it says when to retry.
+type ThrottledError struct {
+	Err        error // the sentinel, e.g. ErrTooManyAttempts
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string { return e.Err.Error() }
+func (e *ThrottledError) Unwrap() error { return e.Err }

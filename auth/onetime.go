@@ -1,0 +1,45 @@
+package auth
+
+import (
+	"time"
+
+	"github.com/authstarter/authstarter/models"
+	"gorm.io/gorm"
+)
+
+// issueOneTimeToken stores a new single-use token for a user and purpose and
+// voids the user's older unused tokens of that purpose: only the newest link
+// works.
+func issueOneTimeToken(tx *gorm.DB, userID, purpose string, now time.Time, ttl time.Duration) (string, error) {
+	if err := tx.Model(&models.OneTimeToken{}).
+		Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).
+		Update("used_at", now).Error; err != nil {
+		return "", err
+	}
+	token := NewOpaqueToken()
+	row := models.OneTimeToken{UserID: userID, Purpose: purpose, TokenHash: HashToken(token), ExpiresAt: now.Add(ttl), CreatedAt: now}
+	return token, tx.Create(&row).Error
+}
+
+// consumeOneTimeToken marks a token used, exactly once: the compare-and-swap
+// on used_at makes two parallel requests with the same token see one success.
+func consumeOneTimeToken(tx *gorm.DB, token, purpose string, now time.Time) (models.OneTimeToken, error) {
+	var row models.OneTimeToken
+	if token == "" || len(token) > 128 {
+		return row, ErrInvalidOneTimeToken
+	}
+	if err := tx.Where("token_hash = ? AND purpose = ?", HashToken(token), purpose).Take(&row).Error; err != nil {
+		return row, notFoundAs(err, ErrInvalidOneTimeToken)
+	}
+	if !now.Before(row.ExpiresAt) {
+		return row, ErrInvalidOneTimeToken
+	}
+	res := tx.Model(&models.OneTimeToken{}).Where("id = ? AND used_at IS NULL", row.ID).Update("used_at", now)
+	if res.Error != nil {
+		return row, res.Error
+	}
+	if res.RowsAffected != 1 {
+		return row, ErrInvalidOneTimeToken
+	}
+	return row, nil
+}

@@ -1,0 +1,151 @@
+package auth
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/authstarter/authstarter/models"
+	"gorm.io/gorm"
+)
+
+// RevocationList makes revocation of stateless access tokens take effect at
+// once, without a database read per request.
+//
+// It holds, in memory, two kinds of entries:
+//   - per session: "every access token with this sid is revoked"
+//     (logout, session deletion, refresh token reuse);
+//   - per user: "every access token with ver below N is revoked"
+//     (logout-all, password change and reset bump the user's token_version).
+//
+// The version, not a timestamp, carries the per-user rule: an `iat <=
+// changed_at` test in whole seconds would either refuse the token issued in
+// the same second as the change or accept one issued just before it.
+//
+// An entry only has to outlive the access tokens it refuses, so it expires
+// after the access token lifetime plus the clock leeway. Entries are written
+// to the revocations table in the same transaction as the change they belong
+// to, loaded at start-up, and polled by Sync so that other instances on the
+// same database learn them too.
+type RevocationList struct {
+	db       *gorm.DB
+	lifetime time.Duration
+	now      func() time.Time
+
+	mu       sync.RWMutex
+	sessions map[string]time.Time         // sid -> entry expiry
+	users    map[string]versionRevocation // user id -> rule
+	lastID   uint                         // highest revocations.id applied, for Sync
+}
+
+type versionRevocation struct {
+	minVersion int
+	expiresAt  time.Time
+}
+
+// NewRevocationList returns an empty list whose entries live for
+// accessTokenTTL plus the clock leeway.
+func NewRevocationList(db *gorm.DB, accessTokenTTL time.Duration, now func() time.Time) *RevocationList {
+	return &RevocationList{
+		db: db, lifetime: accessTokenTTL + clockLeeway, now: now,
+		sessions: map[string]time.Time{},
+		users:    map[string]versionRevocation{},
+	}
+}
+
+// IsRevoked reports whether an access token with verified claims has been
+// revoked. It reads memory only.
+func (r *RevocationList) IsRevoked(c *AccessClaims) bool {
+	now := r.now()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if exp, ok := r.sessions[c.SessionID]; ok && now.Before(exp) {
+		return true
+	}
+	if u, ok := r.users[c.Subject]; ok && now.Before(u.expiresAt) && c.TokenVersion < u.minVersion {
+		return true
+	}
+	return false
+}
+
+// RevokeSession revokes every access token of one session. The entry is
+// written with tx, and applied in memory at once: if tx later rolls back, the
+// tokens stay refused until the entry expires, which fails safe.
+func (r *RevocationList) RevokeSession(tx *gorm.DB, userID, sessionID string) error {
+	return r.add(tx, models.Revocation{Kind: models.RevokeSession, UserID: userID, SessionID: sessionID})
+}
+
+// RevokeVersionsBelow revokes every access token of a user whose ver is below
+// minVersion (the user's new token_version).
+func (r *RevocationList) RevokeVersionsBelow(tx *gorm.DB, userID string, minVersion int) error {
+	return r.add(tx, models.Revocation{Kind: models.RevokeUserVersions, UserID: userID, MinTokenVersion: minVersion})
+}
+
+func (r *RevocationList) add(tx *gorm.DB, entry models.Revocation) error {
+	now := r.now()
+	entry.CreatedAt = now
+	entry.ExpiresAt = now.Add(r.lifetime)
+	r.apply(entry)
+	return tx.Create(&entry).Error
+}
+
+func (r *RevocationList) apply(e models.Revocation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch e.Kind {
+	case models.RevokeSession:
+		if e.ExpiresAt.After(r.sessions[e.SessionID]) {
+			r.sessions[e.SessionID] = e.ExpiresAt
+		}
+	case models.RevokeUserVersions:
+		cur := r.users[e.UserID]
+		if e.MinTokenVersion > cur.minVersion {
+			cur.minVersion = e.MinTokenVersion
+		}
+		if e.ExpiresAt.After(cur.expiresAt) {
+			cur.expiresAt = e.ExpiresAt
+		}
+		r.users[e.UserID] = cur
+	}
+	if e.ID > r.lastID {
+		r.lastID = e.ID
+	}
+}
+
+// Sync applies the live entries written since the last call, by this or any
+// other instance. Called once at start-up and then periodically, off the
+// request path.
+func (r *RevocationList) Sync(ctx context.Context) error {
+	r.mu.RLock()
+	after := r.lastID
+	r.mu.RUnlock()
+	var rows []models.Revocation
+	err := r.db.WithContext(ctx).
+		Where("id > ? AND expires_at > ?", after, r.now()).
+		Order("id").Find(&rows).Error
+	if err != nil {
+		return err
+	}
+	for _, row := range rows {
+		r.apply(row)
+	}
+	return nil
+}
+
+// Prune forgets expired entries, in memory and in the table.
+func (r *RevocationList) Prune(ctx context.Context) error {
+	now := r.now()
+	r.mu.Lock()
+	for sid, exp := range r.sessions {
+		if !now.Before(exp) {
+			delete(r.sessions, sid)
+		}
+	}
+	for id, u := range r.users {
+		if !now.Before(u.expiresAt) {
+			delete(r.users, id)
+		}
+	}
+	r.mu.Unlock()
+	return r.db.WithContext(ctx).Where("expires_at <= ?", now).Delete(&models.Revocation{}).Error
+}

@@ -1,0 +1,327 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/authstarter/authstarter/models"
+	"gorm.io/gorm"
+)
+
+// Client describes the device a session was started or refreshed from.
+type Client struct {
+	IP        string
+	UserAgent string
+}
+
+// SessionConfig holds the lifetimes that govern sessions.
+type SessionConfig struct {
+	RefreshTokenTTL      time.Duration // idle lifetime of one refresh token
+	SessionMaxLifetime   time.Duration // absolute lifetime of a session
+	RefreshReuseInterval time.Duration // grace window for concurrent refreshes
+}
+
+// Tokens is what a client receives when a session starts or is refreshed.
+type Tokens struct {
+	User             models.User
+	SessionID        string
+	AccessToken      string
+	AccessExpiresAt  time.Time
+	AccessTTL        time.Duration
+	RefreshToken     string
+	RefreshExpiresAt time.Time
+}
+
+// Sessions starts, refreshes, lists and ends sessions.
+type Sessions struct {
+	db           *gorm.DB
+	access       *AccessTokens
+	revocations  *RevocationList
+	cfg          SessionConfig
+	successorKey []byte // HMAC key deriving each refresh token's successor
+	now          func() time.Time
+}
+
+// NewSessions returns the session service. successorKey must be secret and
+// stable across restarts and instances (main.go derives it from the signing key).
+func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, cfg SessionConfig, successorKey []byte, now func() time.Time) *Sessions {
+	return &Sessions{db: db, access: access, revocations: revocations, cfg: cfg, successorKey: successorKey, now: now}
+}
+
+// Start opens a new session for a user who has just proven who they are.
+func (s *Sessions) Start(ctx context.Context, user models.User, client Client) (Tokens, error) {
+	now := s.now()
+	session := models.Session{
+		ID:         models.NewID(),
+		UserID:     user.ID,
+		CreatedAt:  now,
+		LastUsedAt: now,
+		ExpiresAt:  now.Add(s.cfg.SessionMaxLifetime),
+		UserAgent:  truncate(client.UserAgent, 512),
+		IP:         client.IP,
+	}
+	session.IdleExpiresAt = s.idleExpiry(now, session)
+	refresh := NewOpaqueToken()
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Create(&session).Error; err != nil {
+			return err
+		}
+		return tx.Create(s.refreshRow(session, nil, refresh, user.TokenVersion, now, client)).Error
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	return s.issue(user, session, refresh)
+}
+
+// Refresh exchanges a refresh token for a new access token and the next
+// refresh token. This is the one place of the rotation algorithm.
+func (s *Sessions) Refresh(ctx context.Context, presented string, client Client) (Tokens, error) {
+	if presented == "" || len(presented) > 128 {
+		return Tokens{}, ErrInvalidRefreshToken
+	}
+	var (
+		user    models.User
+		session models.Session
+		current string // the refresh token the client should hold after this call
+		reused  bool
+	)
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := s.now()
+		var row models.RefreshToken
+		if err := tx.Where("token_hash = ?", HashToken(presented)).Take(&row).Error; err != nil {
+			return notFoundAs(err, ErrInvalidRefreshToken)
+		}
+		if err := tx.Take(&session, "id = ?", row.SessionID).Error; err != nil {
+			return notFoundAs(err, ErrInvalidRefreshToken)
+		}
+		if err := tx.Take(&user, "id = ?", row.UserID).Error; err != nil {
+			return notFoundAs(err, ErrInvalidRefreshToken)
+		}
+		// Ended sessions: logout, revocation, absolute lifetime, and
+		// logout-all or a password change (the user's version moved on).
+		if session.RevokedAt != nil || row.RevokedAt != nil || !now.Before(session.ExpiresAt) ||
+			row.TokenVersion != user.TokenVersion {
+			return ErrInvalidRefreshToken
+		}
+
+		if row.UsedAt == nil {
+			if !now.Before(row.ExpiresAt) { // idle too long
+				return ErrInvalidRefreshToken
+			}
+			// Compare-and-swap: of several requests presenting the same
+			// token at once, exactly one marks it used. (SQLite already
+			// serializes write transactions; other databases may not.)
+			res := tx.Model(&models.RefreshToken{}).
+				Where("id = ? AND used_at IS NULL AND revoked_at IS NULL", row.ID).
+				Update("used_at", now)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 1 {
+				current = s.successor(presented)
+				session.LastUsedAt = now
+				session.IdleExpiresAt = s.idleExpiry(now, session)
+				if err := tx.Create(s.refreshRow(session, &row.ID, current, user.TokenVersion, now, client)).Error; err != nil {
+					return err
+				}
+				return tx.Model(&session).Updates(map[string]any{
+					"last_used_at": session.LastUsedAt, "idle_expires_at": session.IdleExpiresAt,
+				}).Error
+			}
+			// Lost the race: another request rotated it a moment ago.
+			if err := tx.Take(&row, row.ID).Error; err != nil {
+				return err
+			}
+		}
+
+		// The token was already rotated.
+		if now.Sub(*row.UsedAt) <= s.cfg.RefreshReuseInterval {
+			// Concurrent refresh (several tabs, a retried request): answer
+			// with the token the winner received, instead of logging the
+			// user out. Successors are derived from their parent, so the
+			// plaintext can be recomputed although only hashes are stored.
+			var err error
+			current, err = s.activeDescendant(tx, presented, now)
+			return err
+		}
+		// Reuse after the grace window: the token was copied, and either the
+		// thief or the user is replaying it (RFC 9700 §4.14.2). Which one is
+		// unknowable, so the whole session ends: its refresh tokens and its
+		// access tokens, at once.
+		reused = true
+		return s.revokeSession(tx, session.UserID, session.ID, now)
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	if reused {
+		return Tokens{}, ErrRefreshTokenReused
+	}
+	return s.issue(user, session, current)
+}
+
+// maxGraceChain bounds the walk in activeDescendant.
+const maxGraceChain = 8
+
+// activeDescendant follows the derived successors of a rotated token to the
+// one that is still unused: if tab A rotated twice within the grace window,
+// tab B must not receive a token that is itself already rotated.
+func (s *Sessions) activeDescendant(tx *gorm.DB, token string, now time.Time) (string, error) {
+	for range maxGraceChain {
+		token = s.successor(token)
+		var row models.RefreshToken
+		if err := tx.Where("token_hash = ?", HashToken(token)).Take(&row).Error; err != nil {
+			return "", notFoundAs(err, ErrInvalidRefreshToken)
+		}
+		if row.RevokedAt != nil || !now.Before(row.ExpiresAt) {
+			return "", ErrInvalidRefreshToken
+		}
+		if row.UsedAt == nil {
+			return token, nil
+		}
+	}
+	return "", ErrInvalidRefreshToken
+}
+
+// successor derives the refresh token that replaces token at rotation.
+func (s *Sessions) successor(token string) string {
+	return deriveToken(s.successorKey, "refresh-successor:"+token)
+}
+
+// End ends one session of a user (logout, or deleting a listed session):
+// its refresh tokens stop working, and its access tokens too, at once.
+// ErrSessionNotFound covers unknown, already ended and other users' sessions.
+func (s *Sessions) End(ctx context.Context, userID, sessionID string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		now := s.now()
+		var session models.Session
+		err := tx.Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, userID, now).Take(&session).Error
+		if err != nil {
+			return notFoundAs(err, ErrSessionNotFound)
+		}
+		return s.revokeSession(tx, userID, sessionID, now)
+	})
+}
+
+// EndAll ends every session of a user and every access token issued so far,
+// by bumping the user's token_version. Password changes use it too.
+func (s *Sessions) EndAll(ctx context.Context, userID string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		return s.endAllTx(tx, userID)
+	})
+}
+
+// endAllTx bumps token_version, ends every session and records the
+// revocation, inside the caller's transaction.
+func (s *Sessions) endAllTx(tx *gorm.DB, userID string) error {
+	now := s.now()
+	res := tx.Model(&models.User{}).Where("id = ?", userID).
+		Update("token_version", gorm.Expr("token_version + 1"))
+	if res.Error != nil {
+		return res.Error
+	}
+	if res.RowsAffected == 0 {
+		return ErrUserNotFound
+	}
+	var user models.User
+	if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
+		return err
+	}
+	if err := tx.Model(&models.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+		return err
+	}
+	if err := tx.Model(&models.RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+		return err
+	}
+	return s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
+}
+
+// SessionInfo is one live session as listed to its user.
+type SessionInfo struct {
+	ID         string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time // when it ends unless refreshed before (never after the absolute end)
+	UserAgent  string
+	IP         string
+}
+
+// List returns the live sessions of a user, most recently used first.
+func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, error) {
+	now := s.now()
+	var rows []models.Session
+	err := s.db.WithContext(ctx).
+		Where("user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", userID, now, now).
+		Order("last_used_at DESC").Find(&rows).Error
+	if err != nil {
+		return nil, err
+	}
+	out := make([]SessionInfo, len(rows))
+	for i, r := range rows {
+		out[i] = SessionInfo{ID: r.ID, CreatedAt: r.CreatedAt, LastUsedAt: r.LastUsedAt, ExpiresAt: r.IdleExpiresAt, UserAgent: r.UserAgent, IP: r.IP}
+	}
+	return out, nil
+}
+
+func (s *Sessions) revokeSession(tx *gorm.DB, userID, sessionID string, now time.Time) error {
+	if err := tx.Model(&models.Session{}).Where("id = ?", sessionID).Update("revoked_at", now).Error; err != nil {
+		return err
+	}
+	if err := tx.Model(&models.RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {
+		return err
+	}
+	return s.revocations.RevokeSession(tx, userID, sessionID)
+}
+
+func (s *Sessions) refreshRow(session models.Session, parentID *uint, token string, version int, now time.Time, client Client) *models.RefreshToken {
+	return &models.RefreshToken{
+		SessionID:    session.ID,
+		UserID:       session.UserID,
+		TokenHash:    HashToken(token),
+		ParentID:     parentID,
+		TokenVersion: version,
+		ExpiresAt:    session.IdleExpiresAt,
+		CreatedAt:    now,
+		IP:           client.IP,
+		UserAgent:    truncate(client.UserAgent, 512),
+	}
+}
+
+// idleExpiry is when a refresh token issued now expires: after the idle
+// lifetime, but never after the session's absolute end.
+func (s *Sessions) idleExpiry(now time.Time, session models.Session) time.Time {
+	exp := now.Add(s.cfg.RefreshTokenTTL)
+	if exp.After(session.ExpiresAt) {
+		return session.ExpiresAt
+	}
+	return exp
+}
+
+func (s *Sessions) issue(user models.User, session models.Session, refresh string) (Tokens, error) {
+	access, accessExp, err := s.access.Issue(user.ID, session.ID, user.TokenVersion)
+	if err != nil {
+		return Tokens{}, err
+	}
+	return Tokens{
+		User: user, SessionID: session.ID,
+		AccessToken: access, AccessExpiresAt: accessExp, AccessTTL: s.access.TTL(),
+		RefreshToken: refresh, RefreshExpiresAt: session.IdleExpiresAt,
+	}, nil
+}
+
+// notFoundAs turns "no row" into a domain error and keeps real failures.
+func notFoundAs(err, sentinel error) error {
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return sentinel
+	}
+	return err
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

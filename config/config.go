@@ -1,0 +1,253 @@
+// Package config reads the whole configuration from the environment (and a
+// .env file, if present) into one validated Config struct. Every variable is
+// listed in .env.example and in the README.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/joho/godotenv"
+)
+
+// Config is everything the server needs to start. It is built once in
+// main.go (or by a test) and passed down; nothing reads the environment later.
+type Config struct {
+	Env     string // "development" or "production"
+	Port    int
+	AppURL  string // public origin without a trailing slash, e.g. https://auth.example.com
+	DataDir string // where the development key (and by default the database) live
+
+	DatabaseURL       string // SQLite file path
+	JWTPrivateKeyFile string // empty in development: a key is generated under DataDir
+	JWTAudience       string
+
+	AccessTokenTTL       time.Duration
+	RefreshTokenTTL      time.Duration // idle lifetime of one refresh token
+	SessionMaxLifetime   time.Duration // absolute lifetime of a session
+	RefreshReuseInterval time.Duration // grace window for concurrent refreshes
+	PasswordResetTTL     time.Duration
+	EmailVerificationTTL time.Duration
+
+	RequireEmailVerification bool
+
+	AuthRateLimitMax    int
+	AuthRateLimitWindow time.Duration
+	LoginMaxFailures    int
+	LoginFailureWindow  time.Duration
+
+	Argon2MemoryKiB   uint32
+	Argon2Iterations  uint32
+	Argon2Parallelism uint8
+
+	SMTPHost     string
+	SMTPPort     int
+	SMTPUsername string
+	SMTPPassword string
+	SMTPFrom     string
+
+	CookieSecure   bool
+	TrustedProxies []string
+}
+
+// IsProduction reports whether APP_ENV is production.
+func (c Config) IsProduction() bool { return c.Env == "production" }
+
+// Load reads .env (when present; real environment variables win) and the
+// environment, applies the defaults and validates the result.
+func Load() (Config, error) {
+	if err := godotenv.Load(); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return Config{}, fmt.Errorf("reading .env: %w", err)
+	}
+	return FromLookup(os.LookupEnv)
+}
+
+// FromLookup builds a Config from any variable source; tests pass a map.
+func FromLookup(lookup func(string) (string, bool)) (Config, error) {
+	r := reader{lookup: lookup}
+	c := Config{
+		Env:               r.str("APP_ENV", "development"),
+		Port:              r.integer("PORT", 3000),
+		DataDir:           "data",
+		JWTPrivateKeyFile: r.str("JWT_PRIVATE_KEY_FILE", ""),
+
+		AccessTokenTTL:       r.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
+		RefreshTokenTTL:      r.duration("REFRESH_TOKEN_TTL", 168*time.Hour),
+		SessionMaxLifetime:   r.duration("SESSION_MAX_LIFETIME", 720*time.Hour),
+		RefreshReuseInterval: r.duration("REFRESH_REUSE_INTERVAL", 10*time.Second),
+		PasswordResetTTL:     r.duration("PASSWORD_RESET_TTL", 30*time.Minute),
+		EmailVerificationTTL: r.duration("EMAIL_VERIFICATION_TTL", 24*time.Hour),
+
+		RequireEmailVerification: r.boolean("REQUIRE_EMAIL_VERIFICATION", true),
+
+		AuthRateLimitMax:    r.integer("AUTH_RATE_LIMIT_MAX", 20),
+		AuthRateLimitWindow: r.duration("AUTH_RATE_LIMIT_WINDOW", time.Minute),
+		LoginMaxFailures:    r.integer("LOGIN_MAX_FAILURES", 10),
+		LoginFailureWindow:  r.duration("LOGIN_FAILURE_WINDOW", 15*time.Minute),
+
+		// OWASP's first argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+		Argon2MemoryKiB:   uint32(r.integer("ARGON2_MEMORY_KIB", 19456)),
+		Argon2Iterations:  uint32(r.integer("ARGON2_ITERATIONS", 2)),
+		Argon2Parallelism: uint8(r.integer("ARGON2_PARALLELISM", 1)),
+
+		SMTPHost:     r.str("SMTP_HOST", ""),
+		SMTPPort:     r.integer("SMTP_PORT", 587),
+		SMTPUsername: r.str("SMTP_USERNAME", ""),
+		SMTPPassword: r.str("SMTP_PASSWORD", ""),
+		SMTPFrom:     r.str("SMTP_FROM", "Auth Starter <no-reply@localhost>"),
+
+		TrustedProxies: r.list("TRUSTED_PROXIES"),
+	}
+	c.AppURL = strings.TrimRight(r.str("APP_URL", fmt.Sprintf("http://localhost:%d", c.Port)), "/")
+	c.JWTAudience = r.str("JWT_AUDIENCE", c.AppURL)
+	c.DatabaseURL = r.str("DATABASE_URL", "data/app.db")
+	c.CookieSecure = r.boolean("COOKIE_SECURE", c.IsProduction())
+	if r.err != nil {
+		return Config{}, r.err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the values together. Its messages name the variable to fix.
+func (c Config) Validate() error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if c.Env != "development" && c.Env != "production" {
+		bad("APP_ENV must be development or production, got %q", c.Env)
+	}
+	if c.Port < 1 || c.Port > 65535 {
+		bad("PORT must be between 1 and 65535")
+	}
+	u, err := url.Parse(c.AppURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		bad("APP_URL must be an origin such as https://auth.example.com, got %q", c.AppURL)
+	}
+	if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		bad("DATABASE_URL: PostgreSQL is not supported yet; use a SQLite file path")
+	}
+	positive := map[string]time.Duration{
+		"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL,
+		"SESSION_MAX_LIFETIME": c.SessionMaxLifetime, "PASSWORD_RESET_TTL": c.PasswordResetTTL,
+		"EMAIL_VERIFICATION_TTL": c.EmailVerificationTTL, "AUTH_RATE_LIMIT_WINDOW": c.AuthRateLimitWindow,
+		"LOGIN_FAILURE_WINDOW": c.LoginFailureWindow,
+	}
+	for _, name := range slices.Sorted(maps.Keys(positive)) {
+		if positive[name] <= 0 {
+			bad("%s must be a positive duration such as 15m", name)
+		}
+	}
+	if c.RefreshReuseInterval < 0 || c.RefreshReuseInterval > time.Minute {
+		bad("REFRESH_REUSE_INTERVAL must be between 0s and 1m (a longer window helps a token thief)")
+	}
+	if c.RefreshTokenTTL > 0 && c.SessionMaxLifetime > 0 && c.RefreshTokenTTL > c.SessionMaxLifetime {
+		bad("REFRESH_TOKEN_TTL must not be longer than SESSION_MAX_LIFETIME")
+	}
+	if c.AuthRateLimitMax < 1 {
+		bad("AUTH_RATE_LIMIT_MAX must be at least 1")
+	}
+	if c.LoginMaxFailures < 1 {
+		bad("LOGIN_MAX_FAILURES must be at least 1")
+	}
+	if c.Argon2MemoryKiB < 8*uint32(max(c.Argon2Parallelism, 1)) || c.Argon2Iterations < 1 || c.Argon2Parallelism < 1 {
+		bad("ARGON2_MEMORY_KIB, ARGON2_ITERATIONS and ARGON2_PARALLELISM must be positive (memory at least 8 KiB per lane)")
+	}
+	for _, p := range c.TrustedProxies {
+		if net.ParseIP(p) == nil {
+			if _, _, err := net.ParseCIDR(p); err != nil {
+				bad("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", p)
+			}
+		}
+	}
+	if c.IsProduction() {
+		if c.JWTPrivateKeyFile == "" {
+			bad("JWT_PRIVATE_KEY_FILE is required in production (a generated development key is refused)")
+		}
+		if !c.CookieSecure {
+			bad("COOKIE_SECURE=false is refused in production")
+		}
+		if u != nil && u.Scheme != "https" {
+			bad("APP_URL must use https in production")
+		}
+	}
+	if len(problems) > 0 {
+		return errors.New("invalid configuration:\n  - " + strings.Join(problems, "\n  - "))
+	}
+	return nil
+}
+
+// reader parses typed values and remembers the first error, naming the variable.
+type reader struct {
+	lookup func(string) (string, bool)
+	err    error
+}
+
+func (r *reader) str(name, def string) string {
+	if v, ok := r.lookup(name); ok && strings.TrimSpace(v) != "" {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) fail(name, v, want string) {
+	if r.err == nil {
+		r.err = fmt.Errorf("invalid configuration: %s=%q is not %s", name, v, want)
+	}
+}
+
+func (r *reader) integer(name string, def int) int {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		r.fail(name, v, "a whole number")
+		return def
+	}
+	return n
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		r.fail(name, v, "a duration such as 15m or 168h")
+		return def
+	}
+	return d
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, v, "true or false")
+		return def
+	}
+	return b
+}
+
+func (r *reader) list(name string) []string {
+	var out []string
+	for _, item := range strings.Split(r.str(name, ""), ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

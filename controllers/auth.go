@@ -1,0 +1,143 @@
+// Package controllers holds the HTTP handlers. Each one parses the request,
+// calls a service of package auth, and writes the answer; errors are
+// returned as they are and turned into the error envelope in one place
+// (middleware.ErrorHandler). No SQL, no crypto here.
+package controllers
+
+import (
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/middleware"
+	"github.com/gofiber/fiber/v2"
+)
+
+// AuthController serves /api/auth/*: accounts and browser-mode sessions.
+type AuthController struct {
+	Accounts *auth.Accounts
+	Sessions *auth.Sessions
+	Cookies  Cookies
+}
+
+func client(c *fiber.Ctx) auth.Client {
+	return auth.Client{IP: middleware.ClientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
+}
+
+// acceptedBody is the one answer of register, resend-verification and
+// forgot-password, whatever the email: it must not tell whether an account exists.
+var acceptedBody = fiber.Map{"message": "If the address can receive mail, a message is on its way. Check your inbox."}
+
+// Register handles POST /api/auth/register.
+func (h *AuthController) Register(c *fiber.Ctx) error {
+	var in struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+		Name     string `json:"name"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := h.Accounts.Register(c.UserContext(), auth.Registration{Email: in.Email, Password: in.Password, Name: in.Name}); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(acceptedBody)
+}
+
+// VerifyEmail handles POST /api/auth/verify-email: it consumes the link's
+// token and signs the user in.
+func (h *AuthController) VerifyEmail(c *fiber.Ctx) error {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := required("token", in.Token); err != nil {
+		return err
+	}
+	user, err := h.Accounts.VerifyEmail(c.UserContext(), in.Token)
+	if err != nil {
+		return err
+	}
+	tokens, err := h.Sessions.Start(c.UserContext(), user, client(c))
+	if err != nil {
+		return err
+	}
+	return h.signedIn(c, tokens)
+}
+
+// ResendVerification handles POST /api/auth/resend-verification.
+func (h *AuthController) ResendVerification(c *fiber.Ctx) error {
+	var in struct {
+		Email string `json:"email"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := h.Accounts.ResendVerification(c.UserContext(), in.Email); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(acceptedBody)
+}
+
+// Login handles POST /api/auth/login (browser mode: tokens in cookies).
+func (h *AuthController) Login(c *fiber.Ctx) error {
+	var in struct {
+		Email    string `json:"email"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	tokens, err := h.signIn(c, in.Email, in.Password)
+	if err != nil {
+		return err
+	}
+	return h.signedIn(c, tokens)
+}
+
+// signIn checks a password and starts a session (login and the password grant).
+func (h *AuthController) signIn(c *fiber.Ctx, email, password string) (auth.Tokens, error) {
+	user, err := h.Accounts.Authenticate(c.UserContext(), email, password)
+	if err != nil {
+		return auth.Tokens{}, err
+	}
+	return h.Sessions.Start(c.UserContext(), user, client(c))
+}
+
+// Refresh handles POST /api/auth/refresh: the refresh cookie is rotated. A
+// refused token also clears the cookies, so the browser stops retrying it.
+func (h *AuthController) Refresh(c *fiber.Ctx) error {
+	tokens, err := h.Sessions.Refresh(c.UserContext(), c.Cookies(h.Cookies.RefreshName), client(c))
+	if err != nil {
+		h.Cookies.Clear(c)
+		return err
+	}
+	return h.signedIn(c, tokens)
+}
+
+// Logout handles POST /api/auth/logout: the current session ends, its
+// access tokens included. Works with the cookie or a Bearer token.
+func (h *AuthController) Logout(c *fiber.Ctx) error {
+	claims := middleware.Claims(c)
+	if err := h.Sessions.End(c.UserContext(), claims.Subject, claims.SessionID); err != nil {
+		return err
+	}
+	h.Cookies.Clear(c)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// LogoutAll handles POST /api/auth/logout-all: every session and every
+// access token of the user ends.
+func (h *AuthController) LogoutAll(c *fiber.Ctx) error {
+	if err := h.Sessions.EndAll(c.UserContext(), middleware.Claims(c).Subject); err != nil {
+		return err
+	}
+	h.Cookies.Clear(c)
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// signedIn answers a browser-mode sign-in: cookies, and the user in the body.
+// No token ever appears in the body.
+func (h *AuthController) signedIn(c *fiber.Ctx, t auth.Tokens) error {
+	h.Cookies.Set(c, t)
+	return c.JSON(fiber.Map{"user": viewUser(t.User)})
+}

@@ -1,0 +1,69 @@
+package controllers
+
+import (
+	"bytes"
+	"encoding/json"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/middleware"
+	"github.com/gofiber/fiber/v2"
+)
+
+const (
+	grantPassword     = "password"
+	grantRefreshToken = "refresh_token"
+)
+
+// Token handles POST /api/auth/token, the token mode for clients that are
+// not browsers (mobile apps, CLIs, other servers): tokens travel in the JSON
+// body, never in cookies, and protected routes take `Authorization: Bearer`.
+// The rules are those of login and refresh.
+func (h *AuthController) Token(c *fiber.Ctx) error {
+	var in struct {
+		GrantType    string `json:"grant_type"`
+		Email        string `json:"email"`
+		Password     string `json:"password"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	var (
+		tokens auth.Tokens
+		err    error
+	)
+	switch in.GrantType {
+	case grantPassword:
+		tokens, err = h.signIn(c, in.Email, in.Password)
+	case grantRefreshToken:
+		if err := required("refresh_token", in.RefreshToken); err != nil {
+			return err
+		}
+		tokens, err = h.Sessions.Refresh(c.UserContext(), in.RefreshToken, client(c))
+	default:
+		return middleware.BadRequest("unsupported_grant_type", `The field "grant_type" must be "password" or "refresh_token".`)
+	}
+	if err != nil {
+		return err
+	}
+	// The RFC 6749 §5.1 response shape.
+	return c.JSON(fiber.Map{
+		"access_token":  tokens.AccessToken,
+		"token_type":    "Bearer",
+		"expires_in":    int(tokens.AccessTTL.Seconds()),
+		"refresh_token": tokens.RefreshToken,
+		"user":          viewUser(tokens.User),
+	})
+}
+
+// IsPasswordGrant tells the rate limiter which token requests carry
+// credentials. A body it cannot read counts as one (and fails later).
+func IsPasswordGrant(c *fiber.Ctx) bool {
+	var in struct {
+		GrantType string `json:"grant_type"`
+	}
+	if err := json.NewDecoder(bytes.NewReader(c.Body())).Decode(&in); err != nil {
+		return true
+	}
+	return in.GrantType != grantRefreshToken
+}

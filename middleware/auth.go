@@ -1,0 +1,54 @@
+package middleware
+
+import (
+	"strings"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/gofiber/fiber/v2"
+)
+
+const claimsKey = "auth.claims"
+
+// RequireAuth admits requests that carry a valid, unrevoked access token,
+// either as `Authorization: Bearer <jwt>` or in the access cookie. It checks
+// the signature, the claims and the in-memory revocation list, and reads no
+// database. Handlers behind it call Claims(c).
+func RequireAuth(tokens *auth.AccessTokens, revocations *auth.RevocationList, accessCookie string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		raw, ok := accessToken(c, accessCookie)
+		if !ok {
+			return auth.ErrInvalidAccessToken
+		}
+		claims, err := tokens.Verify(raw)
+		if err != nil {
+			return err
+		}
+		if revocations.IsRevoked(claims) {
+			return auth.ErrInvalidAccessToken
+		}
+		c.Locals(claimsKey, claims)
+		return c.Next()
+	}
+}
+
+// Claims returns the verified access token claims of the request: Subject is
+// the user id, SessionID the session. Only valid behind RequireAuth.
+func Claims(c *fiber.Ctx) *auth.AccessClaims {
+	claims, _ := c.Locals(claimsKey).(*auth.AccessClaims)
+	return claims
+}
+
+// accessToken takes the Bearer token if an Authorization header is present
+// (and then nothing else, so a bad header is never papered over by a
+// cookie), or else the access cookie.
+func accessToken(c *fiber.Ctx, accessCookie string) (string, bool) {
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		scheme, token, found := strings.Cut(h, " ")
+		if !found || !strings.EqualFold(scheme, "Bearer") {
+			return "", false
+		}
+		return strings.TrimSpace(token), true
+	}
+	token := c.Cookies(accessCookie)
+	return token, token != ""
+}

@@ -1,0 +1,99 @@
+package middleware
+
+import (
+	"errors"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/gofiber/fiber/v2"
+)
+
+// APIError is an error with its HTTP status and envelope already chosen.
+// Controllers return it for request-shape problems (bad JSON, a missing
+// field); domain errors are mapped by the table below.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Code + ": " + e.Message }
+
+// BadRequest returns a 400 with the given code and message.
+func BadRequest(code, message string) *APIError {
+	return &APIError{Status: fiber.StatusBadRequest, Code: code, Message: message}
+}
+
+// domainErrors is the one table from domain errors to HTTP answers.
+var domainErrors = []struct {
+	err error
+	APIError
+}{
+	{auth.ErrInvalidEmail, APIError{400, "invalid_email", "Enter a valid email address."}},
+	{auth.ErrPasswordTooShort, APIError{400, "password_too_short", "Use a password of at least " + strconv.Itoa(auth.MinPasswordLength) + " characters."}},
+	{auth.ErrPasswordTooLong, APIError{400, "password_too_long", "Use a password of at most " + strconv.Itoa(auth.MaxPasswordLength) + " characters."}},
+	{auth.ErrPasswordInvalid, APIError{400, "invalid_password", "The password contains invalid characters."}},
+	{auth.ErrNameTooLong, APIError{400, "name_too_long", "Use a name of at most 200 characters."}},
+	{auth.ErrInvalidCredentials, APIError{401, "invalid_credentials", "The email or password is incorrect."}},
+	{auth.ErrEmailNotVerified, APIError{403, "email_not_verified", "Confirm your email address first: follow the link we sent you, or ask for a new one."}},
+	{auth.ErrTooManyAttempts, APIError{429, "too_many_attempts", "Too many failed sign-in attempts for this account. Try again later."}},
+	{auth.ErrInvalidAccessToken, APIError{401, "unauthenticated", "Sign in to continue."}},
+	{auth.ErrRefreshTokenReused, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}},
+	{auth.ErrInvalidRefreshToken, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}},
+	{auth.ErrInvalidOneTimeToken, APIError{400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."}},
+	{auth.ErrSessionNotFound, APIError{404, "session_not_found", "No such session."}},
+	{auth.ErrUserNotFound, APIError{401, "unauthenticated", "Sign in to continue."}},
+}
+
+// fiberErrorCodes names the framework's own errors (unknown route, body too
+// large, ...).
+var fiberErrorCodes = map[int]string{
+	400: "bad_request", 404: "not_found", 405: "method_not_allowed", 408: "request_timeout",
+	413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited",
+	431: "headers_too_large",
+}
+
+// ErrorHandler is Fiber's ErrorHandler: every error of every route becomes
+// the contract's envelope here. Unknown errors are logged with the request id
+// and answered with a generic 500; their text never reaches the client.
+func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+	return func(c *fiber.Ctx, err error) error {
+		e := toAPIError(err)
+		if e.Status == fiber.StatusInternalServerError {
+			log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)
+		}
+		var throttled *auth.ThrottledError
+		if errors.As(err, &throttled) {
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(throttled.RetryAfter.Seconds()))))
+		}
+		if e.Status == fiber.StatusUnauthorized {
+			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
+		}
+		return c.Status(e.Status).JSON(fiber.Map{"error": fiber.Map{"code": e.Code, "message": e.Message}})
+	}
+}
+
+func toAPIError(err error) APIError {
+	var apiErr *APIError
+	if errors.As(err, &apiErr) {
+		return *apiErr
+	}
+	for _, d := range domainErrors {
+		if errors.Is(err, d.err) {
+			return d.APIError
+		}
+	}
+	var fe *fiber.Error
+	if errors.As(err, &fe) && fe.Code < 500 {
+		code, ok := fiberErrorCodes[fe.Code]
+		if !ok {
+			code = "bad_request"
+		}
+		// The status text, not fe.Message: the latter may echo the request path.
+		return APIError{fe.Code, code, http.StatusText(fe.Code) + "."}
+	}
+	return APIError{500, "internal_error", "Something went wrong on our side. Please try again."}
+}

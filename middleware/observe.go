@@ -1,0 +1,93 @@
+package middleware
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func requestID(c *fiber.Ctx) string {
+	id, _ := c.Locals("requestid").(string) // set by Fiber's requestid middleware
+	return id
+}
+
+// RequestLog writes one structured record per request: method, path (never
+// the query string, which could hold a token), status, duration, client IP
+// and request id.
+func RequestLog(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		if err != nil {
+			// Let the ErrorHandler write the response now, so the status is known.
+			if herr := c.App().ErrorHandler(c, err); herr != nil {
+				_ = c.SendStatus(fiber.StatusInternalServerError)
+			}
+		}
+		log.InfoContext(c.UserContext(), "request",
+			"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
+			"duration_ms", time.Since(start).Milliseconds(), "ip", ClientIP(c), "request_id", requestID(c))
+		return nil
+	}
+}
+
+const clientIPKey = "client.ip"
+
+// ResolveClientIP finds the client's address. X-Forwarded-For is believed
+// only when the direct peer is a trusted proxy, and then read from the right,
+// skipping trusted proxies: the left-most entries are whatever the client
+// chose to send. Without trusted proxies the header is ignored.
+func ResolveClientIP(trusted []netip.Prefix) fiber.Handler {
+	isTrusted := func(a netip.Addr) bool {
+		for _, p := range trusted {
+			if p.Contains(a.Unmap()) {
+				return true
+			}
+		}
+		return false
+	}
+	return func(c *fiber.Ctx) error {
+		ip := c.Context().RemoteIP().String()
+		if peer, err := netip.ParseAddr(ip); err == nil && isTrusted(peer) {
+			hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+			for i := len(hops) - 1; i >= 0; i-- {
+				hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+				if err != nil {
+					break // a malformed entry: stop at the last address we can vouch for
+				}
+				ip = hop.Unmap().String()
+				if !isTrusted(hop) {
+					break
+				}
+			}
+		}
+		c.Locals(clientIPKey, ip)
+		return c.Next()
+	}
+}
+
+// ClientIP returns the address found by ResolveClientIP.
+func ClientIP(c *fiber.Ctx) string {
+	ip, _ := c.Locals(clientIPKey).(string)
+	return ip
+}
+
+// ParseTrustedProxies turns TRUSTED_PROXIES entries (IPs or CIDR ranges) into prefixes.
+func ParseTrustedProxies(entries []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(entries))
+	for _, e := range entries {
+		if p, err := netip.ParsePrefix(e); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}

@@ -1,0 +1,102 @@
+// Package models holds the database schema: GORM models and the migration.
+// It has no rules; those live in package auth.
+package models
+
+import (
+	"time"
+
+	"github.com/google/uuid"
+	"gorm.io/gorm"
+)
+
+// User is an account. Email is stored normalized (trimmed, lower-cased).
+type User struct {
+	// A random UUID rather than an auto-increment number, so ids reveal
+	// neither the number of accounts nor the order of sign-ups.
+	ID                 string `gorm:"primaryKey;size:36"`
+	Email              string `gorm:"uniqueIndex;not null;size:254"`
+	Name               string `gorm:"size:200"`
+	PasswordHash       string `gorm:"not null"`
+	EmailVerifiedAt    *time.Time
+	TokenVersion       int       `gorm:"not null;default:0"` // bumped to end every session and access token at once
+	LastPasswordChange time.Time `gorm:"not null"`
+	CreatedAt          time.Time
+	UpdatedAt          time.Time
+}
+
+// Session is one signed-in device: a family of refresh tokens. Its ID is the
+// `sid` claim of every access token issued for it.
+type Session struct {
+	ID            string    `gorm:"primaryKey;size:36"`
+	UserID        string    `gorm:"index;not null;size:36"`
+	User          User      `gorm:"constraint:OnDelete:CASCADE"`
+	CreatedAt     time.Time `gorm:"not null"`
+	LastUsedAt    time.Time `gorm:"not null"`
+	IdleExpiresAt time.Time `gorm:"not null"` // the current refresh token's expiry; moves on at each rotation
+	ExpiresAt     time.Time `gorm:"not null"` // absolute end, however often the session is refreshed
+	RevokedAt     *time.Time
+	UserAgent     string `gorm:"size:512"`
+	IP            string `gorm:"size:64"`
+}
+
+// RefreshToken is one issued refresh token. Only its SHA-256 is stored. Each
+// rotation marks the row used and adds a child row in the same session.
+type RefreshToken struct {
+	ID           uint      `gorm:"primaryKey"`
+	SessionID    string    `gorm:"index;not null;size:36"`
+	Session      Session   `gorm:"constraint:OnDelete:CASCADE"`
+	UserID       string    `gorm:"index;not null;size:36"`
+	TokenHash    string    `gorm:"uniqueIndex;not null;size:64"`
+	ParentID     *uint     `gorm:"index"`
+	TokenVersion int       `gorm:"not null"` // the user's token_version when issued
+	ExpiresAt    time.Time `gorm:"not null"` // idle expiry
+	UsedAt       *time.Time
+	RevokedAt    *time.Time
+	CreatedAt    time.Time `gorm:"not null"`
+	IP           string    `gorm:"size:64"`
+	UserAgent    string    `gorm:"size:512"`
+}
+
+// Purposes of one-time tokens.
+const (
+	PurposeEmailVerification = "email_verification"
+	PurposePasswordReset     = "password_reset"
+)
+
+// OneTimeToken is a single-use token sent by email. Only its SHA-256 is stored.
+type OneTimeToken struct {
+	ID        uint      `gorm:"primaryKey"`
+	UserID    string    `gorm:"index;not null;size:36"`
+	User      User      `gorm:"constraint:OnDelete:CASCADE"`
+	Purpose   string    `gorm:"not null;size:32"`
+	TokenHash string    `gorm:"uniqueIndex;not null;size:64"`
+	ExpiresAt time.Time `gorm:"not null"`
+	UsedAt    *time.Time
+	CreatedAt time.Time `gorm:"not null"`
+}
+
+// Revocation kinds.
+const (
+	RevokeSession      = "session"       // every access token with this sid
+	RevokeUserVersions = "user_versions" // every access token of this user with ver < MinTokenVersion
+)
+
+// Revocation is the persisted form of one entry of the in-memory revocation
+// list. It only has to outlive the access tokens it refuses (ExpiresAt).
+type Revocation struct {
+	ID              uint   `gorm:"primaryKey"`
+	Kind            string `gorm:"not null;size:16"`
+	UserID          string `gorm:"not null;size:36"`
+	SessionID       string `gorm:"size:36"`
+	MinTokenVersion int
+	ExpiresAt       time.Time `gorm:"index;not null"`
+	CreatedAt       time.Time `gorm:"not null"`
+}
+
+// NewID returns a random (version 4) UUID for users and sessions.
+func NewID() string { return uuid.NewString() }
+
+// Migrate creates or updates every table.
+func Migrate(db *gorm.DB) error {
+	return db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{})
+}

@@ -1,0 +1,57 @@
+// Package routes maps URLs to handlers. Read it next to the route table of
+// the API contract: one line per route, with the middleware in front of it.
+package routes
+
+import (
+	"io/fs"
+
+	"github.com/authstarter/authstarter/controllers"
+	"github.com/authstarter/authstarter/middleware"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"net/http"
+)
+
+// Handlers is everything the routes need, built in server.New.
+type Handlers struct {
+	Auth     *controllers.AuthController
+	Sessions *controllers.SessionsController
+	Me       *controllers.MeController
+	Meta     *controllers.MetaController
+
+	RequireAuth   fiber.Handler // valid, unrevoked access token (cookie or Bearer)
+	AuthRateLimit fiber.Handler // per-IP limit on the credential-less routes
+	Web           fs.FS         // the embedded frontend
+}
+
+// Register mounts every route on app.
+func Register(app *fiber.App, h Handlers) {
+	app.Get("/healthz", h.Meta.Health)
+	app.Get("/.well-known/jwks.json", h.Meta.JWKS)
+
+	api := app.Group("/api", middleware.NoStore())
+
+	a := api.Group("/auth")
+	limited := h.AuthRateLimit
+	a.Post("/register", limited, h.Auth.Register)
+	a.Post("/verify-email", limited, h.Auth.VerifyEmail)
+	a.Post("/resend-verification", limited, h.Auth.ResendVerification)
+	a.Post("/login", limited, h.Auth.Login)
+	a.Post("/token", middleware.When(controllers.IsPasswordGrant, limited), h.Auth.Token)
+	a.Post("/refresh", h.Auth.Refresh)
+	a.Post("/logout", h.RequireAuth, h.Auth.Logout)
+	a.Post("/logout-all", h.RequireAuth, h.Auth.LogoutAll)
+	a.Get("/sessions", h.RequireAuth, h.Sessions.List)
+	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)
+
+	api.Get("/me", h.RequireAuth, h.Me.Me)
+
+	// Add your own protected routes here, for example:
+	//   api.Get("/notes", h.RequireAuth, notes.List)
+	// and read the caller with middleware.Claims(c).Subject.
+
+	// Unknown /api paths answer a JSON 404 rather than the frontend.
+	api.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+
+	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(h.Web), Index: "index.html", NotFoundFile: "index.html"}))
+}

@@ -1,0 +1,202 @@
+// Package server wires the configuration, the database, the services and
+// the Fiber app together. main.go calls New and Listen; tests call New with
+// a temporary database and a fake clock.
+package server
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/controllers"
+	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/middleware"
+	"github.com/authstarter/authstarter/models"
+	"github.com/authstarter/authstarter/routes"
+	"github.com/authstarter/authstarter/web"
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/helmet"
+	"github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/gofiber/fiber/v2/middleware/requestid"
+	"gorm.io/gorm"
+)
+
+// Options are the dependencies a test may replace.
+type Options struct {
+	Logger *slog.Logger
+	Mailer mail.Mailer      // default: the log mailer
+	Now    func() time.Time // default: time.Now
+}
+
+// Server is the assembled application.
+type Server struct {
+	App         *fiber.App
+	DB          *gorm.DB
+	Config      config.Config
+	Revocations *auth.RevocationList
+	RequireAuth fiber.Handler // for adding protected routes outside package routes
+
+	log  *slog.Logger
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+const maxBodyBytes = 64 << 10
+
+// New builds the server: it opens and migrates the database, loads (or in
+// development creates) the signing key, and loads the live revocations.
+func New(cfg config.Config, opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	trusted, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
+	}
+
+	key, err := signingKey(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	db, err := models.Open(cfg.DatabaseURL)
+	if err != nil {
+		return nil, err
+	}
+
+	mailer := opts.Mailer
+	if mailer == nil {
+		if cfg.IsProduction() {
+			log.Warn("no SMTP server configured: emails are not delivered")
+		}
+		mailer = mail.LogMailer{Logger: log, RedactLinks: cfg.IsProduction()}
+	}
+
+	access := auth.NewAccessTokens(key, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
+	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
+	if err := revocations.Sync(context.Background()); err != nil {
+		return nil, fmt.Errorf("loading revocations: %w", err)
+	}
+	sessions := auth.NewSessions(db, access, revocations, auth.SessionConfig{
+		RefreshTokenTTL:      cfg.RefreshTokenTTL,
+		SessionMaxLifetime:   cfg.SessionMaxLifetime,
+		RefreshReuseInterval: cfg.RefreshReuseInterval,
+	}, successorKey(key), now)
+	passwords := auth.NewPasswordHasher(auth.Argon2Params{
+		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
+	})
+	throttle := auth.NewLoginThrottle(cfg.LoginMaxFailures, cfg.LoginFailureWindow, now)
+	accounts := auth.NewAccounts(db, passwords, throttle, mailer, auth.AccountConfig{
+		AppURL:                   cfg.AppURL,
+		EmailVerificationTTL:     cfg.EmailVerificationTTL,
+		RequireEmailVerification: cfg.RequireEmailVerification,
+	}, log, now)
+
+	app := fiber.New(fiber.Config{
+		AppName:               "authstarter",
+		ErrorHandler:          middleware.ErrorHandler(log),
+		BodyLimit:             maxBodyBytes,
+		DisableStartupMessage: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		IdleTimeout:           60 * time.Second,
+	})
+	app.Use(
+		recover.New(),
+		requestid.New(),
+		middleware.ResolveClientIP(trusted),
+		middleware.RequestLog(log),
+		helmet.New(helmet.Config{
+			ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+			ReferrerPolicy:        "no-referrer",
+		}),
+		middleware.SameOrigin(cfg.AppURL),
+		middleware.JSONOnly(),
+	)
+
+	cookies := controllers.NewCookies(cfg.CookieSecure, now)
+	requireAuth := middleware.RequireAuth(access, revocations, cookies.AccessName)
+	routes.Register(app, routes.Handlers{
+		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
+		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
+		Me:            &controllers.MeController{Accounts: accounts},
+		Meta:          &controllers.MetaController{Key: key},
+		RequireAuth:   requireAuth,
+		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, cfg.AuthRateLimitWindow),
+		Web:           web.Files,
+	})
+
+	ctx, stop := context.WithCancel(context.Background())
+	s := &Server{App: app, DB: db, Config: cfg, Revocations: revocations, RequireAuth: requireAuth, log: log, stop: stop, done: make(chan struct{})}
+	go s.maintainRevocations(ctx)
+	return s, nil
+}
+
+// revocationSyncInterval bounds how long another instance on the same
+// database takes to learn a revocation made here.
+const revocationSyncInterval = 2 * time.Second
+
+// maintainRevocations polls the revocations table (for entries written by
+// other instances) and prunes expired entries, off the request path.
+func (s *Server) maintainRevocations(ctx context.Context) {
+	defer close(s.done)
+	sync := time.NewTicker(revocationSyncInterval)
+	prune := time.NewTicker(time.Minute)
+	defer sync.Stop()
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sync.C:
+			if err := s.Revocations.Sync(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("syncing revocations failed", "error", err)
+			}
+		case <-prune.C:
+			if err := s.Revocations.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("pruning revocations failed", "error", err)
+			}
+		}
+	}
+}
+
+// Shutdown stops accepting requests, waits for those in flight (up to
+// timeout), stops the background work and closes the database.
+func (s *Server) Shutdown(timeout time.Duration) error {
+	err := s.App.ShutdownWithTimeout(timeout)
+	s.stop()
+	<-s.done
+	if sqlDB, dbErr := s.DB.DB(); dbErr == nil {
+		if cerr := sqlDB.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
+	if cfg.JWTPrivateKeyFile != "" {
+		return auth.LoadSigningKey(cfg.JWTPrivateKeyFile)
+	}
+	path := filepath.Join(cfg.DataDir, "jwt_ed25519.pem")
+	log.Info("using the development signing key (set JWT_PRIVATE_KEY_FILE in production)", "path", path)
+	return auth.LoadOrCreateDevKey(path)
+}
+
+// successorKey derives the secret that derives refresh token successors
+// from the signing key, so there is no second secret to manage.
+func successorKey(key auth.SigningKey) []byte {
+	mac := hmac.New(sha256.New, key.Private.Seed())
+	mac.Write([]byte("authstarter refresh-token successor v1"))
+	return mac.Sum(nil)
+}

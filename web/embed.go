@@ -1,0 +1,9 @@
+// Package web holds the browser frontend, embedded into the binary.
+package web
+
+import "embed"
+
+// Files is the frontend: plain HTML, CSS and JavaScript modules, no build step.
+//
+//go:embed index.html app.css app.js
+var Files embed.FS
