@@ -1,0 +1,329 @@
+package server_test
+
+// The test harness: newTestApp starts the whole application on a loopback
+// listener with a temporary SQLite file, a fake clock and a recording
+// mailer; newBrowser is an HTTP client with a cookie jar, which behaves like
+// a browser tab towards the cookies.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/server"
+)
+
+// fakeClock is the injected clock: tests move time instead of sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// mailbox records every message instead of sending it.
+type mailbox struct {
+	mu   sync.Mutex
+	msgs []mail.Message
+}
+
+func (m *mailbox) Send(_ context.Context, msg mail.Message) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.msgs = append(m.msgs, msg)
+	return nil
+}
+
+func (m *mailbox) to(addr string) []mail.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []mail.Message
+	for _, msg := range m.msgs {
+		if msg.To == addr {
+			out = append(out, msg)
+		}
+	}
+	return out
+}
+
+// lastToken returns the token= parameter of the newest link mailed to addr.
+func (m *mailbox) lastToken(t *testing.T, addr string) string {
+	t.Helper()
+	msgs := m.to(addr)
+	if len(msgs) == 0 {
+		t.Fatalf("no mail to %s", addr)
+	}
+	_, token, ok := strings.Cut(msgs[len(msgs)-1].Link, "token=")
+	if !ok {
+		t.Fatalf("newest mail to %s has no token link: %q", addr, msgs[len(msgs)-1].Link)
+	}
+	return token
+}
+
+type testApp struct {
+	*server.Server
+	URL   string
+	Clock *fakeClock
+	Mail  *mailbox
+	Logs  *syncBuffer
+}
+
+// testConfig is the configuration of the test apps: development mode, a
+// cheap argon2 cost (TestProductionArgon2Cost in package auth covers the real
+// one), and limits high enough not to get in the way.
+func testConfig(t *testing.T, appURL string) config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		v, ok := map[string]string{
+			"APP_URL":             appURL,
+			"DATABASE_URL":        filepath.Join(dir, "test.db"),
+			"ARGON2_MEMORY_KIB":   "64",
+			"ARGON2_ITERATIONS":   "1",
+			"AUTH_RATE_LIMIT_MAX": "100000",
+		}[name]
+		return v, ok
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = dir
+	return cfg
+}
+
+// newTestApp starts the app; options adjust the configuration first.
+func newTestApp(t *testing.T, options ...func(*config.Config)) *testApp {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	cfg := testConfig(t, url)
+	for _, o := range options {
+		o(&cfg)
+	}
+	return startOn(t, ln, cfg, &fakeClock{t: time.Now()})
+}
+
+// startOn starts an app instance with cfg on ln. Several instances may share
+// one database file and one clock (restart and multi-instance tests).
+func startOn(t *testing.T, ln net.Listener, cfg config.Config, clock *fakeClock) *testApp {
+	t.Helper()
+	logs := &syncBuffer{}
+	box := &mailbox{}
+	srv, err := server.New(cfg, server.Options{
+		Logger: slog.New(slog.NewTextHandler(logs, nil)),
+		Mailer: box,
+		Now:    clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.App.Listener(ln)
+	t.Cleanup(func() { srv.Shutdown(5 * time.Second) })
+	return &testApp{Server: srv, URL: "http://" + ln.Addr().String(), Clock: clock, Mail: box, Logs: logs}
+}
+
+// syncBuffer collects log output from concurrent requests.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// browser is one cookie-keeping client: one browser profile.
+type browser struct {
+	t    *testing.T
+	app  *testApp
+	http *http.Client
+}
+
+func (a *testApp) newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, app: a, http: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+}
+
+// response is a read response.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into a generic map.
+func (r response) JSON(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.Body, &m); err != nil {
+		t.Fatalf("body is not JSON: %v: %s", err, r.Body)
+	}
+	return m
+}
+
+// ErrorCode returns error.code of an error envelope ("" if there is none).
+func (r response) ErrorCode() string {
+	var env struct {
+		Error struct{ Code, Message string }
+	}
+	json.Unmarshal(r.Body, &env)
+	return env.Error.Code
+}
+
+// do sends a request. body may be nil, a string (sent as is) or a value
+// (sent as JSON with Content-Type application/json). headers are pairs.
+func (b *browser) do(method, path string, body any, headers ...string) response {
+	b.t.Helper()
+	var rd io.Reader
+	var contentType string
+	switch v := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(v)
+		contentType = "application/json"
+	default:
+		data, err := json.Marshal(v)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+		contentType = "application/json"
+	}
+	req, err := http.NewRequest(method, b.app.URL+path, rd)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := b.http.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(res.Body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: data}
+}
+
+func (b *browser) post(path string, body any, headers ...string) response {
+	b.t.Helper()
+	return b.do(http.MethodPost, path, body, headers...)
+}
+
+func (b *browser) get(path string, headers ...string) response {
+	b.t.Helper()
+	return b.do(http.MethodGet, path, nil, headers...)
+}
+
+// cookie returns the value the jar would send to path for name.
+func (b *browser) cookie(path, name string) string {
+	req, _ := http.NewRequest(http.MethodGet, b.app.URL+path, nil)
+	for _, c := range b.http.Jar.Cookies(req.URL) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// setRefreshCookie puts a refresh token into the jar, as a copied cookie would be.
+func (b *browser) setRefreshCookie(value string) {
+	req, _ := http.NewRequest(http.MethodGet, b.app.URL+"/api/auth", nil)
+	b.http.Jar.SetCookies(req.URL, []*http.Cookie{{Name: "refresh_token", Value: value, Path: "/api/auth"}})
+}
+
+func expectStatus(t *testing.T, r response, want int) {
+	t.Helper()
+	if r.Status != want {
+		t.Fatalf("status %d, want %d; body %s", r.Status, want, r.Body)
+	}
+}
+
+func expectError(t *testing.T, r response, status int, code string) {
+	t.Helper()
+	expectStatus(t, r, status)
+	if got := r.ErrorCode(); got != code {
+		t.Fatalf("error code %q, want %q; body %s", got, code, r.Body)
+	}
+}
+
+const testPassword = "correct horse battery staple"
+
+var emailSeq struct {
+	sync.Mutex
+	n int
+}
+
+// uniqueEmail returns a fresh address.
+func uniqueEmail() string {
+	emailSeq.Lock()
+	defer emailSeq.Unlock()
+	emailSeq.n++
+	return fmt.Sprintf("user%d@example.com", emailSeq.n)
+}
+
+// register creates an account and returns its email (unverified).
+func (a *testApp) register(t *testing.T) string {
+	t.Helper()
+	email := uniqueEmail()
+	r := a.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword, "name": "Test User"})
+	expectStatus(t, r, http.StatusAccepted)
+	return email
+}
+
+// signedIn registers, verifies (which signs in) and returns the browser and email.
+func (a *testApp) signedIn(t *testing.T) (*browser, string) {
+	t.Helper()
+	email := a.register(t)
+	b := a.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": a.Mail.lastToken(t, email)}), http.StatusOK)
+	return b, email
+}
+
+// login signs an existing, verified account in on a new browser.
+func (a *testApp) login(t *testing.T, email string) *browser {
+	t.Helper()
+	b := a.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}), http.StatusOK)
+	return b
+}
