@@ -126,20 +126,19 @@ func newTestApp(t *testing.T, options ...func(*config.Config)) *testApp {
 	for _, o := range options {
 		o(&cfg)
 	}
-	return startOn(t, ln, cfg, &fakeClock{t: time.Now()})
+	return startOn(t, ln, cfg, &fakeClock{t: time.Now()}, server.Options{})
 }
 
 // startOn starts an app instance with cfg on ln. Several instances may share
 // one database file and one clock (restart and multi-instance tests).
-func startOn(t *testing.T, ln net.Listener, cfg config.Config, clock *fakeClock) *testApp {
+func startOn(t *testing.T, ln net.Listener, cfg config.Config, clock *fakeClock, opts server.Options) *testApp {
 	t.Helper()
 	logs := &syncBuffer{}
 	box := &mailbox{}
-	srv, err := server.New(cfg, server.Options{
-		Logger: slog.New(slog.NewTextHandler(logs, nil)),
-		Mailer: box,
-		Now:    clock.Now,
-	})
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	opts.Mailer = box
+	opts.Now = clock.Now
+	srv, err := server.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

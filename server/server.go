@@ -32,6 +32,9 @@ type Options struct {
 	Logger *slog.Logger
 	Mailer mail.Mailer      // default: the log mailer
 	Now    func() time.Time // default: time.Now
+	// RevocationSyncInterval bounds how long another instance on the same
+	// database takes to learn a revocation made here (default 2s).
+	RevocationSyncInterval time.Duration
 }
 
 // Server is the assembled application.
@@ -138,19 +141,19 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{App: app, DB: db, Config: cfg, Revocations: revocations, RequireAuth: requireAuth, log: log, stop: stop, done: make(chan struct{})}
-	go s.maintainRevocations(ctx)
+	syncEvery := opts.RevocationSyncInterval
+	if syncEvery <= 0 {
+		syncEvery = 2 * time.Second
+	}
+	go s.maintainRevocations(ctx, syncEvery)
 	return s, nil
 }
 
-// revocationSyncInterval bounds how long another instance on the same
-// database takes to learn a revocation made here.
-const revocationSyncInterval = 2 * time.Second
-
 // maintainRevocations polls the revocations table (for entries written by
 // other instances) and prunes expired entries, off the request path.
-func (s *Server) maintainRevocations(ctx context.Context) {
+func (s *Server) maintainRevocations(ctx context.Context, syncEvery time.Duration) {
 	defer close(s.done)
-	sync := time.NewTicker(revocationSyncInterval)
+	sync := time.NewTicker(syncEvery)
 	prune := time.NewTicker(time.Minute)
 	defer sync.Stop()
 	defer prune.Stop()

@@ -1,0 +1,139 @@
+package server_test
+
+import (
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/server"
+	"gorm.io/gorm"
+)
+
+// countQueries counts every statement GORM sends to the database from now on.
+func countQueries(t *testing.T, db *gorm.DB) *atomic.Int64 {
+	t.Helper()
+	n := &atomic.Int64{}
+	count := func(*gorm.DB) { n.Add(1) }
+	cb := db.Callback()
+	for _, err := range []error{
+		cb.Query().After("gorm:query").Register("test:count_query", count),
+		cb.Row().After("gorm:row").Register("test:count_row", count),
+		cb.Raw().After("gorm:raw").Register("test:count_raw", count),
+		cb.Create().After("gorm:create").Register("test:count_create", count),
+		cb.Update().After("gorm:update").Register("test:count_update", count),
+		cb.Delete().After("gorm:delete").Register("test:count_delete", count),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// The protected-request path checks signature, claims and the in-memory
+// revocation list: no database query. /api/me itself reads the user once, so
+// N requests must cost exactly N queries; refused tokens cost none.
+func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No background revocation sync during the count.
+	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), &fakeClock{t: time.Now()}, server.Options{RevocationSyncInterval: time.Hour})
+	b, email := app.signedIn(t)
+	access, _ := tokensOf(b)
+	other := app.login(t, email)
+	revoked, _ := tokensOf(other)
+	expectStatus(t, other.post("/api/auth/logout", nil), http.StatusNoContent)
+
+	queries := countQueries(t, app.DB)
+	const n = 200
+	client := app.newBrowser(t)
+	for range n {
+		expectStatus(t, client.get("/api/me", "Authorization", "Bearer "+access), http.StatusOK)
+	}
+	if got := queries.Load(); got != n {
+		t.Fatalf("%d authenticated /api/me requests made %d queries, want exactly %d (the handler's own)", n, got, n)
+	}
+
+	queries.Store(0)
+	for range n {
+		expectStatus(t, client.get("/api/me", "Authorization", "Bearer "+revoked), http.StatusUnauthorized)
+		expectStatus(t, client.get("/api/auth/sessions", "Authorization", "Bearer not.a.jwt"), http.StatusUnauthorized)
+	}
+	if got := queries.Load(); got != 0 {
+		t.Fatalf("refused tokens made %d queries, want 0", got)
+	}
+}
+
+// A restarted instance on the same database keeps sessions and revocations.
+func TestRestartKeepsSessionsAndRevocations(t *testing.T) {
+	first := newTestApp(t)
+	kept, email := first.signedIn(t)
+	keptAccess, keptRefresh := tokensOf(kept)
+	ended := first.login(t, email)
+	endedAccess, _ := tokensOf(ended)
+	expectStatus(t, ended.post("/api/auth/logout", nil), http.StatusNoContent)
+	if err := first.Shutdown(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := startOn(t, ln, first.Config, first.Clock, server.Options{})
+
+	expectStatus(t, second.bearer(t, keptAccess), http.StatusOK)
+	expectError(t, second.bearer(t, endedAccess), http.StatusUnauthorized, "unauthenticated")
+	b := second.newBrowser(t)
+	b.setRefreshCookie(keptRefresh)
+	expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK)
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+}
+
+// Two instances on one database: a logout on one is refused by the other
+// within the sync interval, without restarting it.
+func TestOtherInstanceLearnsRevocation(t *testing.T) {
+	one := newTestApp(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := startOn(t, ln, one.Config, one.Clock, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
+
+	b, _ := one.signedIn(t)
+	access, _ := tokensOf(b)
+	expectStatus(t, two.bearer(t, access), http.StatusOK)
+	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+
+	deadline := time.Now().Add(5 * time.Second)
+	for two.bearer(t, access).Status != http.StatusUnauthorized {
+		if time.Now().After(deadline) {
+			t.Fatal("the second instance still accepts a revoked token after 5 s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Revocation entries only need to outlive the access tokens they refuse.
+func TestRevocationEntriesArePruned(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn(t)
+	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	var live int64
+	app.DB.Table("revocations").Count(&live)
+	if live != 1 {
+		t.Fatalf("want 1 revocation row, got %d", live)
+	}
+	app.Clock.Advance(app.Config.AccessTokenTTL + 2*time.Second)
+	if err := app.Revocations.Prune(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	app.DB.Table("revocations").Count(&live)
+	if live != 0 {
+		t.Fatalf("expired revocation rows were kept: %d", live)
+	}
+}

@@ -1,0 +1,329 @@
+package server_test
+
+import (
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/models"
+)
+
+// tokensOf returns the access and refresh tokens a browser holds.
+func tokensOf(b *browser) (access, refresh string) {
+	return b.cookie("/", "access_token"), b.cookie("/api/auth/refresh", "refresh_token")
+}
+
+// bearer asks /api/me with only an Authorization header (a fresh client, no cookies).
+func (a *testApp) bearer(t *testing.T, accessToken string) response {
+	t.Helper()
+	return a.newBrowser(t).get("/api/me", "Authorization", "Bearer "+accessToken)
+}
+
+func TestRefreshRotatesBothTokens(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn(t)
+	access0, refresh0 := tokensOf(b)
+
+	app.Clock.Advance(time.Second) // a new iat, so the access token differs too
+	r := b.post("/api/auth/refresh", nil)
+	expectStatus(t, r, http.StatusOK)
+	access1, refresh1 := tokensOf(b)
+	if refresh1 == "" || refresh1 == refresh0 || access1 == access0 {
+		t.Fatal("refresh did not rotate the cookies")
+	}
+	if r.JSON(t)["user"] == nil {
+		t.Fatalf("refresh body lacks the user: %s", r.Body)
+	}
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+
+	var rows []models.RefreshToken
+	app.DB.Order("id").Find(&rows)
+	if len(rows) != 2 || rows[0].UsedAt == nil || rows[1].ParentID == nil || *rows[1].ParentID != rows[0].ID || rows[1].SessionID != rows[0].SessionID {
+		t.Fatalf("want a used parent and its child in one session, got %+v", rows)
+	}
+	for _, row := range rows {
+		if row.TokenHash == refresh0 || row.TokenHash == refresh1 {
+			t.Fatal("a refresh token is stored in plaintext")
+		}
+	}
+}
+
+func TestRefreshWithoutOrWithBadCookie(t *testing.T) {
+	app := newTestApp(t)
+	b := app.newBrowser(t)
+	expectError(t, b.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	b.setRefreshCookie("forged-token")
+	r := b.post("/api/auth/refresh", nil)
+	expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+	if _, refresh := tokensOf(b); refresh != "" {
+		t.Fatal("a refused refresh must clear the refresh cookie")
+	}
+}
+
+// A rotated token presented after REFRESH_REUSE_INTERVAL means it was copied:
+// the whole session ends, its access tokens included, at once.
+func TestRefreshReuseAfterIntervalRevokesSession(t *testing.T) {
+	app := newTestApp(t)
+	victim, email := app.signedIn(t)
+	_, stolen := tokensOf(victim)
+	other := app.login(t, email) // another device of the same user: unaffected
+
+	expectStatus(t, victim.post("/api/auth/refresh", nil), http.StatusOK)
+	access1, refresh1 := tokensOf(victim)
+
+	app.Clock.Advance(app.Config.RefreshReuseInterval + time.Second)
+	thief := app.newBrowser(t)
+	thief.setRefreshCookie(stolen)
+	expectError(t, thief.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+
+	expectError(t, app.bearer(t, access1), http.StatusUnauthorized, "unauthenticated")
+	expectError(t, victim.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	replay := app.newBrowser(t)
+	replay.setRefreshCookie(refresh1)
+	expectError(t, replay.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+
+	expectStatus(t, other.get("/api/me"), http.StatusOK)
+	expectStatus(t, other.post("/api/auth/refresh", nil), http.StatusOK)
+}
+
+// Twenty tabs refresh with the same token at the same moment: all succeed and
+// all end up holding the same, working successor (no false logout).
+func TestConcurrentRefreshWithSameToken(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn(t)
+	_, refresh0 := tokensOf(b)
+
+	const tabs = 20
+	var (
+		wg       sync.WaitGroup
+		start    = make(chan struct{})
+		statuses = make([]int, tabs)
+		got      = make([]string, tabs)
+	)
+	for i := range tabs {
+		tab := app.newBrowser(t)
+		tab.setRefreshCookie(refresh0)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			statuses[i] = tab.post("/api/auth/refresh", nil).Status
+			_, got[i] = tokensOf(tab)
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	for i := range tabs {
+		if statuses[i] != http.StatusOK {
+			t.Fatalf("tab %d: status %d", i, statuses[i])
+		}
+		if got[i] == "" || got[i] != got[0] {
+			t.Fatalf("tab %d holds %q, tab 0 holds %q: the tabs disagree", i, got[i], got[0])
+		}
+	}
+	var children int64
+	app.DB.Model(&models.RefreshToken{}).Where("parent_id IS NOT NULL").Count(&children)
+	if children != 1 {
+		t.Fatalf("%d rotations happened, want exactly 1", children)
+	}
+
+	// Long after the grace window, the token every tab holds still works.
+	app.Clock.Advance(5 * time.Minute)
+	tab := app.newBrowser(t)
+	tab.setRefreshCookie(got[0])
+	expectStatus(t, tab.post("/api/auth/refresh", nil), http.StatusOK)
+}
+
+// If one tab rotated twice within the grace window, a slow tab presenting the
+// first token receives the newest, unused one.
+func TestGraceWindowFollowsToNewestToken(t *testing.T) {
+	app := newTestApp(t)
+	fast, _ := app.signedIn(t)
+	_, refresh0 := tokensOf(fast)
+	expectStatus(t, fast.post("/api/auth/refresh", nil), http.StatusOK)
+	expectStatus(t, fast.post("/api/auth/refresh", nil), http.StatusOK)
+	_, newest := tokensOf(fast)
+
+	app.Clock.Advance(app.Config.RefreshReuseInterval / 2)
+	slow := app.newBrowser(t)
+	slow.setRefreshCookie(refresh0)
+	expectStatus(t, slow.post("/api/auth/refresh", nil), http.StatusOK)
+	if _, held := tokensOf(slow); held != newest {
+		t.Fatal("the slow tab did not receive the newest token")
+	}
+	app.Clock.Advance(time.Minute)
+	expectStatus(t, slow.post("/api/auth/refresh", nil), http.StatusOK)
+}
+
+func TestRefreshIdleAndAbsoluteLifetime(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) {
+		c.RefreshTokenTTL = 30 * time.Minute
+		c.SessionMaxLifetime = time.Hour
+	})
+
+	idle, _ := app.signedIn(t)
+	app.Clock.Advance(30*time.Minute + time.Second)
+	expectError(t, idle.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+
+	active, _ := app.signedIn(t)
+	for range 2 { // at 20 and 40 minutes: fine
+		app.Clock.Advance(20 * time.Minute)
+		r := active.post("/api/auth/refresh", nil)
+		expectStatus(t, r, http.StatusOK)
+	}
+	// At 40 minutes the refresh cookie may live only until the absolute end (20 more minutes).
+	if maxAge := refreshCookieMaxAge(t, active.post("/api/auth/refresh", nil)); maxAge > 20*60 {
+		t.Fatalf("refresh cookie Max-Age %d outlives the session", maxAge)
+	}
+	app.Clock.Advance(20*time.Minute + time.Second) // past the absolute lifetime
+	expectError(t, active.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+}
+
+func refreshCookieMaxAge(t *testing.T, r response) int {
+	t.Helper()
+	for _, line := range r.Header.Values("Set-Cookie") {
+		c, err := http.ParseSetCookie(line)
+		if err == nil && c.Name == "refresh_token" {
+			return c.MaxAge
+		}
+	}
+	t.Fatalf("no refresh cookie in %v", r.Header.Values("Set-Cookie"))
+	return 0
+}
+
+// A refresh row carries the token_version it was issued with; once the
+// user's version moves on, the row is refused even if nothing else revoked it.
+func TestRefreshRefusedAfterVersionBump(t *testing.T) {
+	app := newTestApp(t)
+	b, email := app.signedIn(t)
+	app.DB.Model(&models.User{}).Where("email = ?", email).Update("token_version", 7)
+	expectError(t, b.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+}
+
+func TestLogoutEndsOnlyThisSessionAtOnce(t *testing.T) {
+	app := newTestApp(t)
+	b, email := app.signedIn(t)
+	other := app.login(t, email)
+	access, refresh := tokensOf(b)
+
+	r := b.post("/api/auth/logout", nil)
+	expectStatus(t, r, http.StatusNoContent)
+	if a, rf := tokensOf(b); a != "" || rf != "" {
+		t.Fatal("logout did not clear the cookies")
+	}
+	expectError(t, app.bearer(t, access), http.StatusUnauthorized, "unauthenticated")
+	stale := app.newBrowser(t)
+	stale.setRefreshCookie(refresh)
+	expectError(t, stale.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+
+	expectStatus(t, other.get("/api/me"), http.StatusOK)
+}
+
+func TestLogoutAllEndsEverySessionAtOnce(t *testing.T) {
+	app := newTestApp(t)
+	a, email := app.signedIn(t)
+	b := app.login(t, email)
+	otherUser, _ := app.signedIn(t)
+	accessA, _ := tokensOf(a)
+	accessB, refreshB := tokensOf(b)
+
+	expectStatus(t, a.post("/api/auth/logout-all", nil), http.StatusNoContent)
+
+	expectError(t, app.bearer(t, accessA), http.StatusUnauthorized, "unauthenticated")
+	expectError(t, app.bearer(t, accessB), http.StatusUnauthorized, "unauthenticated")
+	stale := app.newBrowser(t)
+	stale.setRefreshCookie(refreshB)
+	expectError(t, stale.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	expectStatus(t, otherUser.get("/api/me"), http.StatusOK)
+
+	// Signing in again in the very same instant works: the cut is by
+	// version, not by a whole-second timestamp.
+	fresh := app.login(t, email)
+	expectStatus(t, fresh.get("/api/me"), http.StatusOK)
+	expectStatus(t, fresh.post("/api/auth/refresh", nil), http.StatusOK)
+	expectStatus(t, fresh.get("/api/me"), http.StatusOK)
+}
+
+func TestSessionsListAndDelete(t *testing.T) {
+	app := newTestApp(t)
+	a, email := app.signedIn(t)
+	b := app.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", "Phone/1.0"), http.StatusOK)
+	stranger, _ := app.signedIn(t)
+
+	list := func(br *browser) []map[string]any {
+		t.Helper()
+		r := br.get("/api/auth/sessions")
+		expectStatus(t, r, http.StatusOK)
+		var out []map[string]any
+		for _, s := range r.JSON(t)["sessions"].([]any) {
+			out = append(out, s.(map[string]any))
+		}
+		return out
+	}
+	sessions := list(a)
+	if len(sessions) != 2 {
+		t.Fatalf("want 2 sessions, got %v", sessions)
+	}
+	var phoneID string
+	currents := 0
+	for _, s := range sessions {
+		for _, k := range []string{"id", "created_at", "last_used_at", "expires_at", "user_agent", "ip", "current"} {
+			if _, ok := s[k]; !ok {
+				t.Fatalf("session lacks %q: %v", k, s)
+			}
+		}
+		if s["current"] == true {
+			currents++
+		}
+		if s["user_agent"] == "Phone/1.0" {
+			phoneID = s["id"].(string)
+			if s["current"] == true || s["ip"] != "127.0.0.1" {
+				t.Fatalf("phone session listed wrong: %v", s)
+			}
+		}
+	}
+	if currents != 1 || phoneID == "" {
+		t.Fatalf("want exactly one current session and the phone's: %v", sessions)
+	}
+
+	// A stranger cannot end it, and learns nothing: 404 like an unknown id.
+	expectError(t, stranger.do(http.MethodDelete, "/api/auth/sessions/"+phoneID, nil), http.StatusNotFound, "session_not_found")
+	expectError(t, a.do(http.MethodDelete, "/api/auth/sessions/no-such-session", nil), http.StatusNotFound, "session_not_found")
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+
+	expectStatus(t, a.do(http.MethodDelete, "/api/auth/sessions/"+phoneID, nil), http.StatusNoContent)
+	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	expectError(t, b.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	if got := list(a); len(got) != 1 || got[0]["current"] != true {
+		t.Fatalf("after deletion want only the current session, got %v", got)
+	}
+	expectError(t, a.do(http.MethodDelete, "/api/auth/sessions/"+phoneID, nil), http.StatusNotFound, "session_not_found")
+
+	// Deleting the current session is a logout.
+	current := list(a)[0]["id"].(string)
+	r := a.do(http.MethodDelete, "/api/auth/sessions/"+current, nil)
+	expectStatus(t, r, http.StatusNoContent)
+	expectError(t, a.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+}
+
+func TestSessionsListOmitsEndedSessions(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.RefreshTokenTTL = time.Hour })
+	a, email := app.signedIn(t)
+	b := app.login(t, email)
+	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	app.login(t, email)
+	app.Clock.Advance(50 * time.Minute)
+	expectStatus(t, a.post("/api/auth/refresh", nil), http.StatusOK)
+	app.Clock.Advance(20 * time.Minute) // the third session is now idle-expired
+	expectStatus(t, a.post("/api/auth/refresh", nil), http.StatusOK)
+
+	r := a.get("/api/auth/sessions")
+	expectStatus(t, r, http.StatusOK)
+	if got := r.JSON(t)["sessions"].([]any); len(got) != 1 {
+		t.Fatalf("want only the live session, got %v", got)
+	}
+}
