@@ -192,12 +192,14 @@ func (s *Sessions) successor(token string) string {
 
 // End ends one session of a user (logout, or deleting a listed session):
 // its refresh tokens stop working, and its access tokens too, at once.
-// ErrSessionNotFound covers unknown, already ended and other users' sessions.
+// ErrSessionNotFound covers unknown, already revoked and other users'
+// sessions. A session past its lifetime is still revoked, since its last
+// access token may live a few minutes longer.
 func (s *Sessions) End(ctx context.Context, userID, sessionID string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		now := s.now()
 		var session models.Session
-		err := tx.Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", sessionID, userID, now).Take(&session).Error
+		err := tx.Where("id = ? AND user_id = ? AND revoked_at IS NULL", sessionID, userID).Take(&session).Error
 		if err != nil {
 			return notFoundAs(err, ErrSessionNotFound)
 		}

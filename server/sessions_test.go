@@ -327,3 +327,20 @@ func TestSessionsListOmitsEndedSessions(t *testing.T) {
 		t.Fatalf("want only the live session, got %v", got)
 	}
 }
+
+// The last access token of a session can outlive the session by a few
+// minutes; logging out then must still revoke it.
+func TestLogoutAfterSessionLifetimeStillRevokesAccessToken(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) {
+		c.SessionMaxLifetime = 20 * time.Minute
+		c.RefreshTokenTTL = 20 * time.Minute
+	})
+	b, _ := app.signedIn(t)
+	app.Clock.Advance(14 * time.Minute)
+	expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK) // access token valid until minute 29
+	access, _ := tokensOf(b)
+	app.Clock.Advance(7 * time.Minute) // minute 21: the session has ended, the access token not yet
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	expectError(t, app.bearer(t, access), http.StatusUnauthorized, "unauthenticated")
+}
