@@ -27,9 +27,6 @@ func decodeJSON(c *fiber.Ctx, dst any) error {
 			return middleware.BadRequest("invalid_json", "The request body is not valid JSON or has unknown fields.")
 		}
 	}
-	if dec.More() {
-		return middleware.BadRequest("invalid_json", "The request body must hold a single JSON object.")
-	}
 	if _, err := dec.Token(); err != io.EOF {
 		return middleware.BadRequest("invalid_json", "The request body must hold a single JSON object.")
 	}

@@ -69,6 +69,9 @@ func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
 		if errors.As(err, &throttled) {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(throttled.RetryAfter.Seconds()))))
 		}
+		// Errors are never cached; this also covers answers written before
+		// any middleware ran (413 for an oversized body).
+		c.Set(fiber.HeaderCacheControl, "no-store")
 		if e.Status == fiber.StatusUnauthorized {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)
 		}

@@ -29,7 +29,7 @@ func Register(app *fiber.App, h Handlers) {
 	app.Get("/healthz", h.Meta.Health)
 	app.Get("/.well-known/jwks.json", h.Meta.JWKS)
 
-	api := app.Group("/api", middleware.NoStore())
+	api := app.Group("/api") // server.New adds Cache-Control: no-store to all of /api
 
 	a := api.Group("/auth")
 	limited := h.AuthRateLimit

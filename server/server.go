@@ -123,9 +123,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 			ReferrerPolicy:        "no-referrer",
 		}),
-		middleware.SameOrigin(cfg.AppURL),
-		middleware.JSONOnly(),
 	)
+	// Before the refusals below, so that those answers are not cacheable either.
+	app.Use("/api", middleware.NoStore())
+	app.Use(middleware.SameOrigin(cfg.AppURL), middleware.JSONOnly())
 
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
 	requireAuth := middleware.RequireAuth(access, revocations, cookies.AccessName)

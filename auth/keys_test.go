@@ -1,0 +1,212 @@
+package auth_test
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/authstarter/authstarter/auth"
+)
+
+func TestLoadOrCreateDevKeyCreatesPrivateFileOnce(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data", "keys") // folders that do not exist yet
+	path := filepath.Join(dir, "jwt-dev.pem")
+
+	first, err := auth.LoadOrCreateDevKey(path)
+	if err != nil {
+		t.Fatalf("first LoadOrCreateDevKey: %v", err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("key file not created: %v", err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("key file mode = %o, want 600", perm)
+	}
+	if dirInfo, err := os.Stat(dir); err != nil {
+		t.Fatal(err)
+	} else if perm := dirInfo.Mode().Perm(); perm&0o077 != 0 {
+		t.Errorf("key folder mode = %o, want no group/other access", perm)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "PRIVATE KEY" {
+		t.Fatalf("key file is not a PEM PRIVATE KEY block:\n%s", data)
+	}
+	if _, err := x509.ParsePKCS8PrivateKey(block.Bytes); err != nil {
+		t.Errorf("key file is not PKCS#8: %v", err)
+	}
+	if len(first.Private) != ed25519.PrivateKeySize || len(first.Public) != ed25519.PublicKeySize || first.KID == "" {
+		t.Fatalf("bad key: %d-byte private, %d-byte public, kid %q", len(first.Private), len(first.Public), first.KID)
+	}
+
+	second, err := auth.LoadOrCreateDevKey(path)
+	if err != nil {
+		t.Fatalf("second LoadOrCreateDevKey: %v", err)
+	}
+	if second.KID != first.KID || !first.Private.Equal(second.Private) {
+		t.Errorf("second call returned another key (kid %q, want %q)", second.KID, first.KID)
+	}
+	loaded, err := auth.LoadSigningKey(path)
+	if err != nil {
+		t.Fatalf("LoadSigningKey of the dev key: %v", err)
+	}
+	if loaded.KID != first.KID {
+		t.Errorf("LoadSigningKey kid %q, want %q", loaded.KID, first.KID)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Error("the key file changed on the second call")
+	}
+
+	// A fresh path gets a fresh key.
+	other, err := auth.LoadOrCreateDevKey(filepath.Join(dir, "other.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other.KID == first.KID {
+		t.Error("two generated dev keys are identical")
+	}
+}
+
+func TestLoadOrCreateDevKeyDoesNotOverwriteABadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "jwt.pem")
+	garbage := []byte("this is not a key\n")
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.LoadOrCreateDevKey(path); err == nil {
+		t.Fatal("LoadOrCreateDevKey accepted a garbage key file")
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, garbage) {
+		t.Error("LoadOrCreateDevKey overwrote an existing (bad) key file")
+	}
+}
+
+func writePEM(t *testing.T, typ string, der []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), strings.ReplaceAll(typ, " ", "_")+".pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func writeFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadSigningKey(t *testing.T) {
+	edSeed := sha256.Sum256([]byte("pem test key"))
+	edPriv := ed25519.NewKeyFromSeed(edSeed[:])
+	edDER, err := x509.MarshalPKCS8PrivateKey(edPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecDER, err := x509.MarshalPKCS8PrivateKey(ecKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaDER, err := x509.MarshalPKCS8PrivateKey(rsaKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edPubDER, err := x509.MarshalPKIXPublicKey(edPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Ed25519 PKCS#8", func(t *testing.T) {
+		k, err := auth.LoadSigningKey(writePEM(t, "PRIVATE KEY", edDER))
+		if err != nil {
+			t.Fatalf("LoadSigningKey: %v", err)
+		}
+		if !k.Private.Equal(edPriv) || k.KID != auth.NewSigningKey(edPriv).KID {
+			t.Error("loaded key differs from the one written")
+		}
+	})
+
+	refused := map[string]func(t *testing.T) string{
+		"missing file":               func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.pem") },
+		"empty file":                 func(t *testing.T) string { return writeFile(t, "empty.pem", nil) },
+		"not PEM":                    func(t *testing.T) string { return writeFile(t, "text.pem", []byte("hello\n")) },
+		"raw DER, no PEM":            func(t *testing.T) string { return writeFile(t, "key.der", edDER) },
+		"ECDSA PKCS#8":               func(t *testing.T) string { return writePEM(t, "PRIVATE KEY", ecDER) },
+		"RSA PKCS#8":                 func(t *testing.T) string { return writePEM(t, "PRIVATE KEY", rsaDER) },
+		"RSA PKCS#1":                 func(t *testing.T) string { return writePEM(t, "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(rsaKey)) },
+		"Ed25519 under another type": func(t *testing.T) string { return writePEM(t, "EC PRIVATE KEY", edDER) },
+		"Ed25519 public key":         func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", edPubDER) },
+		"PRIVATE KEY with garbage":   func(t *testing.T) string { return writePEM(t, "PRIVATE KEY", []byte("garbage")) },
+		"a folder":                   func(t *testing.T) string { return t.TempDir() },
+	}
+	for name, mk := range refused {
+		t.Run(name, func(t *testing.T) {
+			path := mk(t)
+			k, err := auth.LoadSigningKey(path)
+			if err == nil {
+				t.Fatalf("LoadSigningKey accepted it (kid %q)", k.KID)
+			}
+			if k.Private != nil || k.KID != "" {
+				t.Errorf("returned a key along with error %v", err)
+			}
+			if name == "missing file" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+// RFC 8037 Appendix A.1-A.3: the Ed25519 key and its RFC 7638 thumbprint.
+func TestSigningKeyKIDIsRFC8037Thumbprint(t *testing.T) {
+	const (
+		d          = "nWGxne_9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A"
+		x          = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+		thumbprint = "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+	)
+	seed, err := base64.RawURLEncoding.DecodeString(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := auth.NewSigningKey(ed25519.NewKeyFromSeed(seed))
+	if got := base64.RawURLEncoding.EncodeToString(k.Public); got != x {
+		t.Fatalf("public key x = %s, want %s", got, x)
+	}
+	if k.KID != thumbprint {
+		t.Errorf("KID = %s, want %s", k.KID, thumbprint)
+	}
+	want := auth.JWK{Kty: "OKP", Crv: "Ed25519", X: x, Kid: thumbprint, Alg: "EdDSA", Use: "sig"}
+	if got := k.JWK(); got != want {
+		t.Errorf("JWK() = %+v, want %+v", got, want)
+	}
+	if !k.Public.Equal(k.Private.Public()) {
+		t.Error("Public is not the public half of Private")
+	}
+}

@@ -1,0 +1,168 @@
+package auth_test
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/auth"
+)
+
+// throttled asserts that err is a *ThrottledError wrapping ErrTooManyAttempts
+// with the given RetryAfter.
+func throttled(t *testing.T, err error, retryAfter time.Duration) {
+	t.Helper()
+	if !errors.Is(err, auth.ErrTooManyAttempts) {
+		t.Fatalf("Begin = %v, want ErrTooManyAttempts", err)
+	}
+	var te *auth.ThrottledError
+	if !errors.As(err, &te) {
+		t.Fatalf("Begin = %T, want *auth.ThrottledError", err)
+	}
+	if te.RetryAfter != retryAfter {
+		t.Errorf("RetryAfter = %v, want %v", te.RetryAfter, retryAfter)
+	}
+}
+
+func admitted(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatalf("Begin = %v, want the attempt admitted", err)
+	}
+}
+
+func TestLoginThrottleRefusesAfterMaxFailures(t *testing.T) {
+	const max, window = 3, 15 * time.Minute
+	clock := newFakeClock(testEpoch)
+	th := auth.NewLoginThrottle(max, window, clock.Now)
+
+	for range max {
+		admitted(t, th.Begin("bob@example.com"))
+		clock.Advance(time.Minute) // failures spread over the window
+	}
+	// Window started at testEpoch; now is testEpoch+3m.
+	throttled(t, th.Begin("bob@example.com"), 12*time.Minute)
+
+	// Refused attempts neither count nor extend the window.
+	for range 5 {
+		clock.Advance(time.Minute)
+		throttled(t, th.Begin("bob@example.com"), window-clock.Now().Sub(testEpoch))
+	}
+	clock.Set(testEpoch.Add(window - time.Nanosecond))
+	throttled(t, th.Begin("bob@example.com"), time.Nanosecond)
+
+	// The window has passed: a fresh window with max attempts.
+	clock.Set(testEpoch.Add(window))
+	for range max {
+		admitted(t, th.Begin("bob@example.com"))
+	}
+	throttled(t, th.Begin("bob@example.com"), window)
+}
+
+func TestLoginThrottleSucceededResets(t *testing.T) {
+	clock := newFakeClock(testEpoch)
+	th := auth.NewLoginThrottle(3, time.Hour, clock.Now)
+	for range 2 {
+		admitted(t, th.Begin("bob@example.com"))
+	}
+	admitted(t, th.Begin("bob@example.com"))
+	th.Succeeded("bob@example.com")
+	for range 3 {
+		admitted(t, th.Begin("bob@example.com"))
+	}
+	throttled(t, th.Begin("bob@example.com"), time.Hour)
+	th.Succeeded("bob@example.com")
+	admitted(t, th.Begin("bob@example.com"))
+
+	th.Succeeded("never-seen@example.com") // harmless
+}
+
+// An attempt counts from Begin: guesses that never call Succeeded (wrong
+// passwords, or requests still in flight) are all counted.
+func TestLoginThrottleCountsAttemptsInFlight(t *testing.T) {
+	clock := newFakeClock(testEpoch)
+	th := auth.NewLoginThrottle(2, time.Minute, clock.Now)
+	admitted(t, th.Begin("k"))
+	admitted(t, th.Begin("k"))
+	throttled(t, th.Begin("k"), time.Minute)
+}
+
+func TestLoginThrottleKeysAreIndependent(t *testing.T) {
+	clock := newFakeClock(testEpoch)
+	th := auth.NewLoginThrottle(2, time.Minute, clock.Now)
+	admitted(t, th.Begin("alice@example.com"))
+	admitted(t, th.Begin("alice@example.com"))
+	throttled(t, th.Begin("alice@example.com"), time.Minute)
+
+	clock.Advance(10 * time.Second)
+	admitted(t, th.Begin("bob@example.com"))
+	admitted(t, th.Begin("bob@example.com"))
+	throttled(t, th.Begin("bob@example.com"), time.Minute)
+	throttled(t, th.Begin("alice@example.com"), 50*time.Second)
+
+	th.Succeeded("bob@example.com")
+	throttled(t, th.Begin("alice@example.com"), 50*time.Second)
+	admitted(t, th.Begin("bob@example.com"))
+
+	// Alice's window ends, Bob's (restarted at +10s) goes on.
+	clock.Set(testEpoch.Add(time.Minute))
+	admitted(t, th.Begin("alice@example.com"))
+	admitted(t, th.Begin("bob@example.com"))
+	throttled(t, th.Begin("bob@example.com"), 10*time.Second)
+}
+
+// Many parallel guesses must not all pass the check before any is recorded.
+func TestLoginThrottleParallelBeginAdmitsExactlyMax(t *testing.T) {
+	const max, goroutines = 10, 50
+	clock := newFakeClock(testEpoch)
+	th := auth.NewLoginThrottle(max, time.Minute, clock.Now)
+
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		results = make([]error, goroutines)
+	)
+	for i := range goroutines {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = th.Begin("victim@example.com")
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	admittedCount := 0
+	for _, err := range results {
+		switch {
+		case err == nil:
+			admittedCount++
+		case errors.Is(err, auth.ErrTooManyAttempts):
+		default:
+			t.Errorf("unexpected error %v", err)
+		}
+	}
+	if admittedCount != max {
+		t.Errorf("%d of %d parallel attempts admitted, want exactly %d", admittedCount, goroutines, max)
+	}
+}
+
+// Finished windows are forgotten: a key tried long ago starts afresh, and
+// the many other keys tried in between do not affect it.
+func TestLoginThrottleManyKeysOverTime(t *testing.T) {
+	clock := newFakeClock(testEpoch)
+	th := auth.NewLoginThrottle(1, time.Minute, clock.Now)
+	admitted(t, th.Begin("first@example.com"))
+	for i := range 1000 {
+		admitted(t, th.Begin(fmt.Sprintf("user%d@example.com", i)))
+		clock.Advance(100 * time.Millisecond)
+	}
+	// 100 s later every window is over.
+	admitted(t, th.Begin("first@example.com"))
+	throttled(t, th.Begin("first@example.com"), time.Minute)
+	admitted(t, th.Begin("user0@example.com"))
+	throttled(t, th.Begin("user999@example.com"), time.Minute-100*time.Millisecond)
+}
