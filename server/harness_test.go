@@ -204,30 +204,37 @@ func (r response) ErrorCode() string {
 }
 
 // do sends a request. body may be nil, a string (sent as is) or a value
-// (sent as JSON with Content-Type application/json). headers are pairs.
+// (sent as JSON); a body goes with Content-Type application/json unless
+// headers (name, value pairs) say otherwise.
 func (b *browser) do(method, path string, body any, headers ...string) response {
 	b.t.Helper()
-	var rd io.Reader
-	var contentType string
+	var raw string
 	switch v := body.(type) {
 	case nil:
+		return send(b, method, path, "", headers...)
 	case string:
-		rd = strings.NewReader(v)
-		contentType = "application/json"
+		raw = v
 	default:
 		data, err := json.Marshal(v)
 		if err != nil {
 			b.t.Fatal(err)
 		}
-		rd = bytes.NewReader(data)
-		contentType = "application/json"
+		raw = string(data)
+	}
+	return send(b, method, path, raw, append([]string{"Content-Type", "application/json"}, headers...)...)
+}
+
+// send is b.do with full control over the headers: the body is sent as is
+// and only the given headers are set (no Content-Type unless listed).
+func send(b *browser, method, path, body string, headers ...string) response {
+	b.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
 	}
 	req, err := http.NewRequest(method, b.app.URL+path, rd)
 	if err != nil {
 		b.t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])

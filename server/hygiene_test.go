@@ -23,33 +23,6 @@ import (
 	"github.com/authstarter/authstarter/config"
 )
 
-// send is b.do with full control over the headers: the body is sent as is
-// and only the given headers are set (no Content-Type unless listed).
-func send(b *browser, method, path, body string, headers ...string) response {
-	b.t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, b.app.URL+path, rd)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	res, err := b.http.Do(req)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	data, err := io.ReadAll(res.Body)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: data}
-}
-
 // on returns b reporting to t (a subtest) instead of the test that made it;
 // it shares b's cookie jar.
 func on(t *testing.T, b *browser) *browser {
