@@ -58,6 +58,7 @@ func NewAccessTokens(key SigningKey, issuer, audience string, ttl time.Duration,
 			jwt.WithIssuedAt(), // refuses iat in the future
 			jwt.WithLeeway(clockLeeway),
 			jwt.WithTimeFunc(now),
+			jwt.WithStrictDecoding(), // one encoding per signature: no malleable last character
 		),
 	}
 }

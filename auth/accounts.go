@@ -32,7 +32,7 @@ type Accounts struct {
 
 // NewAccounts returns the account service.
 func NewAccounts(db *gorm.DB, passwords *PasswordHasher, throttle *LoginThrottle, mailer mail.Mailer, cfg AccountConfig, log *slog.Logger, now func() time.Time) *Accounts {
-	return &Accounts{db: db, passwords: passwords, throttle: throttle, mailer: mailer, cfg: cfg, log: log, now: now}
+	return &Accounts{db: db, passwords: passwords, throttle: throttle, mailer: mailer, cfg: cfg, log: log, now: utc(now)}
 }
 
 // Registration is the input of Register.

@@ -3,6 +3,7 @@ package auth
 import (
 	"net/mail"
 	"strings"
+	"unicode/utf8"
 )
 
 const maxEmailLength = 254 // RFC 5321 path limit
@@ -15,6 +16,9 @@ const maxEmailLength = 254 // RFC 5321 path limit
 // case-sensitive) but every major provider ignores case, and one account per
 // mailbox matters more.
 func NormalizeEmail(raw string) (string, error) {
+	if !utf8.ValidString(raw) {
+		return "", ErrInvalidEmail
+	}
 	email := strings.ToLower(strings.TrimSpace(raw))
 	if email == "" || len(email) > maxEmailLength {
 		return "", ErrInvalidEmail
@@ -25,7 +29,8 @@ func NormalizeEmail(raw string) (string, error) {
 	}
 	at := strings.LastIndexByte(email, '@')
 	local, domain := email[:at], email[at+1:]
-	if local == "" || len(local) > 64 || !strings.Contains(domain, ".") ||
+	// No domain literals (bob@[10.0.0.5]): mail must not be aimed at an IP.
+	if local == "" || len(local) > 64 || !strings.Contains(domain, ".") || strings.HasPrefix(domain, "[") ||
 		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.ContainsAny(email, " \t\r\n") {
 		return "", ErrInvalidEmail
 	}

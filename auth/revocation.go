@@ -47,7 +47,7 @@ type versionRevocation struct {
 // accessTokenTTL plus the clock leeway.
 func NewRevocationList(db *gorm.DB, accessTokenTTL time.Duration, now func() time.Time) *RevocationList {
 	return &RevocationList{
-		db: db, lifetime: accessTokenTTL + clockLeeway, now: now,
+		db: db, lifetime: accessTokenTTL + clockLeeway, now: utc(now),
 		sessions: map[string]time.Time{},
 		users:    map[string]versionRevocation{},
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"time"
 )
 
 // This file is the one place that makes, hashes and compares secrets.
@@ -25,6 +26,14 @@ func NewOpaqueToken() string {
 func HashToken(token string) string {
 	sum := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(sum[:])
+}
+
+// utc wraps a clock so that every time this package stores or compares in
+// SQL is in UTC: the SQLite driver writes times as text in their own UTC
+// offset, and text in different offsets (a DST change, instances in other
+// zones) does not sort in time order.
+func utc(now func() time.Time) func() time.Time {
+	return func() time.Time { return now().UTC() }
 }
 
 // deriveToken returns a token that anyone holding key can recompute from

@@ -46,7 +46,7 @@ type Sessions struct {
 // NewSessions returns the session service. successorKey must be secret and
 // stable across restarts and instances (main.go derives it from the signing key).
 func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, cfg SessionConfig, successorKey []byte, now func() time.Time) *Sessions {
-	return &Sessions{db: db, access: access, revocations: revocations, cfg: cfg, successorKey: successorKey, now: now}
+	return &Sessions{db: db, access: access, revocations: revocations, cfg: cfg, successorKey: successorKey, now: utc(now)}
 }
 
 // Start opens a new session for a user who has just proven who they are.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -27,8 +28,9 @@ func Open(path string) (*gorm.DB, error) {
 	}
 	dsn := "file:" + path + "?_journal_mode=WAL&_busy_timeout=5000&_foreign_keys=on&_txlock=immediate&_synchronous=NORMAL"
 	db, err := gorm.Open(sqlite.Open(dsn), &gorm.Config{
-		Logger:         logger.Discard, // SQL never reaches the logs; errors are logged where they are handled
-		TranslateError: true,           // unique violations become gorm.ErrDuplicatedKey
+		Logger:         logger.Discard,                               // SQL never reaches the logs; errors are logged where they are handled
+		TranslateError: true,                                         // unique violations become gorm.ErrDuplicatedKey
+		NowFunc:        func() time.Time { return time.Now().UTC() }, // see auth.utc
 	})
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
