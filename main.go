@@ -19,7 +19,8 @@ import (
 func main() {
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	if err := run(log); err != nil {
-		log.Error("server stopped", "error", err)
+		// Plain text, not a log record: configuration errors span several lines.
+		fmt.Fprintln(os.Stderr, "authstarter:", err)
 		os.Exit(1)
 	}
 }

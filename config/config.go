@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,9 @@ type Config struct {
 	CookieSecure   bool
 	TrustedProxies []string
 }
+
+// DevKeyFile is where development generates its signing key.
+func (c Config) DevKeyFile() string { return filepath.Join(c.DataDir, "jwt_ed25519.pem") }
 
 // IsProduction reports whether APP_ENV is production.
 func (c Config) IsProduction() bool { return c.Env == "production" }
@@ -168,8 +172,8 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.IsProduction() {
-		if c.JWTPrivateKeyFile == "" {
-			bad("JWT_PRIVATE_KEY_FILE is required in production (a generated development key is refused)")
+		if c.JWTPrivateKeyFile == "" || filepath.Clean(c.JWTPrivateKeyFile) == filepath.Clean(c.DevKeyFile()) {
+			bad("JWT_PRIVATE_KEY_FILE is required in production and must not be the generated development key")
 		}
 		if !c.CookieSecure {
 			bad("COOKIE_SECURE=false is refused in production")

@@ -172,6 +172,8 @@ func TestProduction(t *testing.T) {
 		mention string
 	}{
 		{"without a signing key", with(map[string]string{"JWT_PRIVATE_KEY_FILE": ""}), "JWT_PRIVATE_KEY_FILE"},
+		{"with the generated development key", with(map[string]string{"JWT_PRIVATE_KEY_FILE": "data/jwt_ed25519.pem"}), "JWT_PRIVATE_KEY_FILE"},
+		{"with the development key, spelled otherwise", with(map[string]string{"JWT_PRIVATE_KEY_FILE": "./data//jwt_ed25519.pem"}), "JWT_PRIVATE_KEY_FILE"},
 		{"with insecure cookies", with(map[string]string{"COOKIE_SECURE": "false"}), "COOKIE_SECURE"},
 		{"with an http APP_URL", with(map[string]string{"APP_URL": "http://auth.example.com"}), "APP_URL"},
 		{"with the default APP_URL", with(map[string]string{"APP_URL": ""}), "APP_URL"},

@@ -9,7 +9,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
@@ -192,7 +191,7 @@ func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
 	if cfg.JWTPrivateKeyFile != "" {
 		return auth.LoadSigningKey(cfg.JWTPrivateKeyFile)
 	}
-	path := filepath.Join(cfg.DataDir, "jwt_ed25519.pem")
+	path := cfg.DevKeyFile()
 	log.Info("using the development signing key (set JWT_PRIVATE_KEY_FILE in production)", "path", path)
 	return auth.LoadOrCreateDevKey(path)
 }
