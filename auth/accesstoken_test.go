@@ -35,7 +35,7 @@ type tokenFixture struct {
 	at    *auth.AccessTokens
 }
 
-func newTokenFixture(t *testing.T) *tokenFixture {
+func newTokenFixture(t testing.TB) *tokenFixture {
 	t.Helper()
 	key := keyFromLabel("authstarter test signing key")
 	clock := newFakeClock(testEpoch)

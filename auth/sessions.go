@@ -134,6 +134,9 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 			if err := tx.Take(&row, row.ID).Error; err != nil {
 				return err
 			}
+			if row.UsedAt == nil || row.RevokedAt != nil { // revoked meanwhile instead
+				return ErrInvalidRefreshToken
+			}
 		}
 
 		// The token was already rotated.

@@ -22,27 +22,13 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testclock"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 )
 
 // fakeClock is the injected clock: tests move time instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+type fakeClock = testclock.Clock
 
 // mailbox records every message instead of sending it.
 type mailbox struct {
@@ -126,7 +112,7 @@ func newTestApp(t *testing.T, options ...func(*config.Config)) *testApp {
 	for _, o := range options {
 		o(&cfg)
 	}
-	return startOn(t, ln, cfg, &fakeClock{t: time.Now()}, server.Options{})
+	return startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{})
 }
 
 // startOn starts an app instance with cfg on ln. Several instances may share

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/internal/testclock"
 	"github.com/authstarter/authstarter/server"
 	"gorm.io/gorm"
 )
@@ -41,7 +42,7 @@ func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
 		t.Fatal(err)
 	}
 	// No background revocation sync during the count.
-	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), &fakeClock{t: time.Now()}, server.Options{RevocationSyncInterval: time.Hour})
+	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
 	b, email := app.signedIn(t)
 	access, _ := tokensOf(b)
 	other := app.login(t, email)

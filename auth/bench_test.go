@@ -1,0 +1,75 @@
+package auth_test
+
+import (
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/models"
+	"gorm.io/gorm"
+)
+
+// BenchmarkProtectedPath measures what the auth middleware does per request
+// (signature and claims, then the in-memory revocation list) next to the
+// database lookup a stateful design would add to every request. Run both in
+// one invocation and compare the ratio: see bench/README.md.
+func BenchmarkProtectedPath(b *testing.B) {
+	f := newTokenFixture(b)
+	db := openTestDB(b)
+	list := newRevocationListWithEntries(b, db, f, 1000)
+
+	token, _, err := f.at.Issue("user-live", "session-live", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	claims, err := f.at.Verify(token)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.Run("verify_jwt", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := f.at.Verify(token); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("revocation_list_memory", func(b *testing.B) {
+		for b.Loop() {
+			if list.IsRevoked(claims) {
+				b.Fatal("live token reported revoked")
+			}
+		}
+	})
+	b.Run("session_lookup_database", func(b *testing.B) {
+		for b.Loop() {
+			var s models.Session
+			if err := db.Take(&s, "id = ? AND revoked_at IS NULL", "session-live").Error; err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// newRevocationListWithEntries stores one live user and session (for the
+// database lookup) and n revoked sessions, and returns the list holding them.
+func newRevocationListWithEntries(b *testing.B, db *gorm.DB, f *tokenFixture, n int) *auth.RevocationList {
+	b.Helper()
+	user := models.User{ID: "user-live", Email: "live@example.com", PasswordHash: "x", LastPasswordChange: testEpoch}
+	session := models.Session{ID: "session-live", UserID: user.ID, CreatedAt: testEpoch, LastUsedAt: testEpoch,
+		IdleExpiresAt: testEpoch.Add(time.Hour), ExpiresAt: testEpoch.Add(time.Hour)}
+	if err := db.Create(&user).Error; err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Create(&session).Error; err != nil {
+		b.Fatal(err)
+	}
+	list := auth.NewRevocationList(db, testTTL, f.clock.Now)
+	for i := range n {
+		if err := list.RevokeSession(db, "user-"+strconv.Itoa(i), "session-"+strconv.Itoa(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return list
+}
