@@ -172,6 +172,13 @@ func (a *Accounts) User(ctx context.Context, id string) (models.User, error) {
 	return user, notFoundAs(err, ErrUserNotFound)
 }
 
+// Prune deletes verification links that expired or were used more than a
+// day ago.
+func (a *Accounts) Prune(ctx context.Context) error {
+	cutoff := a.now().Add(-endedRetention)
+	return a.db.WithContext(ctx).Where("expires_at < ? OR used_at < ?", cutoff, cutoff).Delete(&models.OneTimeToken{}).Error
+}
+
 // newVerificationLink stores a fresh verification token (voiding older ones)
 // and returns the link to mail. The link is built from APP_URL, never from
 // request headers, and carries the token in the fragment, which browsers do

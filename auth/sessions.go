@@ -195,18 +195,17 @@ func (s *Sessions) successor(token string) string {
 
 // End ends one session of a user (logout, or deleting a listed session):
 // its refresh tokens stop working, and its access tokens too, at once.
-// ErrSessionNotFound covers unknown, already revoked and other users'
-// sessions. A session past its lifetime is still revoked, since its last
-// access token may live a few minutes longer.
+// ErrSessionNotFound covers unknown ids and other users' sessions. Ending an
+// ended session succeeds and records the revocation again: its last access
+// token may outlive the session by a few minutes, and another instance may
+// have revoked it without this one having synced yet.
 func (s *Sessions) End(ctx context.Context, userID, sessionID string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		now := s.now()
 		var session models.Session
-		err := tx.Where("id = ? AND user_id = ? AND revoked_at IS NULL", sessionID, userID).Take(&session).Error
-		if err != nil {
+		if err := tx.Where("id = ? AND user_id = ?", sessionID, userID).Take(&session).Error; err != nil {
 			return notFoundAs(err, ErrSessionNotFound)
 		}
-		return s.revokeSession(tx, userID, sessionID, now)
+		return s.revokeSession(tx, session.UserID, session.ID, s.now())
 	})
 }
 
@@ -243,6 +242,21 @@ func (s *Sessions) endAllTx(tx *gorm.DB, userID string) error {
 	return s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
 }
 
+// endedRetention is how long ended sessions (with their refresh tokens) and
+// spent links stay in the database before Prune deletes them.
+const endedRetention = 24 * time.Hour
+
+// Prune deletes sessions that ended more than a day ago; their refresh
+// tokens go with them (ON DELETE CASCADE). A token of a deleted session is
+// refused like any unknown token. Live sessions keep their rotated tokens,
+// so that replaying an old one is still detected as reuse.
+func (s *Sessions) Prune(ctx context.Context) error {
+	cutoff := s.now().Add(-endedRetention)
+	return s.db.WithContext(ctx).
+		Where("revoked_at < ? OR expires_at < ? OR idle_expires_at < ?", cutoff, cutoff, cutoff).
+		Delete(&models.Session{}).Error
+}
+
 // SessionInfo is one live session as listed to its user.
 type SessionInfo struct {
 	ID         string
@@ -271,7 +285,7 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, erro
 }
 
 func (s *Sessions) revokeSession(tx *gorm.DB, userID, sessionID string, now time.Time) error {
-	if err := tx.Model(&models.Session{}).Where("id = ?", sessionID).Update("revoked_at", now).Error; err != nil {
+	if err := tx.Model(&models.Session{}).Where("id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {
 		return err
 	}
 	if err := tx.Model(&models.RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {

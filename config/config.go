@@ -110,7 +110,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 
 		TrustedProxies: r.list("TRUSTED_PROXIES"),
 	}
-	c.AppURL = strings.TrimRight(r.str("APP_URL", fmt.Sprintf("http://localhost:%d", c.Port)), "/")
+	c.AppURL = canonicalOrigin(r.str("APP_URL", fmt.Sprintf("http://localhost:%d", c.Port)))
 	c.JWTAudience = r.str("JWT_AUDIENCE", c.AppURL)
 	c.DatabaseURL = r.str("DATABASE_URL", "data/app.db")
 	c.CookieSecure = r.boolean("COOKIE_SECURE", c.IsProduction())
@@ -254,4 +254,25 @@ func (r *reader) list(name string) []string {
 		}
 	}
 	return out
+}
+
+// canonicalOrigin writes an origin the way browsers send it in the Origin
+// header (lower-case scheme and host, no default port, no trailing slash),
+// so that comparing the two is a plain string comparison. Anything it cannot
+// parse is returned as given, for Validate to report.
+func canonicalOrigin(raw string) string {
+	raw = strings.TrimRight(raw, "/")
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return raw
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	if port := u.Port(); (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		u.Host = u.Hostname()
+		if strings.Contains(u.Host, ":") { // IPv6 literal
+			u.Host = "[" + u.Host + "]"
+		}
+	}
+	return u.String()
 }

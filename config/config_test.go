@@ -308,3 +308,18 @@ func TestEnvExampleLoadsToTheDefaults(t *testing.T) {
 		t.Fatalf(".env.example does not give the defaults:\n got  %+v\n want %+v", got, want)
 	}
 }
+
+func TestAppURLIsWrittenAsBrowsersSendOrigin(t *testing.T) {
+	for in, want := range map[string]string{
+		"HTTPS://Auth.Example.COM/":    "https://auth.example.com",
+		"https://auth.example.com:443": "https://auth.example.com",
+		"http://localhost:80":          "http://localhost",
+		"http://localhost:3000":        "http://localhost:3000",
+		"https://[::1]:443":            "https://[::1]",
+	} {
+		c := mustFromMap(t, map[string]string{"APP_URL": in})
+		if c.AppURL != want {
+			t.Errorf("APP_URL %q became %q, want %q", in, c.AppURL, want)
+		}
+	}
+}

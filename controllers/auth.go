@@ -5,6 +5,8 @@
 package controllers
 
 import (
+	"errors"
+
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
@@ -106,9 +108,14 @@ func (h *AuthController) signIn(c *fiber.Ctx, email, password string) (auth.Toke
 // Refresh handles POST /api/auth/refresh: the refresh cookie is rotated. A
 // refused token also clears the cookies, so the browser stops retrying it.
 func (h *AuthController) Refresh(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	tokens, err := h.Sessions.Refresh(c.UserContext(), c.Cookies(h.Cookies.RefreshName), client(c))
+	if errors.Is(err, auth.ErrInvalidRefreshToken) || errors.Is(err, auth.ErrRefreshTokenReused) {
+		h.Cookies.Clear(c) // but not on our own failures: the token may still be good
+	}
 	if err != nil {
-		h.Cookies.Clear(c)
 		return err
 	}
 	return h.signedIn(c, tokens)
@@ -117,6 +124,9 @@ func (h *AuthController) Refresh(c *fiber.Ctx) error {
 // Logout handles POST /api/auth/logout: the current session ends, its
 // access tokens included. Works with the cookie or a Bearer token.
 func (h *AuthController) Logout(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	claims := middleware.Claims(c)
 	if err := h.Sessions.End(c.UserContext(), claims.Subject, claims.SessionID); err != nil {
 		return err
@@ -128,6 +138,9 @@ func (h *AuthController) Logout(c *fiber.Ctx) error {
 // LogoutAll handles POST /api/auth/logout-all: every session and every
 // access token of the user ends.
 func (h *AuthController) LogoutAll(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := h.Sessions.EndAll(c.UserContext(), middleware.Claims(c).Subject); err != nil {
 		return err
 	}

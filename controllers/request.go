@@ -5,16 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"unicode/utf8"
 
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
-// decodeJSON reads the request body into dst strictly: one JSON object,
-// no unknown fields, no wrong types, nothing after it. (JSONOnly has already
-// refused other content types; BodyLimit, oversized bodies.)
+// decodeJSON reads the request body into dst strictly: valid UTF-8 (the
+// decoder would silently replace bad bytes), one JSON object, no unknown
+// fields, no wrong types, nothing after it. (JSONOnly has already refused
+// other content types and compressed bodies; BodyLimit, oversized bodies.)
 func decodeJSON(c *fiber.Ctx, dst any) error {
-	dec := json.NewDecoder(bytes.NewReader(c.Body()))
+	body := c.Request().Body()
+	if !utf8.Valid(body) {
+		return middleware.BadRequest("invalid_json", "The request body must be UTF-8 encoded JSON.")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var typeErr *json.UnmarshalTypeError
@@ -38,6 +44,15 @@ func quoteField(name string) string {
 		return "(body)"
 	}
 	return `"` + name + `"`
+}
+
+// noBody refuses a body on routes that take none, unless it is an empty
+// JSON object: a body that is not even JSON is a client bug worth a 400.
+func noBody(c *fiber.Ctx) error {
+	if len(c.Request().Body()) == 0 {
+		return nil
+	}
+	return decodeJSON(c, &struct{}{})
 }
 
 // required reports a missing field with a 400.

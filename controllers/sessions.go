@@ -45,6 +45,9 @@ func (h *SessionsController) List(c *fiber.Ctx) error {
 // answers 404, exactly like an unknown one. Ending the current session is a
 // logout, so the cookies are cleared too.
 func (h *SessionsController) Delete(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	claims := middleware.Claims(c)
 	id := c.Params("id")
 	if err := h.Sessions.End(c.UserContext(), claims.Subject, id); err != nil {

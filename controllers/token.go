@@ -1,9 +1,6 @@
 package controllers
 
 import (
-	"bytes"
-	"encoding/json"
-
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
@@ -54,16 +51,4 @@ func (h *AuthController) Token(c *fiber.Ctx) error {
 		"refresh_token": tokens.RefreshToken,
 		"user":          viewUser(tokens.User),
 	})
-}
-
-// IsPasswordGrant tells the rate limiter which token requests carry
-// credentials. A body it cannot read counts as one (and fails later).
-func IsPasswordGrant(c *fiber.Ctx) bool {
-	var in struct {
-		GrantType string `json:"grant_type"`
-	}
-	if err := json.NewDecoder(bytes.NewReader(c.Body())).Decode(&in); err != nil {
-		return true
-	}
-	return in.GrantType != grantRefreshToken
 }

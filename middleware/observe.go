@@ -52,7 +52,12 @@ func ResolveClientIP(trusted []netip.Prefix) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		ip := c.Context().RemoteIP().String()
 		if peer, err := netip.ParseAddr(ip); err == nil && isTrusted(peer) {
-			hops := strings.Split(c.Get(fiber.HeaderXForwardedFor), ",")
+			// All header lines: a proxy may append its own line after the client's.
+			var lines []string
+			for _, v := range c.Request().Header.PeekAll(fiber.HeaderXForwardedFor) {
+				lines = append(lines, string(v))
+			}
+			hops := strings.Split(strings.Join(lines, ","), ",")
 			for i := len(hops) - 1; i >= 0; i-- {
 				hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
 				if err != nil {

@@ -3,6 +3,7 @@ package middleware
 import (
 	"mime"
 	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -52,9 +53,17 @@ func originOf(raw string) string {
 // JSONOnly answers 415 to a state-changing request whose body is not JSON.
 // Requiring application/json also defeats the "simple request" CSRF trick of
 // posting a form or text/plain body without a CORS preflight.
+//
+// Compressed bodies are refused before anything reads them: Fiber's
+// c.Body() would inflate them without limit (BodyLimit counts compressed
+// bytes), so a few hundred bytes of nested gzip could take gigabytes. Read
+// bodies with c.Request().Body(), the raw bytes.
 func JSONOnly() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if !isStateChanging(c.Method()) || len(c.Body()) == 0 {
+		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+			return &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Compressed request bodies are not accepted."}
+		}
+		if !isStateChanging(c.Method()) || len(c.Request().Body()) == 0 {
 			return c.Next()
 		}
 		mediaType, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))

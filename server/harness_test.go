@@ -180,6 +180,14 @@ func (r response) JSON(t *testing.T) map[string]any {
 	return m
 }
 
+// decode unmarshals the body of r into v.
+func decode(t *testing.T, r response, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("body is not the expected JSON: %v: %s", err, r.Body)
+	}
+}
+
 // ErrorCode returns error.code of an error envelope ("" if there is none).
 func (r response) ErrorCode() string {
 	var env struct {

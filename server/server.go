@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -44,9 +45,10 @@ type Server struct {
 	Revocations *auth.RevocationList
 	RequireAuth fiber.Handler // for adding protected routes outside package routes
 
-	log  *slog.Logger
-	stop context.CancelFunc
-	done chan struct{}
+	log    *slog.Logger
+	prunes []func(context.Context) error
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 const maxBodyBytes = 64 << 10
@@ -105,7 +107,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}, log, now)
 
 	app := fiber.New(fiber.Config{
-		AppName:               "authstarter",
+		AppName: "authstarter",
+		// Strings from the context (c.Params, c.Get, ...) are copies, not views
+		// of buffers Fiber reuses for the next request: safe to keep, as the
+		// revocation list does, and safe in code that users add.
+		Immutable:             true,
 		ErrorHandler:          middleware.ErrorHandler(log),
 		BodyLimit:             maxBodyBytes,
 		DisableStartupMessage: true,
@@ -114,10 +120,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		IdleTimeout:           60 * time.Second,
 	})
 	app.Use(
-		recover.New(),
 		requestid.New(),
 		middleware.ResolveClientIP(trusted),
 		middleware.RequestLog(log),
+		recover.New(), // inside the request log, so a panicking request is logged too
 		helmet.New(helmet.Config{
 			ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
 			ReferrerPolicy:        "no-referrer",
@@ -140,18 +146,23 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
-	s := &Server{App: app, DB: db, Config: cfg, Revocations: revocations, RequireAuth: requireAuth, log: log, stop: stop, done: make(chan struct{})}
+	s := &Server{
+		App: app, DB: db, Config: cfg, Revocations: revocations, RequireAuth: requireAuth, log: log,
+		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune},
+		stop:   stop, done: make(chan struct{}),
+	}
 	syncEvery := opts.RevocationSyncInterval
 	if syncEvery <= 0 {
 		syncEvery = 2 * time.Second
 	}
-	go s.maintainRevocations(ctx, syncEvery)
+	go s.maintain(ctx, syncEvery)
 	return s, nil
 }
 
-// maintainRevocations polls the revocations table (for entries written by
-// other instances) and prunes expired entries, off the request path.
-func (s *Server) maintainRevocations(ctx context.Context, syncEvery time.Duration) {
+// maintain runs the housekeeping, off the request path: it polls the
+// revocations table for entries written by other instances, and deletes
+// what has expired.
+func (s *Server) maintain(ctx context.Context, syncEvery time.Duration) {
 	defer close(s.done)
 	sync := time.NewTicker(syncEvery)
 	prune := time.NewTicker(time.Minute)
@@ -166,11 +177,21 @@ func (s *Server) maintainRevocations(ctx context.Context, syncEvery time.Duratio
 				s.log.Error("syncing revocations failed", "error", err)
 			}
 		case <-prune.C:
-			if err := s.Revocations.Prune(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("pruning revocations failed", "error", err)
+			if err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("pruning expired rows failed", "error", err)
 			}
 		}
 	}
+}
+
+// Prune deletes expired revocations, sessions that ended more than a day
+// ago (with their refresh tokens) and spent verification links.
+func (s *Server) Prune(ctx context.Context) error {
+	var errs []error
+	for _, prune := range s.prunes {
+		errs = append(errs, prune(ctx))
+	}
+	return errors.Join(errs...)
 }
 
 // Shutdown stops accepting requests, waits for those in flight (up to
