@@ -1,0 +1,111 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestFirstStartAndGracefulShutdown is `go run .` on a fresh clone: no
+// configuration, no data folder. The server creates the database and a
+// private development key, serves, stops cleanly on SIGTERM, and reuses
+// the same key on its next start.
+func TestFirstStartAndGracefulShutdown(t *testing.T) {
+	t.Chdir(t.TempDir())
+	port := freePort(t)
+	t.Setenv("PORT", strconv.Itoa(port))
+	t.Setenv("ARGON2_MEMORY_KIB", "64") // the start computes one dummy hash: keep it cheap
+
+	kid1 := startServeAndTerminate(t, port)
+	for _, f := range []string{"data/app.db", "data/jwt_ed25519.pem"} {
+		if _, err := os.Stat(f); err != nil {
+			t.Fatalf("first start did not create %s: %v", f, err)
+		}
+	}
+	info, _ := os.Stat("data/jwt_ed25519.pem")
+	if mode := info.Mode().Perm(); mode != 0o600 {
+		t.Fatalf("development key has mode %o, want 600", mode)
+	}
+	if dir, _ := os.Stat("data"); dir.Mode().Perm()&0o077 != 0 {
+		t.Fatalf("data folder is readable by others: %o", dir.Mode().Perm())
+	}
+
+	if kid2 := startServeAndTerminate(t, port); kid2 != kid1 {
+		t.Fatalf("second start uses key %s, first used %s: the development key was not reused", kid2, kid1)
+	}
+}
+
+// startServeAndTerminate runs the server, waits until it answers, reads the
+// key id from the JWKS, sends SIGTERM and checks that run returns cleanly.
+func startServeAndTerminate(t *testing.T, port int) string {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- run(slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	var kid string
+	deadline := time.Now().Add(20 * time.Second)
+	for kid == "" {
+		select {
+		case err := <-done:
+			t.Fatalf("server stopped before serving: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server did not answer within 20 s")
+		}
+		kid = jwksKID(base)
+		if kid == "" {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// run has registered for SIGTERM before it started listening, so this
+	// signal reaches run instead of ending the test binary.
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("shutdown returned %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("server did not shut down within 15 s of SIGTERM")
+	}
+	if _, err := http.Get(base + "/healthz"); err == nil {
+		t.Fatal("server still answers after shutdown")
+	}
+	return kid
+}
+
+func jwksKID(base string) string {
+	res, err := http.Get(base + "/.well-known/jwks.json")
+	if err != nil {
+		return ""
+	}
+	defer res.Body.Close()
+	var set struct{ Keys []struct{ Kid string } }
+	if json.NewDecoder(res.Body).Decode(&set) != nil || len(set.Keys) != 1 {
+		return ""
+	}
+	return set.Keys[0].Kid
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
