@@ -5,14 +5,12 @@ package server_test
 import (
 	"bytes"
 	"compress/gzip"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testclock"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/server"
 )
@@ -61,11 +59,7 @@ func TestBodylessRoutesRefuseGarbage(t *testing.T) {
 // Fiber reuses its buffers between requests; a session id kept in the
 // revocation list must not change under it (it did, reviving the session).
 func TestDeletedSessionStaysRevokedAcrossLaterRequests(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
+	app := newTestApp(t) // without background sync, which would hide the bug
 	a, email := app.signedIn(t)
 	b := app.login(t, email)
 	var sessions struct {
@@ -139,11 +133,7 @@ func TestRefreshKeepsCookiesOnServerFailure(t *testing.T) {
 // one has not synced yet) answers 204 and revokes it here too.
 func TestLogoutOfAnAlreadyRevokedSession(t *testing.T) {
 	one := newTestApp(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	two := startOn(t, ln, one.Config, one.Clock, server.Options{RevocationSyncInterval: time.Hour})
+	two := one.anotherInstance(t, server.Options{RevocationSyncInterval: time.Hour})
 	b, _ := one.signedIn(t)
 	access, _ := tokensOf(b)
 	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)

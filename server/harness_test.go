@@ -100,23 +100,36 @@ func testConfig(t *testing.T, appURL string) config.Config {
 	return cfg
 }
 
-// newTestApp starts the app; options adjust the configuration first.
+// newTestApp starts the app; options adjust the configuration first. Its
+// background revocation sync is off (hourly), so that no test depends on
+// its timing unless it asks for it (anotherInstance).
 func newTestApp(t *testing.T, options ...func(*config.Config)) *testApp {
+	t.Helper()
+	ln := listen(t)
+	cfg := testConfig(t, "http://"+ln.Addr().String())
+	for _, o := range options {
+		o(&cfg)
+	}
+	return startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
+}
+
+// anotherInstance starts a second app on the same configuration, database
+// file and clock: a restart, or a horizontally scaled deployment.
+func (a *testApp) anotherInstance(t *testing.T, opts server.Options) *testApp {
+	t.Helper()
+	return startOn(t, listen(t), a.Config, a.Clock, opts)
+}
+
+func listen(t *testing.T) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	url := "http://" + ln.Addr().String()
-	cfg := testConfig(t, url)
-	for _, o := range options {
-		o(&cfg)
-	}
-	return startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{})
+	return ln
 }
 
-// startOn starts an app instance with cfg on ln. Several instances may share
-// one database file and one clock (restart and multi-instance tests).
+// startOn starts an app instance with cfg on ln.
 func startOn(t *testing.T, ln net.Listener, cfg config.Config, clock *fakeClock, opts server.Options) *testApp {
 	t.Helper()
 	logs := &syncBuffer{}

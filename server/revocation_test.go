@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"net"
 	"net/http"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testclock"
 	"github.com/authstarter/authstarter/server"
 	"gorm.io/gorm"
 )
@@ -37,12 +35,7 @@ func countQueries(t *testing.T, db *gorm.DB) *atomic.Int64 {
 // revocation list: no database query. /api/me itself reads the user once, so
 // N requests must cost exactly N queries; refused tokens cost none.
 func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	// No background revocation sync during the count.
-	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
+	app := newTestApp(t) // its background sync is off: nothing else queries during the count
 	b, email := app.signedIn(t)
 	access, _ := tokensOf(b)
 	other := app.login(t, email)
@@ -81,11 +74,7 @@ func TestRestartKeepsSessionsAndRevocations(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	second := startOn(t, ln, first.Config, first.Clock, server.Options{})
+	second := first.anotherInstance(t, server.Options{})
 
 	expectStatus(t, second.bearer(t, keptAccess), http.StatusOK)
 	expectError(t, second.bearer(t, endedAccess), http.StatusUnauthorized, "unauthenticated")
@@ -99,11 +88,7 @@ func TestRestartKeepsSessionsAndRevocations(t *testing.T) {
 // within the sync interval, without restarting it.
 func TestOtherInstanceLearnsRevocation(t *testing.T) {
 	one := newTestApp(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	two := startOn(t, ln, one.Config, one.Clock, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
+	two := one.anotherInstance(t, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
 
 	b, _ := one.signedIn(t)
 	access, _ := tokensOf(b)
