@@ -43,7 +43,6 @@ type Server struct {
 	DB          *gorm.DB
 	Config      config.Config
 	Revocations *auth.RevocationList
-	RequireAuth fiber.Handler // for adding protected routes outside package routes
 
 	log    *slog.Logger
 	prunes []func(context.Context) error
@@ -134,20 +133,19 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	app.Use(middleware.SameOrigin(cfg.AppURL), middleware.JSONOnly())
 
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
-	requireAuth := middleware.RequireAuth(access, revocations, cookies.AccessName)
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
 		Me:            &controllers.MeController{Accounts: accounts},
 		Meta:          &controllers.MetaController{Key: key},
-		RequireAuth:   requireAuth,
+		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, cfg.AuthRateLimitWindow),
 		Web:           web.Files,
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, RequireAuth: requireAuth, log: log,
+		App: app, DB: db, Config: cfg, Revocations: revocations, log: log,
 		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune},
 		stop:   stop, done: make(chan struct{}),
 	}
