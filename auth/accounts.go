@@ -77,7 +77,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 		a.send(ctx, mail.Message{
 			To:      email,
 			Subject: "Someone tried to create an account with your email address",
-			Text:    "Someone tried to sign up with this address, which already has an account. If it was you, sign in instead or reset your password. If not, you can ignore this message: nothing was changed.",
+			Text:    "Someone tried to sign up with this address, which already has an account. If it was you, sign in instead, or ask for a new confirmation link if you never confirmed this address. If not, you can ignore this message: nothing was changed.",
 			Link:    a.cfg.AppURL + "/login",
 		})
 		return nil
