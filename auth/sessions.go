@@ -196,17 +196,50 @@ func (s *Sessions) successor(token string) string {
 // End ends one session of a user (logout, or deleting a listed session):
 // its refresh tokens stop working, and its access tokens too, at once.
 // ErrSessionNotFound covers unknown ids and other users' sessions. Ending an
-// ended session succeeds and records the revocation again: its last access
-// token may outlive the session by a few minutes, and another instance may
-// have revoked it without this one having synced yet.
+// ended session succeeds. A session past its lifetime is revoked all the
+// same: its last access token may outlive it by a few minutes.
 func (s *Sessions) End(ctx context.Context, userID, sessionID string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.end(ctx, func(tx *gorm.DB, session *models.Session) error {
+		return tx.Where("id = ? AND user_id = ?", sessionID, userID).Take(session).Error
+	})
+}
+
+// EndByRefreshToken ends the session a refresh token belongs to, rotated or
+// not: logout from a browser whose access cookie has already expired.
+func (s *Sessions) EndByRefreshToken(ctx context.Context, token string) error {
+	if token == "" || len(token) > 128 {
+		return ErrSessionNotFound
+	}
+	return s.end(ctx, func(tx *gorm.DB, session *models.Session) error {
+		var row models.RefreshToken
+		if err := tx.Where("token_hash = ?", HashToken(token)).Take(&row).Error; err != nil {
+			return err
+		}
+		return tx.Take(session, "id = ?", row.SessionID).Error
+	})
+}
+
+// end revokes the session that find loads.
+func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session) error) error {
+	alreadyEnded := false
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var session models.Session
-		if err := tx.Where("id = ? AND user_id = ?", sessionID, userID).Take(&session).Error; err != nil {
+		if err := find(tx, &session); err != nil {
 			return notFoundAs(err, ErrSessionNotFound)
 		}
+		if session.RevokedAt != nil {
+			alreadyEnded = true
+			return nil
+		}
+		// The ids come from the row, not from the request.
 		return s.revokeSession(tx, session.UserID, session.ID, s.now())
 	})
+	if err == nil && alreadyEnded {
+		// Ended elsewhere, perhaps on another instance: learn its revocation
+		// now rather than at the next poll.
+		return s.revocations.Sync(ctx)
+	}
+	return err
 }
 
 // EndAll ends every session of a user and every access token issued so far,
@@ -285,7 +318,7 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, erro
 }
 
 func (s *Sessions) revokeSession(tx *gorm.DB, userID, sessionID string, now time.Time) error {
-	if err := tx.Model(&models.Session{}).Where("id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {
+	if err := tx.Model(&models.Session{}).Where("id = ?", sessionID).Update("revoked_at", now).Error; err != nil {
 		return err
 	}
 	if err := tx.Model(&models.RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {

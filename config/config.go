@@ -132,7 +132,8 @@ func (c Config) Validate() error {
 		bad("PORT must be between 1 and 65535")
 	}
 	u, err := url.Parse(c.AppURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
 		bad("APP_URL must be an origin such as https://auth.example.com, got %q", c.AppURL)
 	}
 	if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
@@ -172,7 +173,7 @@ func (c Config) Validate() error {
 		}
 	}
 	if c.IsProduction() {
-		if c.JWTPrivateKeyFile == "" || filepath.Clean(c.JWTPrivateKeyFile) == filepath.Clean(c.DevKeyFile()) {
+		if c.JWTPrivateKeyFile == "" || samePath(c.JWTPrivateKeyFile, c.DevKeyFile()) {
 			bad("JWT_PRIVATE_KEY_FILE is required in production and must not be the generated development key")
 		}
 		if !c.CookieSecure {
@@ -275,4 +276,11 @@ func canonicalOrigin(raw string) string {
 		}
 	}
 	return u.String()
+}
+
+// samePath compares two paths after making them absolute.
+func samePath(a, b string) bool {
+	absA, errA := filepath.Abs(a)
+	absB, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && absA == absB
 }

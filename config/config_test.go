@@ -174,6 +174,9 @@ func TestProduction(t *testing.T) {
 		{"without a signing key", with(map[string]string{"JWT_PRIVATE_KEY_FILE": ""}), "JWT_PRIVATE_KEY_FILE"},
 		{"with the generated development key", with(map[string]string{"JWT_PRIVATE_KEY_FILE": "data/jwt_ed25519.pem"}), "JWT_PRIVATE_KEY_FILE"},
 		{"with the development key, spelled otherwise", with(map[string]string{"JWT_PRIVATE_KEY_FILE": "./data//jwt_ed25519.pem"}), "JWT_PRIVATE_KEY_FILE"},
+		{"with the development key by absolute path", with(map[string]string{"JWT_PRIVATE_KEY_FILE": mustAbs(t, "data/jwt_ed25519.pem")}), "JWT_PRIVATE_KEY_FILE"},
+		{"with credentials in APP_URL", with(map[string]string{"APP_URL": "https://user:pw@auth.example.com"}), "APP_URL"},
+		{"with a fragment in APP_URL", with(map[string]string{"APP_URL": "https://auth.example.com/#x"}), "APP_URL"},
 		{"with insecure cookies", with(map[string]string{"COOKIE_SECURE": "false"}), "COOKIE_SECURE"},
 		{"with an http APP_URL", with(map[string]string{"APP_URL": "http://auth.example.com"}), "APP_URL"},
 		{"with the default APP_URL", with(map[string]string{"APP_URL": ""}), "APP_URL"},
@@ -322,4 +325,13 @@ func TestAppURLIsWrittenAsBrowsersSendOrigin(t *testing.T) {
 			t.Errorf("APP_URL %q became %q, want %q", in, c.AppURL, want)
 		}
 	}
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return abs
 }

@@ -122,16 +122,32 @@ func (h *AuthController) Refresh(c *fiber.Ctx) error {
 }
 
 // Logout handles POST /api/auth/logout: the current session ends, its
-// access tokens included. Works with the cookie or a Bearer token.
+// access tokens included. The session is the access token's (cookie or
+// Bearer) or, when the access cookie has expired, the refresh cookie's: a
+// user who signs out after a long pause must not leave a live session
+// behind. The cookies are cleared whatever happens.
 func (h *AuthController) Logout(c *fiber.Ctx) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	claims := middleware.Claims(c)
-	if err := h.Sessions.End(c.UserContext(), claims.Subject, claims.SessionID); err != nil {
+	h.Cookies.Clear(c)
+	claims := middleware.Claims(c) // nil without a valid access token (OptionalAuth)
+	refresh := c.Cookies(h.Cookies.RefreshName)
+	var err error
+	switch {
+	case claims != nil:
+		err = h.Sessions.End(c.UserContext(), claims.Subject, claims.SessionID)
+	case refresh != "":
+		err = h.Sessions.EndByRefreshToken(c.UserContext(), refresh)
+		if errors.Is(err, auth.ErrSessionNotFound) {
+			err = nil // an unknown token ends nothing; the cookies are gone all the same
+		}
+	default:
+		err = auth.ErrInvalidAccessToken
+	}
+	if err != nil {
 		return err
 	}
-	h.Cookies.Clear(c)
 	return c.SendStatus(fiber.StatusNoContent)
 }
 

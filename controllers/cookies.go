@@ -60,7 +60,7 @@ func (k Cookies) cookie(name, value, path, sameSite string, maxAge time.Duration
 	if maxAge < 0 {
 		c.Expires = time.Unix(0, 0) // written as Expires=Thu, 01 Jan 1970: the browser deletes it
 	} else {
-		c.MaxAge = int(maxAge.Seconds())
+		c.MaxAge = int(maxAge.Round(time.Second).Seconds())
 	}
 	return c
 }

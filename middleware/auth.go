@@ -15,24 +15,51 @@ const claimsKey = "auth.claims"
 // database. Handlers behind it call Claims(c).
 func RequireAuth(tokens *auth.AccessTokens, revocations *auth.RevocationList, accessCookie string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		raw, ok := accessToken(c, accessCookie)
-		if !ok {
-			return auth.ErrInvalidAccessToken
-		}
-		claims, err := tokens.Verify(raw)
+		claims, err := authenticate(c, tokens, revocations, accessCookie)
 		if err != nil {
 			return err
-		}
-		if revocations.IsRevoked(claims) {
-			return auth.ErrInvalidAccessToken
 		}
 		c.Locals(claimsKey, claims)
 		return c.Next()
 	}
 }
 
+// OptionalAuth is RequireAuth for routes that also serve callers without a
+// valid access token (logout, when the access cookie has expired): Claims(c)
+// is then nil. An invalid Bearer header is still refused, never ignored.
+func OptionalAuth(tokens *auth.AccessTokens, revocations *auth.RevocationList, accessCookie string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		claims, err := authenticate(c, tokens, revocations, accessCookie)
+		if err != nil && c.Get(fiber.HeaderAuthorization) != "" {
+			return err
+		}
+		if err == nil {
+			c.Locals(claimsKey, claims)
+		}
+		return c.Next()
+	}
+}
+
+// authenticate verifies the request's access token: signature, claims, and
+// the in-memory revocation list. No database read.
+func authenticate(c *fiber.Ctx, tokens *auth.AccessTokens, revocations *auth.RevocationList, accessCookie string) (*auth.AccessClaims, error) {
+	raw, ok := accessToken(c, accessCookie)
+	if !ok {
+		return nil, auth.ErrInvalidAccessToken
+	}
+	claims, err := tokens.Verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	if revocations.IsRevoked(claims) {
+		return nil, auth.ErrInvalidAccessToken
+	}
+	return claims, nil
+}
+
 // Claims returns the verified access token claims of the request: Subject is
-// the user id, SessionID the session. Only valid behind RequireAuth.
+// the user id, SessionID the session. Never nil behind RequireAuth; behind
+// OptionalAuth, nil when the caller has no valid access token.
 func Claims(c *fiber.Ctx) *auth.AccessClaims {
 	claims, _ := c.Locals(claimsKey).(*auth.AccessClaims)
 	return claims

@@ -59,7 +59,7 @@ func ResolveClientIP(trusted []netip.Prefix) fiber.Handler {
 			}
 			hops := strings.Split(strings.Join(lines, ","), ",")
 			for i := len(hops) - 1; i >= 0; i-- {
-				hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+				hop, err := parseHop(strings.TrimSpace(hops[i]))
 				if err != nil {
 					break // a malformed entry: stop at the last address we can vouch for
 				}
@@ -72,6 +72,16 @@ func ResolveClientIP(trusted []netip.Prefix) fiber.Handler {
 		c.Locals(clientIPKey, ip)
 		return c.Next()
 	}
+}
+
+// parseHop reads one X-Forwarded-For entry: an address, or an address with
+// a port (some proxies write "203.0.113.8:4711" or "[2001:db8::1]:4711").
+func parseHop(s string) (netip.Addr, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return a, nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	return ap.Addr(), err
 }
 
 // ClientIP returns the address found by ResolveClientIP.

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -15,7 +16,7 @@ func AuthRateLimit(max int, window time.Duration) fiber.Handler {
 	return limiter.New(limiter.Config{
 		Max:          max,
 		Expiration:   window,
-		KeyGenerator: ClientIP,
+		KeyGenerator: rateLimitKey,
 		LimitReached: func(c *fiber.Ctx) error {
 			return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many requests. Try again later."}
 		},
@@ -30,4 +31,15 @@ func When(match func(*fiber.Ctx) bool, h fiber.Handler) fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// rateLimitKey is the client IP, widened to its /64 for IPv6: one customer
+// usually holds a whole /64, and would otherwise have 2^64 fresh budgets.
+func rateLimitKey(c *fiber.Ctx) string {
+	ip := ClientIP(c)
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	return netip.PrefixFrom(a, 64).Masked().String()
 }

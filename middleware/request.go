@@ -60,7 +60,7 @@ func originOf(raw string) string {
 // bodies with c.Request().Body(), the raw bytes.
 func JSONOnly() fiber.Handler {
 	return func(c *fiber.Ctx) error {
-		if enc := c.Get(fiber.HeaderContentEncoding); enc != "" && !strings.EqualFold(enc, "identity") {
+		if isCompressed(c) {
 			return &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Compressed request bodies are not accepted."}
 		}
 		if !isStateChanging(c.Method()) || len(c.Request().Body()) == 0 {
@@ -72,6 +72,19 @@ func JSONOnly() fiber.Handler {
 		}
 		return c.Next()
 	}
+}
+
+// isCompressed reports whether any Content-Encoding line names an encoding
+// other than identity. Every line counts: Fiber decodes by the last one.
+func isCompressed(c *fiber.Ctx) bool {
+	for _, line := range c.Request().Header.PeekAll(fiber.HeaderContentEncoding) {
+		for _, enc := range strings.Split(string(line), ",") {
+			if enc = strings.TrimSpace(enc); enc != "" && !strings.EqualFold(enc, "identity") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // NoStore keeps responses that carry credentials or personal data out of

@@ -21,6 +21,7 @@ type Handlers struct {
 	Meta     *controllers.MetaController
 
 	RequireAuth   fiber.Handler // valid, unrevoked access token (cookie or Bearer)
+	OptionalAuth  fiber.Handler // the same, but lets callers without one through
 	AuthRateLimit fiber.Handler // per-IP limit on the credential-less routes
 	Web           fs.FS         // the embedded frontend
 }
@@ -40,7 +41,7 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/login", limited, h.Auth.Login)
 	a.Post("/token", middleware.When(isPasswordGrant, limited), h.Auth.Token)
 	a.Post("/refresh", h.Auth.Refresh)
-	a.Post("/logout", h.RequireAuth, h.Auth.Logout)
+	a.Post("/logout", h.OptionalAuth, h.Auth.Logout) // also by refresh cookie alone
 	a.Post("/logout-all", h.RequireAuth, h.Auth.LogoutAll)
 	a.Get("/sessions", h.RequireAuth, h.Sessions.List)
 	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)

@@ -29,6 +29,19 @@ func TestCompressedBodiesAreRefused(t *testing.T) {
 	}
 	r := send(app.newBrowser(t), http.MethodPost, "/api/auth/login", `{"email":"a@example.com","password":"x"}`, "Content-Type", "application/json", "Content-Encoding", "identity")
 	expectError(t, r, http.StatusUnauthorized, "invalid_credentials")
+
+	// Fiber decodes by the last Content-Encoding line: every line is checked.
+	req, _ := http.NewRequest(http.MethodPost, app.URL+"/api/auth/login", bytes.NewReader(buf.Bytes()))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header["Content-Encoding"] = []string{"identity", "gzip"}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnsupportedMediaType {
+		t.Fatalf("identity then gzip: status %d, want 415", res.StatusCode)
+	}
 }
 
 // encoding/json would silently turn invalid UTF-8 into U+FFFD, creating
@@ -165,4 +178,69 @@ func TestHousekeepingDeletesEndedSessions(t *testing.T) {
 		t.Fatalf("after pruning: %d sessions, %d refresh tokens, %d links; want 1, 2 (the live session's), 0", sessions, tokens, links)
 	}
 	expectStatus(t, live.get("/api/me"), http.StatusOK)
+}
+
+// Signing out after a long pause (the access cookie has expired) must end
+// the session through the refresh cookie, not leave it alive for days.
+func TestLogoutWithExpiredAccessCookieEndsTheSession(t *testing.T) {
+	app := newTestApp(t)
+	b, email := app.signedIn(t)
+	other := app.login(t, email)
+	_, refresh := tokensOf(b)
+	app.Clock.Advance(app.Config.AccessTokenTTL + 2*time.Second)
+	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+
+	r := b.post("/api/auth/logout", nil)
+	expectStatus(t, r, http.StatusNoContent)
+	if a, rf := tokensOf(b); a != "" || rf != "" {
+		t.Fatal("logout did not clear the cookies")
+	}
+	stale := app.newBrowser(t)
+	stale.setRefreshCookie(refresh)
+	expectError(t, stale.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	expectStatus(t, other.post("/api/auth/refresh", nil), http.StatusOK) // only that session ended
+
+	// Without any credential there is nothing to end.
+	expectError(t, app.newBrowser(t).post("/api/auth/logout", nil), http.StatusUnauthorized, "unauthenticated")
+}
+
+// Ending an ended session again writes nothing more.
+func TestRepeatedSessionDeletionWritesNothing(t *testing.T) {
+	app := newTestApp(t)
+	a, email := app.signedIn(t)
+	b := app.login(t, email)
+	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	var ended struct {
+		ID string
+	}
+	app.DB.Model(&models.Session{}).Where("revoked_at IS NOT NULL").Select("id").Take(&ended)
+	for range 5 {
+		expectStatus(t, a.do(http.MethodDelete, "/api/auth/sessions/"+ended.ID, nil), http.StatusNoContent)
+	}
+	var rows int64
+	app.DB.Model(&models.Revocation{}).Count(&rows)
+	if rows != 1 {
+		t.Fatalf("%d revocation rows, want 1", rows)
+	}
+}
+
+// Behind a trusted proxy: entries with ports are understood, and IPv6
+// clients are limited per /64 (one customer usually holds a whole /64).
+func TestForwardedAddressesWithPortsAndIPv6RateLimitPrefix(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) {
+		c.TrustedProxies = []string{"127.0.0.1/32"}
+		c.AuthRateLimitMax = 2
+	})
+	_, email := app.signedIn(t)
+	if ip := currentSessionIP(t, app, email, "X-Forwarded-For", "203.0.113.8:4711"); ip != "203.0.113.8" {
+		t.Fatalf("X-Forwarded-For with a port: session ip %q, want 203.0.113.8", ip)
+	}
+
+	login := func(xff string) response {
+		return app.newBrowser(t).post("/api/auth/login", map[string]string{"email": uniqueEmail(), "password": "wrong password!"}, "X-Forwarded-For", xff)
+	}
+	expectStatus(t, login("2001:db8:1:1::1"), http.StatusUnauthorized)
+	expectStatus(t, login("[2001:db8:1:1::2]:4711"), http.StatusUnauthorized)
+	expectError(t, login("2001:db8:1:1:ffff::3"), http.StatusTooManyRequests, "rate_limited") // same /64
+	expectStatus(t, login("2001:db8:1:2::1"), http.StatusUnauthorized)                          // another /64
 }

@@ -139,6 +139,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Me:            &controllers.MeController{Accounts: accounts},
 		Meta:          &controllers.MetaController{Key: key},
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
+		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
 		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, cfg.AuthRateLimitWindow),
 		Web:           web.Files,
 	})
