@@ -242,5 +242,5 @@ func TestForwardedAddressesWithPortsAndIPv6RateLimitPrefix(t *testing.T) {
 	expectStatus(t, login("2001:db8:1:1::1"), http.StatusUnauthorized)
 	expectStatus(t, login("[2001:db8:1:1::2]:4711"), http.StatusUnauthorized)
 	expectError(t, login("2001:db8:1:1:ffff::3"), http.StatusTooManyRequests, "rate_limited") // same /64
-	expectStatus(t, login("2001:db8:1:2::1"), http.StatusUnauthorized)                          // another /64
+	expectStatus(t, login("2001:db8:1:2::1"), http.StatusUnauthorized)                        // another /64
 }
