@@ -345,3 +345,43 @@ func TestLogoutAfterSessionLifetimeStillRevokesAccessToken(t *testing.T) {
 	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
 	expectError(t, app.bearer(t, access), http.StatusUnauthorized, "unauthenticated")
 }
+
+// Parallel logins, refreshes, listings, logouts and logout-alls on one
+// SQLite file: transactions queue for the write lock instead of failing, so
+// no request ends in a 500 (SQLITE_BUSY would).
+func TestParallelMixedTrafficHasNoServerErrors(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	const workers, rounds = 8, 6
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*rounds*4)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range rounds {
+				b := app.newBrowser(t)
+				steps := []response{
+					b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}),
+					b.post("/api/auth/refresh", nil),
+					b.get("/api/auth/sessions"),
+				}
+				if (w+r)%5 == 0 {
+					steps = append(steps, b.post("/api/auth/logout-all", nil))
+				} else {
+					steps = append(steps, b.post("/api/auth/logout", nil))
+				}
+				for _, s := range steps {
+					if s.Status >= 500 {
+						errs <- string(s.Body)
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for body := range errs {
+		t.Errorf("server error under parallel traffic: %s", body)
+	}
+}
