@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -31,17 +30,9 @@ func TestCompressedBodiesAreRefused(t *testing.T) {
 	expectError(t, r, http.StatusUnauthorized, "invalid_credentials")
 
 	// Fiber decodes by the last Content-Encoding line: every line is checked.
-	req, _ := http.NewRequest(http.MethodPost, app.URL+"/api/auth/login", bytes.NewReader(buf.Bytes()))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header["Content-Encoding"] = []string{"identity", "gzip"}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusUnsupportedMediaType {
-		t.Fatalf("identity then gzip: status %d, want 415", res.StatusCode)
-	}
+	r = send(app.newBrowser(t), http.MethodPost, "/api/auth/login", buf.String(),
+		"Content-Type", "application/json", "Content-Encoding", "identity", "Content-Encoding", "gzip")
+	expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 }
 
 // encoding/json would silently turn invalid UTF-8 into U+FFFD, creating
@@ -102,26 +93,8 @@ func TestDeletedSessionStaysRevokedAcrossLaterRequests(t *testing.T) {
 func TestForwardedForAcrossSeveralHeaderLines(t *testing.T) {
 	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
 	_, email := app.signedIn(t)
-	b := app.newBrowser(t)
-	req, _ := http.NewRequest(http.MethodPost, app.URL+"/api/auth/login", strings.NewReader(`{"email":"`+email+`","password":"`+testPassword+`"}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header["X-Forwarded-For"] = []string{"10.9.9.1", "203.0.113.7"}
-	res, err := b.http.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	var sessions struct {
-		Sessions []struct {
-			IP      string `json:"ip"`
-			Current bool   `json:"current"`
-		} `json:"sessions"`
-	}
-	decode(t, b.get("/api/auth/sessions"), &sessions)
-	for _, s := range sessions.Sessions {
-		if s.Current && s.IP != "203.0.113.7" {
-			t.Fatalf("session ip %q, want 203.0.113.7 (the proxy's line)", s.IP)
-		}
+	if ip := currentSessionIP(t, app, email, "X-Forwarded-For", "10.9.9.1", "X-Forwarded-For", "203.0.113.7"); ip != "203.0.113.7" {
+		t.Fatalf("session ip %q, want 203.0.113.7 (the proxy's line)", ip)
 	}
 }
 

@@ -212,7 +212,7 @@ func (r response) ErrorCode() string {
 
 // do sends a request. body may be nil, a string (sent as is) or a value
 // (sent as JSON); a body goes with Content-Type application/json unless
-// headers (name, value pairs) say otherwise.
+// headers (name, value pairs) name another.
 func (b *browser) do(method, path string, body any, headers ...string) response {
 	b.t.Helper()
 	var raw string
@@ -228,11 +228,17 @@ func (b *browser) do(method, path string, body any, headers ...string) response 
 		}
 		raw = string(data)
 	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Content-Type" {
+			return send(b, method, path, raw, headers...)
+		}
+	}
 	return send(b, method, path, raw, append([]string{"Content-Type", "application/json"}, headers...)...)
 }
 
 // send is b.do with full control over the headers: the body is sent as is
-// and only the given headers are set (no Content-Type unless listed).
+// and only the given headers are set (no Content-Type unless listed). A name
+// given twice is sent as two header lines.
 func send(b *browser, method, path, body string, headers ...string) response {
 	b.t.Helper()
 	var rd io.Reader
@@ -244,7 +250,7 @@ func send(b *browser, method, path, body string, headers ...string) response {
 		b.t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
+		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := b.http.Do(req)
 	if err != nil {
