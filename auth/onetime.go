@@ -25,7 +25,7 @@ func issueOneTimeToken(tx *gorm.DB, userID, purpose string, now time.Time, ttl t
 // on used_at makes two parallel requests with the same token see one success.
 func consumeOneTimeToken(tx *gorm.DB, token, purpose string, now time.Time) (models.OneTimeToken, error) {
 	var row models.OneTimeToken
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return row, ErrInvalidOneTimeToken
 	}
 	if err := tx.Where("token_hash = ? AND purpose = ?", HashToken(token), purpose).Take(&row).Error; err != nil {

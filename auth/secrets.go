@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"time"
 )
 
 // This file is the one place that makes, hashes and compares secrets.
@@ -28,12 +27,11 @@ func HashToken(token string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// utc wraps a clock so that every time this package stores or compares in
-// SQL is in UTC: the SQLite driver writes times as text in their own UTC
-// offset, and text in different offsets (a DST change, instances in other
-// zones) does not sort in time order.
-func utc(now func() time.Time) func() time.Time {
-	return func() time.Time { return now().UTC() }
+// plausibleToken reports whether a presented token is worth looking up:
+// ours are 43 characters, so anything empty or far longer is refused
+// without hashing it or asking the database.
+func plausibleToken(token string) bool {
+	return token != "" && len(token) <= 128
 }
 
 // deriveToken returns a token that anyone holding key can recompute from

@@ -78,7 +78,7 @@ func (s *Sessions) Start(ctx context.Context, user models.User, client Client) (
 // Refresh exchanges a refresh token for a new access token and the next
 // refresh token. This is the one place of the rotation algorithm.
 func (s *Sessions) Refresh(ctx context.Context, presented string, client Client) (Tokens, error) {
-	if presented == "" || len(presented) > 128 {
+	if !plausibleToken(presented) {
 		return Tokens{}, ErrInvalidRefreshToken
 	}
 	var (
@@ -207,7 +207,7 @@ func (s *Sessions) End(ctx context.Context, userID, sessionID string) error {
 // EndByRefreshToken ends the session a refresh token belongs to, rotated or
 // not: logout from a browser whose access cookie has already expired.
 func (s *Sessions) EndByRefreshToken(ctx context.Context, token string) error {
-	if token == "" || len(token) > 128 {
+	if !plausibleToken(token) {
 		return ErrSessionNotFound
 	}
 	return s.end(ctx, func(tx *gorm.DB, session *models.Session) error {
@@ -242,37 +242,32 @@ func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session)
 	return err
 }
 
-// EndAll ends every session of a user and every access token issued so far,
-// by bumping the user's token_version. Password changes use it too.
+// EndAll ends every session of a user and every access token issued so far:
+// it bumps the user's token_version, revokes every session, and records
+// "ver below the new version is revoked" in the revocation list.
 func (s *Sessions) EndAll(ctx context.Context, userID string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		return s.endAllTx(tx, userID)
+		now := s.now()
+		res := tx.Model(&models.User{}).Where("id = ?", userID).
+			Update("token_version", gorm.Expr("token_version + 1"))
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected == 0 {
+			return ErrUserNotFound
+		}
+		var user models.User
+		if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&models.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		if err := tx.Model(&models.RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		return s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
 	})
-}
-
-// endAllTx bumps token_version, ends every session and records the
-// revocation, inside the caller's transaction.
-func (s *Sessions) endAllTx(tx *gorm.DB, userID string) error {
-	now := s.now()
-	res := tx.Model(&models.User{}).Where("id = ?", userID).
-		Update("token_version", gorm.Expr("token_version + 1"))
-	if res.Error != nil {
-		return res.Error
-	}
-	if res.RowsAffected == 0 {
-		return ErrUserNotFound
-	}
-	var user models.User
-	if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
-		return err
-	}
-	if err := tx.Model(&models.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-		return err
-	}
-	if err := tx.Model(&models.RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-		return err
-	}
-	return s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
 }
 
 // endedRetention is how long ended sessions (with their refresh tokens) and
