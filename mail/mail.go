@@ -1,19 +1,32 @@
 // Package mail sends the account emails. The domain depends only on the
-// Mailer interface; main.go picks the implementation.
+// Mailer interface; main.go picks the implementation:
+//
+//	Compose(kind, to, data)      renders a Message from the embedded templates
+//	Queue                        takes delivery off the request path, retries
+//	SMTPMailer                   delivers through an SMTP server (TLS enforced)
+//	LogMailer                    logs instead of sending (no SMTP configured)
+//	Mailbox                      keeps recent messages for the /dev/mail page
+//	Tee                          sends to several of them (dev: log + mailbox)
+//
+// Messages carry single-use tokens in their links, so only the development
+// LogMailer and the Mailbox ever expose Text, HTML or Link; everything else
+// logs the recipient and subject at most.
 package mail
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 )
 
 // Message is one email. Link is the action URL in the body, kept separately
-// so the development mailer can print it on its own line.
+// so the development mailer and mailbox page can show it on its own.
 type Message struct {
 	To      string
 	Subject string
-	Text    string
-	Link    string
+	Text    string // plain-text body
+	HTML    string // HTML body; empty means a text-only message
+	Link    string // the action URL that also appears in the bodies
 }
 
 // Mailer sends messages.
@@ -21,22 +34,36 @@ type Mailer interface {
 	Send(ctx context.Context, m Message) error
 }
 
-// LogMailer is used when no SMTP server is configured: each message becomes
+// LogMailer is the development mailer, used when no SMTP server is
+// configured (production refuses to start without one): each message becomes
 // one log record with the recipient, the subject and the full link, so that a
 // developer can follow verification links without a mail server. It is the
-// only place where a token may appear in a log; with RedactLinks (production)
-// the link and text are left out.
+// only place where a token may appear in a log. The HTML body is never
+// logged: it repeats the text and would bury the link.
 type LogMailer struct {
-	Logger      *slog.Logger
-	RedactLinks bool
+	Logger *slog.Logger
 }
 
 // Send logs the message.
 func (m LogMailer) Send(_ context.Context, msg Message) error {
-	if m.RedactLinks {
-		m.Logger.Warn("mail not sent: no SMTP server configured", "to", msg.To, "subject", msg.Subject)
-		return nil
-	}
 	m.Logger.Info("development mail (not sent)", "to", msg.To, "subject", msg.Subject, "link", msg.Link, "text", msg.Text)
 	return nil
+}
+
+// Tee returns a Mailer that sends every message to each of mailers in order.
+// A failing mailer does not stop the others; their errors are joined.
+func Tee(mailers ...Mailer) Mailer {
+	return tee(mailers)
+}
+
+type tee []Mailer
+
+func (t tee) Send(ctx context.Context, m Message) error {
+	var errs []error
+	for _, mailer := range t {
+		if err := mailer.Send(ctx, m); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
