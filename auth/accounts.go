@@ -16,23 +16,52 @@ import (
 type AccountConfig struct {
 	AppURL                   string
 	EmailVerificationTTL     time.Duration
+	PasswordResetTTL         time.Duration
 	RequireEmailVerification bool
+	PasswordPolicy           PasswordPolicy
 }
 
-// Accounts registers users, verifies their email and checks their password.
-type Accounts struct {
-	db        *gorm.DB
-	passwords *PasswordHasher
-	throttle  *LoginThrottle
-	mailer    mail.Mailer
-	cfg       AccountConfig
-	log       *slog.Logger
-	now       func() time.Time
+// AccountDeps are the services Accounts works with, built in server.New.
+type AccountDeps struct {
+	DB        *gorm.DB
+	Passwords *PasswordHasher
+	Logins    *Throttle // failed logins per account
+	Sessions  *Sessions // ended or renewed when a password changes
+	Mailer    mail.Mailer
+	Log       *slog.Logger
+	Now       func() time.Time
 }
+
+// Accounts registers users, verifies their email, checks and changes their
+// password.
+type Accounts struct {
+	db         *gorm.DB
+	passwords  *PasswordHasher
+	logins     *Throttle
+	mails      *Throttle // mails per account sent on unauthenticated requests
+	sessions   *Sessions
+	mailer     mail.Mailer
+	background *background
+	cfg        AccountConfig
+	log        *slog.Logger
+	now        func() time.Time
+}
+
+// mailInterval is the least time between two mails of one kind to one
+// account that anybody can trigger (resend, forgot-password, the "someone
+// tried to register" notice): the per-IP limit alone would let an attacker
+// flood one inbox from many addresses.
+const mailInterval = time.Minute
 
 // NewAccounts returns the account service.
-func NewAccounts(db *gorm.DB, passwords *PasswordHasher, throttle *LoginThrottle, mailer mail.Mailer, cfg AccountConfig, log *slog.Logger, now func() time.Time) *Accounts {
-	return &Accounts{db: db, passwords: passwords, throttle: throttle, mailer: mailer, cfg: cfg, log: log, now: utc(now)}
+func NewAccounts(deps AccountDeps, cfg AccountConfig) *Accounts {
+	now := utc(deps.Now)
+	return &Accounts{
+		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, mailer: deps.Mailer,
+		mails:      NewThrottle(1, mailInterval, now),
+		background: newBackground(backgroundLimit, deps.Log),
+		cfg:        cfg, log: deps.Log, now: now,
+	}
 }
 
 // Registration is the input of Register.
@@ -54,14 +83,17 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	if err != nil {
 		return err
 	}
-	if err := CheckPasswordPolicy(in.Password); err != nil {
+	if err := a.cfg.PasswordPolicy.Check(in.Password, email); err != nil {
 		return err
 	}
 	name := strings.TrimSpace(in.Name)
 	if len([]rune(name)) > maxNameLength {
 		return ErrNameTooLong
 	}
-	hash := a.passwords.Hash(in.Password)
+	hash, err := a.passwords.Hash(ctx, in.Password)
+	if err != nil {
+		return err
+	}
 
 	now := a.now()
 	user := models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: now}
@@ -70,48 +102,34 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 		if err := tx.Create(&user).Error; err != nil {
 			return err
 		}
-		link, err = a.newVerificationLink(tx, user.ID, now)
+		link, err = a.newLink(tx, user.ID, models.PurposeEmailVerification, now)
 		return err
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		a.send(ctx, mail.Message{
-			To:      email,
-			Subject: "Someone tried to create an account with your email address",
-			Text:    "Someone tried to sign up with this address, which already has an account. If it was you, sign in instead, or ask for a new confirmation link if you never confirmed this address. If not, you can ignore this message: nothing was changed.",
-			Link:    a.cfg.AppURL + "/login",
-		})
+		if a.mails.Begin("notice:"+email) == nil {
+			a.send(ctx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
+		}
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	a.sendVerification(ctx, email, link)
+	a.mails.Begin(mailKey(models.PurposeEmailVerification, user.ID)) // a resend within the minute waits
+	a.send(ctx, mail.Verification, email, mail.Data{Link: link, ExpiresIn: a.cfg.EmailVerificationTTL})
 	return nil
 }
 
 // ResendVerification mails a new verification link if the address belongs to
-// an unverified account, and silently does nothing otherwise.
+// an unverified account, and silently does nothing otherwise. The work
+// happens after the answer (see background).
 func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) error {
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
 		return err
 	}
-	var link string
-	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var user models.User
-		if err := tx.Where("email = ? AND email_verified_at IS NULL", email).Take(&user).Error; err != nil {
-			return err
-		}
-		link, err = a.newVerificationLink(tx, user.ID, a.now())
-		return err
+	a.background.run("resend-verification", func(ctx context.Context) error {
+		return a.mailLink(ctx, email, models.PurposeEmailVerification)
 	})
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	a.sendVerification(ctx, email, link)
 	return nil
 }
 
@@ -124,9 +142,8 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string) (models.User, 
 		if err != nil {
 			return err
 		}
-		now := a.now()
 		if err := tx.Model(&models.User{}).Where("id = ? AND email_verified_at IS NULL", row.UserID).
-			Update("email_verified_at", now).Error; err != nil {
+			Update("email_verified_at", a.now()).Error; err != nil {
 			return err
 		}
 		return tx.Take(&user, "id = ?", row.UserID).Error
@@ -141,28 +158,66 @@ func (a *Accounts) Authenticate(ctx context.Context, rawEmail, password string) 
 	if err != nil {
 		return models.User{}, err
 	}
-	if err := a.throttle.Begin(email); err != nil {
-		return models.User{}, err
-	}
 	var user models.User
 	err = a.db.WithContext(ctx).Where("email = ?", email).Take(&user).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		a.passwords.SpendVerifyTime(password)
-		return models.User{}, ErrInvalidCredentials
-	}
-	if err != nil {
+	if err != nil && !errors.Is(err, gorm.ErrRecordNotFound) {
 		return models.User{}, err
 	}
-	if !a.passwords.Verify(password, user.PasswordHash) {
-		return models.User{}, ErrInvalidCredentials
+	if err := a.checkPassword(ctx, email, password, user.PasswordHash); err != nil {
+		return models.User{}, err
 	}
-	a.throttle.Succeeded(email)
+	a.upgradeHash(ctx, user, password)
 	// Checked only after the password, so that this answer reveals nothing
 	// to someone who does not know it.
 	if a.cfg.RequireEmailVerification && user.EmailVerifiedAt == nil {
 		return models.User{}, ErrEmailNotVerified
 	}
 	return user, nil
+}
+
+// checkPassword verifies password against encoded, the stored hash ("" for
+// an unknown user: a dummy hash is checked instead, to spend the same time).
+// Failures count against key in the login throttle; the attempt is counted
+// before the check, so parallel guesses cannot exceed the limit.
+func (a *Accounts) checkPassword(ctx context.Context, key, password, encoded string) error {
+	if err := a.logins.Begin(key); err != nil {
+		return err
+	}
+	var ok bool
+	var err error
+	if encoded == "" {
+		err = a.passwords.SpendVerifyTime(ctx, password)
+	} else {
+		ok, err = a.passwords.Verify(ctx, password, encoded)
+	}
+	switch {
+	case err != nil: // never checked (server busy): not a failed guess
+		a.logins.Release(key)
+		return err
+	case !ok:
+		return ErrInvalidCredentials
+	}
+	a.logins.Succeeded(key)
+	return nil
+}
+
+// upgradeHash re-hashes a just-verified password whose hash was made with
+// older argon2 parameters. Best effort: the login does not wait for a slot,
+// and a failure only means the upgrade happens at a later login.
+func (a *Accounts) upgradeHash(ctx context.Context, user models.User, password string) {
+	if !a.passwords.NeedsRehash(user.PasswordHash) {
+		return
+	}
+	hash, err := a.passwords.Hash(ctx, password)
+	if err == nil {
+		// Only if the password was not changed in the meantime.
+		err = a.db.WithContext(ctx).Model(&models.User{}).
+			Where("id = ? AND password_hash = ?", user.ID, user.PasswordHash).
+			Update("password_hash", hash).Error
+	}
+	if err != nil {
+		a.log.WarnContext(ctx, "upgrading a password hash failed", "user_id", user.ID, "error", err)
+	}
 }
 
 // User returns a user by id.
@@ -172,38 +227,79 @@ func (a *Accounts) User(ctx context.Context, id string) (models.User, error) {
 	return user, notFoundAs(err, ErrUserNotFound)
 }
 
-// Prune deletes verification links that expired or were used more than a
-// day ago.
+// Prune deletes links that expired or were used more than a day ago.
 func (a *Accounts) Prune(ctx context.Context) error {
 	cutoff := a.now().Add(-endedRetention)
 	return a.db.WithContext(ctx).Where("expires_at < ? OR used_at < ?", cutoff, cutoff).Delete(&models.OneTimeToken{}).Error
 }
 
-// newVerificationLink stores a fresh verification token (voiding older ones)
-// and returns the link to mail. The link is built from APP_URL, never from
-// request headers, and carries the token in the fragment, which browsers do
-// not send to servers or in Referer headers.
-func (a *Accounts) newVerificationLink(tx *gorm.DB, userID string, now time.Time) (string, error) {
-	token, err := issueOneTimeToken(tx, userID, models.PurposeEmailVerification, now, a.cfg.EmailVerificationTTL)
+// Wait blocks until the work started after answers (mails being prepared)
+// has finished; server shutdown calls it before closing the database.
+func (a *Accounts) Wait() { a.background.wait() }
+
+// linkPaths are the frontend pages that links in emails open.
+var linkPaths = map[string]string{
+	models.PurposeEmailVerification: "/verify-email",
+	models.PurposePasswordReset:     "/reset-password",
+}
+
+// newLink stores a fresh single-use token (voiding older ones of the same
+// purpose) and returns the link to mail. The link is built from APP_URL,
+// never from request headers, and carries the token in the fragment, which
+// browsers send neither to servers nor in Referer headers.
+func (a *Accounts) newLink(tx *gorm.DB, userID, purpose string, now time.Time) (string, error) {
+	ttl := a.cfg.EmailVerificationTTL
+	if purpose == models.PurposePasswordReset {
+		ttl = a.cfg.PasswordResetTTL
+	}
+	token, err := issueOneTimeToken(tx, userID, purpose, now, ttl)
 	if err != nil {
 		return "", err
 	}
-	return a.cfg.AppURL + "/verify-email#token=" + token, nil
+	return a.cfg.AppURL + linkPaths[purpose] + "#token=" + token, nil
 }
 
-func (a *Accounts) sendVerification(ctx context.Context, email, link string) {
-	a.send(ctx, mail.Message{
-		To:      email,
-		Subject: "Confirm your email address",
-		Text:    "Open this link to confirm your email address and sign in. It expires in " + a.cfg.EmailVerificationTTL.String() + ". If you did not create an account, ignore this message.",
-		Link:    link,
+// mailLink mails a new verification or reset link to the account of email,
+// if there is one (for verification: an unverified one), at most once per
+// mailInterval. It runs in the background.
+func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
+	query := a.db.WithContext(ctx).Where("email = ?", email)
+	kind, ttl := mail.PasswordReset, a.cfg.PasswordResetTTL
+	if purpose == models.PurposeEmailVerification {
+		query = query.Where("email_verified_at IS NULL")
+		kind, ttl = mail.Verification, a.cfg.EmailVerificationTTL
+	}
+	var user models.User
+	if err := query.Take(&user).Error; err != nil {
+		return notFoundAs(err, nil) // no account: nothing to send, nothing to log
+	}
+	if a.mails.Begin(mailKey(purpose, user.ID)) != nil {
+		return nil // the previous link is less than a minute old
+	}
+	var link string
+	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
+		link, err = a.newLink(tx, user.ID, purpose, a.now())
+		return err
 	})
+	if err != nil {
+		return err
+	}
+	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: ttl})
+	return nil
 }
 
-// send delivers a message; a failure is logged (without the message body,
-// which may hold a token) but not returned, so the HTTP answer stays the same.
-func (a *Accounts) send(ctx context.Context, m mail.Message) {
-	if err := a.mailer.Send(ctx, m); err != nil {
-		a.log.ErrorContext(ctx, "sending mail failed", "subject", m.Subject, "error", err)
+func mailKey(purpose, userID string) string { return purpose + ":" + userID }
+
+// send composes and queues a message; a failure is logged (without the
+// message, which may hold a token) but not returned, so that the HTTP answer
+// stays the same.
+func (a *Accounts) send(ctx context.Context, kind mail.Kind, to string, data mail.Data) {
+	data.AppURL = a.cfg.AppURL
+	msg, err := mail.Compose(kind, to, data)
+	if err == nil {
+		err = a.mailer.Send(ctx, msg)
+	}
+	if err != nil {
+		a.log.ErrorContext(ctx, "sending mail failed", "kind", kind, "error", err)
 	}
 }

@@ -22,6 +22,11 @@ var (
 	ErrSessionNotFound     = errors.New("session not found")
 	ErrUserNotFound        = errors.New("user not found")
 	ErrNameTooLong         = errors.New("name too long")
+
+	ErrPasswordTooCommon      = errors.New("password is one of the most common passwords")
+	ErrPasswordMatchesEmail   = errors.New("password equals the email address")
+	ErrInvalidCurrentPassword = errors.New("current password is wrong")
+	ErrServerBusy             = errors.New("too many password hashes in flight")
 )
 
 // ThrottledError is returned when a limit is reached; it says when to retry.

@@ -21,18 +21,29 @@ func issueOneTimeToken(tx *gorm.DB, userID, purpose string, now time.Time, ttl t
 	return token, tx.Create(&row).Error
 }
 
-// consumeOneTimeToken marks a token used, exactly once: the compare-and-swap
-// on used_at makes two parallel requests with the same token see one success.
-func consumeOneTimeToken(tx *gorm.DB, token, purpose string, now time.Time) (models.OneTimeToken, error) {
+// findOneTimeToken returns the row of a token that is valid now: known for
+// this purpose, unused and unexpired. Only the hash is looked up.
+func findOneTimeToken(db *gorm.DB, token, purpose string, now time.Time) (models.OneTimeToken, error) {
 	var row models.OneTimeToken
 	if !plausibleToken(token) {
 		return row, ErrInvalidOneTimeToken
 	}
-	if err := tx.Where("token_hash = ? AND purpose = ?", HashToken(token), purpose).Take(&row).Error; err != nil {
+	if err := db.Where("token_hash = ? AND purpose = ?", HashToken(token), purpose).Take(&row).Error; err != nil {
 		return row, notFoundAs(err, ErrInvalidOneTimeToken)
 	}
-	if !now.Before(row.ExpiresAt) {
+	if row.UsedAt != nil || !now.Before(row.ExpiresAt) {
 		return row, ErrInvalidOneTimeToken
+	}
+	return row, nil
+}
+
+// consumeOneTimeToken marks a valid token used, exactly once: the
+// compare-and-swap on used_at makes two parallel requests with the same
+// token see one success.
+func consumeOneTimeToken(tx *gorm.DB, token, purpose string, now time.Time) (models.OneTimeToken, error) {
+	row, err := findOneTimeToken(tx, token, purpose, now)
+	if err != nil {
+		return row, err
 	}
 	res := tx.Model(&models.OneTimeToken{}).Where("id = ? AND used_at IS NULL", row.ID).Update("used_at", now)
 	if res.Error != nil {

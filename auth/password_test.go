@@ -1,12 +1,14 @@
 package auth_test
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authstarter/authstarter/auth"
 	"golang.org/x/crypto/argon2"
@@ -15,6 +17,28 @@ import (
 // Cheap parameters keep the suite fast; TestProductionArgon2Cost covers the
 // real ones.
 var cheapParams = auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}
+
+func newHasher(p auth.Argon2Params) *auth.PasswordHasher {
+	return auth.NewPasswordHasher(p, auth.HashLimit{Concurrency: 4, MaxWait: time.Minute})
+}
+
+func hashOf(t *testing.T, h *auth.PasswordHasher, password string) string {
+	t.Helper()
+	encoded, err := h.Hash(context.Background(), password)
+	if err != nil {
+		t.Fatalf("Hash: %v", err)
+	}
+	return encoded
+}
+
+func verifies(t *testing.T, h *auth.PasswordHasher, password, encoded string) bool {
+	t.Helper()
+	ok, err := h.Verify(context.Background(), password, encoded)
+	if err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	return ok
+}
 
 var phcPattern = regexp.MustCompile(`^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$([A-Za-z0-9+/]+)\$([A-Za-z0-9+/]+)$`)
 
@@ -36,9 +60,9 @@ func splitPHC(t *testing.T, encoded string) (salt, key []byte) {
 }
 
 func TestPasswordHashFormat(t *testing.T) {
-	h := auth.NewPasswordHasher(cheapParams)
+	h := newHasher(cheapParams)
 	const pw = "correct horse battery staple"
-	encoded := h.Hash(pw)
+	encoded := hashOf(t, h, pw)
 	if !strings.HasPrefix(encoded, "$argon2id$v=19$m=64,t=1,p=1$") {
 		t.Errorf("Hash = %q, want the prefix $argon2id$v=19$m=64,t=1,p=1$", encoded)
 	}
@@ -58,7 +82,7 @@ func TestPasswordHashFormat(t *testing.T) {
 		t.Error("the encoded hash contains the password")
 	}
 
-	again := h.Hash(pw)
+	again := hashOf(t, h, pw)
 	if again == encoded {
 		t.Error("two hashes of one password are identical: salt not random")
 	}
@@ -68,9 +92,9 @@ func TestPasswordHashFormat(t *testing.T) {
 }
 
 func TestPasswordVerify(t *testing.T) {
-	h := auth.NewPasswordHasher(cheapParams)
+	h := newHasher(cheapParams)
 	const pw = "Tr0ub4dor&3-ünïcødé"
-	encoded := h.Hash(pw)
+	encoded := hashOf(t, h, pw)
 	cases := []struct {
 		password string
 		want     bool
@@ -84,29 +108,31 @@ func TestPasswordVerify(t *testing.T) {
 		{"wrong password", false},
 	}
 	for _, tc := range cases {
-		if got := h.Verify(tc.password, encoded); got != tc.want {
+		if got := verifies(t, h, tc.password, encoded); got != tc.want {
 			t.Errorf("Verify(%q) = %v, want %v", tc.password, got, tc.want)
 		}
 	}
 	// The empty password hashes and verifies like any other (policy is checked elsewhere).
-	if e := h.Hash(""); !h.Verify("", e) || h.Verify("x", e) {
+	if e := hashOf(t, h, ""); !verifies(t, h, "", e) || verifies(t, h, "x", e) {
 		t.Error("empty password: Verify is wrong")
 	}
-	h.SpendVerifyTime(pw) // must not panic
+	if err := h.SpendVerifyTime(context.Background(), pw); err != nil {
+		t.Errorf("SpendVerifyTime: %v", err)
+	}
 }
 
 func TestPasswordVerifyReadsParamsFromTheHash(t *testing.T) {
-	verifier := auth.NewPasswordHasher(cheapParams)
-	other := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2})
+	verifier := newHasher(cheapParams)
+	other := newHasher(auth.Argon2Params{MemoryKiB: 128, Iterations: 2, Parallelism: 2})
 	const pw = "an older password hash"
-	encoded := other.Hash(pw)
+	encoded := hashOf(t, other, pw)
 	if !strings.Contains(encoded, "$m=128,t=2,p=2$") {
 		t.Fatalf("Hash = %q, want m=128,t=2,p=2", encoded)
 	}
-	if !verifier.Verify(pw, encoded) {
+	if !verifies(t, verifier, pw, encoded) {
 		t.Error("a hash made with other parameters does not verify")
 	}
-	if verifier.Verify("not it", encoded) {
+	if verifies(t, verifier, "not it", encoded) {
 		t.Error("wrong password verified against a hash with other parameters")
 	}
 
@@ -119,19 +145,19 @@ func TestPasswordVerifyReadsParamsFromTheHash(t *testing.T) {
 	phc := func(key []byte) string {
 		return fmt.Sprintf("$argon2id$v=19$m=32,t=3,p=1$%s$%s", b64.EncodeToString(salt), b64.EncodeToString(key))
 	}
-	if !verifier.Verify(pw, phc(id)) {
+	if !verifies(t, verifier, pw, phc(id)) {
 		t.Error("a hand-made argon2id PHC string does not verify")
 	}
-	if verifier.Verify(pw, phc(i)) {
+	if verifies(t, verifier, pw, phc(i)) {
 		t.Error("an argon2i key labelled argon2id verifies")
 	}
 }
 
 func TestPasswordVerifyRefusesMalformedHashes(t *testing.T) {
-	h := auth.NewPasswordHasher(cheapParams)
+	h := newHasher(cheapParams)
 	const pw = "password123"
-	good := h.Hash(pw)
-	if !h.Verify(pw, good) {
+	good := hashOf(t, h, pw)
+	if !verifies(t, h, pw, good) {
 		t.Fatal("control: a good hash does not verify")
 	}
 	parts := strings.Split(good, "$") // "", "argon2id", "v=19", "m=64,t=1,p=1", salt, hash
@@ -163,7 +189,7 @@ func TestPasswordVerifyRefusesMalformedHashes(t *testing.T) {
 		"hash bad base64":          with(5, "****"),
 		"hash empty":               with(5, ""),
 		"hash truncated":           with(5, parts[5][:10]),
-		"hash of another password": with(5, strings.Split(h.Hash("other"), "$")[5]),
+		"hash of another password": with(5, strings.Split(hashOf(t, h, "other"), "$")[5]),
 		"missing hash part":        strings.Join(parts[:5], "$"),
 		"missing salt and hash":    strings.Join(parts[:4], "$"),
 		"extra part":               good + "$extra",
@@ -177,42 +203,8 @@ func TestPasswordVerifyRefusesMalformedHashes(t *testing.T) {
 					t.Fatalf("Verify panicked: %v", r)
 				}
 			}()
-			if h.Verify(pw, encoded) {
+			if verifies(t, h, pw, encoded) {
 				t.Errorf("Verify(%q) = true, want false", encoded)
-			}
-		})
-	}
-}
-
-func TestCheckPasswordPolicy(t *testing.T) {
-	cases := []struct {
-		name     string
-		password string
-		want     error
-	}{
-		{"empty", "", auth.ErrPasswordTooShort},
-		{"7 ASCII", "abcdefg", auth.ErrPasswordTooShort},
-		{"8 ASCII", "abcdefgh", nil},
-		{"7 two-byte runes (14 bytes)", strings.Repeat("é", 7), auth.ErrPasswordTooShort},
-		{"8 two-byte runes", strings.Repeat("é", 8), nil},
-		{"7 four-byte runes (28 bytes)", strings.Repeat("🔑", 7), auth.ErrPasswordTooShort},
-		{"8 four-byte runes", strings.Repeat("🔑", 8), nil},
-		{"8 spaces", strings.Repeat(" ", 8), nil},
-		{"128 ASCII", strings.Repeat("a", 128), nil},
-		{"129 ASCII", strings.Repeat("a", 129), auth.ErrPasswordTooLong},
-		{"128 two-byte runes (256 bytes)", strings.Repeat("é", 128), nil},
-		{"129 two-byte runes", strings.Repeat("é", 129), auth.ErrPasswordTooLong},
-		{"128 four-byte runes (512 bytes)", strings.Repeat("🔑", 128), nil},
-		{"invalid UTF-8", "abcdefgh\xff", auth.ErrPasswordInvalid},
-		{"lone continuation bytes", strings.Repeat("\x80", 16), auth.ErrPasswordInvalid},
-		{"truncated rune", strings.Repeat("é", 8)[:15], auth.ErrPasswordInvalid},
-		{"surrogate half (CESU-8)", "abcdefgh\xed\xa0\x80", auth.ErrPasswordInvalid},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			err := auth.CheckPasswordPolicy(tc.password)
-			if !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
-				t.Errorf("CheckPasswordPolicy = %v, want %v", err, tc.want)
 			}
 		})
 	}
@@ -224,16 +216,90 @@ func TestProductionArgon2Cost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("production argon2 cost is slow; skipped with -short")
 	}
-	h := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1})
+	h := newHasher(auth.Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1})
 	const pw = "production password"
-	encoded := h.Hash(pw)
+	encoded := hashOf(t, h, pw)
 	if !strings.HasPrefix(encoded, "$argon2id$v=19$m=19456,t=2,p=1$") {
 		t.Errorf("Hash = %q, want the prefix $argon2id$v=19$m=19456,t=2,p=1$", encoded)
 	}
-	if !h.Verify(pw, encoded) {
+	if !verifies(t, h, pw, encoded) {
 		t.Error("production hash does not verify")
 	}
-	if h.Verify(pw+"!", encoded) {
+	if verifies(t, h, pw+"!", encoded) {
 		t.Error("wrong password verifies against a production hash")
+	}
+}
+
+// The same password typed on keyboards that produce different Unicode
+// forms verifies: "é" as one code point (NFC), as e + combining accent (NFD),
+// and compatibility forms such as the "ﬁ" ligature or full-width letters.
+func TestPasswordVerifyIsNormalizationInsensitive(t *testing.T) {
+	h := newHasher(cheapParams)
+	encoded := hashOf(t, h, "caf\u00e9 au lait ﬁne")
+	for name, typed := range map[string]string{
+		"NFC":                "caf\u00e9 au lait fine",
+		"NFD":                "cafe\u0301 au lait fine",
+		"ligature":           "caf\u00e9 au lait ﬁne",
+		"full-width letters": "ｃａｆ\u00e9 au lait fine",
+	} {
+		if !verifies(t, h, typed, encoded) {
+			t.Errorf("%s form of the password does not verify", name)
+		}
+	}
+	if verifies(t, h, "cafe au lait fine", encoded) {
+		t.Error("the password without its accent verifies")
+	}
+}
+
+func TestNeedsRehash(t *testing.T) {
+	current := newHasher(cheapParams)
+	if current.NeedsRehash(hashOf(t, current, "password one")) {
+		t.Error("a hash with the current parameters needs a rehash")
+	}
+	for _, p := range []auth.Argon2Params{
+		{MemoryKiB: 32, Iterations: 1, Parallelism: 1},
+		{MemoryKiB: 64, Iterations: 2, Parallelism: 1},
+		{MemoryKiB: 64, Iterations: 1, Parallelism: 2},
+	} {
+		if !current.NeedsRehash(hashOf(t, newHasher(p), "password one")) {
+			t.Errorf("a hash made with %+v does not need a rehash to %+v", p, cheapParams)
+		}
+	}
+	if !current.NeedsRehash("not a hash") {
+		t.Error("a malformed hash does not need a rehash")
+	}
+}
+
+// With every slot taken, a hash waits at most MaxWait and is then refused
+// with ErrServerBusy and a retry hint, instead of piling up memory.
+func TestHashingIsBounded(t *testing.T) {
+	h := auth.NewPasswordHasher(cheapParams, auth.HashLimit{Concurrency: 2, MaxWait: 10 * time.Millisecond})
+	release := auth.OccupyHashSlots(h)
+	_, err := h.Hash(context.Background(), "a password to hash")
+	var te *auth.ThrottledError
+	if !errors.Is(err, auth.ErrServerBusy) || !errors.As(err, &te) || te.RetryAfter < time.Second {
+		t.Fatalf("Hash with every slot taken = %v, want ErrServerBusy with RetryAfter >= 1s", err)
+	}
+	if _, err := h.Verify(context.Background(), "x", hashOf(t, newHasher(cheapParams), "x")); !errors.Is(err, auth.ErrServerBusy) {
+		t.Fatalf("Verify with every slot taken = %v, want ErrServerBusy", err)
+	}
+	release()
+	hashOf(t, h, "after the flood") // works again
+}
+
+func TestHashingWaitsForAFreeSlot(t *testing.T) {
+	h := auth.NewPasswordHasher(cheapParams, auth.HashLimit{Concurrency: 1, MaxWait: time.Minute})
+	release := auth.OccupyHashSlots(h)
+	time.AfterFunc(20*time.Millisecond, release)
+	hashOf(t, h, "waits, then runs")
+}
+
+func TestHashingWaitEndsWithTheRequest(t *testing.T) {
+	h := auth.NewPasswordHasher(cheapParams, auth.HashLimit{Concurrency: 1, MaxWait: time.Minute})
+	defer auth.OccupyHashSlots(h)()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := h.Verify(ctx, "waits", hashOf(t, newHasher(cheapParams), "waits")); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Verify = %v, want the request's deadline error", err)
 	}
 }

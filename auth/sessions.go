@@ -121,14 +121,7 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 			}
 			if res.RowsAffected == 1 {
 				current = s.successor(presented)
-				session.LastUsedAt = now
-				session.IdleExpiresAt = s.idleExpiry(now, session)
-				if err := tx.Create(s.refreshRow(session, &row.ID, current, user.TokenVersion, now, client)).Error; err != nil {
-					return err
-				}
-				return tx.Model(&session).Updates(map[string]any{
-					"last_used_at": session.LastUsedAt, "idle_expires_at": session.IdleExpiresAt,
-				}).Error
+				return s.extend(tx, &session, &row.ID, current, user.TokenVersion, now, client)
 			}
 			// Lost the race: another request rotated it a moment ago.
 			if err := tx.Take(&row, row.ID).Error; err != nil {
@@ -242,32 +235,70 @@ func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session)
 	return err
 }
 
-// EndAll ends every session of a user and every access token issued so far:
-// it bumps the user's token_version, revokes every session, and records
-// "ver below the new version is revoked" in the revocation list.
+// EndAll ends every session of a user and every access token issued so far
+// (logout-all).
 func (s *Sessions) EndAll(ctx context.Context, userID string) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		now := s.now()
-		res := tx.Model(&models.User{}).Where("id = ?", userID).
-			Update("token_version", gorm.Expr("token_version + 1"))
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
-			return ErrUserNotFound
-		}
-		var user models.User
-		if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
-			return err
-		}
-		if err := tx.Model(&models.Session{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-		if err := tx.Model(&models.RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-			return err
-		}
-		return s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
+		_, err := s.endAll(tx, userID, "", s.now())
+		return err
 	})
+}
+
+// endAll bumps the user's token_version, revokes every session but keep (""
+// keeps none) with its refresh tokens, and records "ver below the new
+// version is revoked" in the revocation list, which ends every access token
+// issued so far, keep's included. It returns the new version.
+func (s *Sessions) endAll(tx *gorm.DB, userID, keep string, now time.Time) (int, error) {
+	res := tx.Model(&models.User{}).Where("id = ?", userID).
+		Update("token_version", gorm.Expr("token_version + 1"))
+	if res.Error != nil {
+		return 0, res.Error
+	}
+	if res.RowsAffected == 0 {
+		return 0, ErrUserNotFound
+	}
+	var user models.User
+	if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
+		return 0, err
+	}
+	if err := tx.Model(&models.Session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", userID, keep).
+		Update("revoked_at", now).Error; err != nil {
+		return 0, err
+	}
+	// keep's refresh tokens too: they carry the old version.
+	if err := tx.Model(&models.RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).
+		Update("revoked_at", now).Error; err != nil {
+		return 0, err
+	}
+	return user.TokenVersion, s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
+}
+
+// renew gives a session that outlives a password change (the one it was
+// made from) a fresh refresh token under the user's new version; the caller
+// then issues the matching access token. A session that has ended meanwhile
+// is not revived.
+func (s *Sessions) renew(tx *gorm.DB, user models.User, sessionID string, now time.Time, client Client) (models.Session, string, error) {
+	var session models.Session
+	err := tx.Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?",
+		sessionID, user.ID, now, now).Take(&session).Error
+	if err != nil {
+		return session, "", notFoundAs(err, ErrInvalidAccessToken)
+	}
+	refresh := NewOpaqueToken()
+	return session, refresh, s.extend(tx, &session, nil, refresh, user.TokenVersion, now, client)
+}
+
+// extend stores the next refresh token of a session and moves the session's
+// idle expiry along with it.
+func (s *Sessions) extend(tx *gorm.DB, session *models.Session, parentID *uint, token string, version int, now time.Time, client Client) error {
+	session.LastUsedAt = now
+	session.IdleExpiresAt = s.idleExpiry(now, *session)
+	if err := tx.Create(s.refreshRow(*session, parentID, token, version, now, client)).Error; err != nil {
+		return err
+	}
+	return tx.Model(session).Updates(map[string]any{
+		"last_used_at": session.LastUsedAt, "idle_expires_at": session.IdleExpiresAt,
+	}).Error
 }
 
 // endedRetention is how long ended sessions (with their refresh tokens) and

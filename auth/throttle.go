@@ -5,19 +5,20 @@ import (
 	"time"
 )
 
-// LoginThrottle limits failed logins per account: after max failures within
-// window, further attempts are refused until the window has passed. It never
-// locks an account for good (NIST SP 800-63B §5.2.2), and it is keyed by the
-// normalized email, so changing IP or X-Forwarded-For does not reset it.
+// Throttle limits attempts per key: after max attempts within a window,
+// further ones are refused until the window has passed. It never locks a key
+// for good (NIST SP 800-63B §5.2.2).
 //
-// An attempt counts as a failure from the moment it starts until it is
-// proven correct (Begin, then Succeeded): otherwise many parallel guesses
-// would all pass the check before any of them was recorded.
+// For failed logins the key is the normalized email, so changing IP or
+// X-Forwarded-For does not reset it, and an attempt counts as a failure from
+// the moment it starts until it is proven correct (Begin, then Succeeded):
+// otherwise many parallel guesses would all pass the check before any of
+// them was recorded. Unknown emails are counted like known ones, or the 429
+// would reveal which accounts exist. The same type limits the mails an
+// account can be sent (one a minute).
 //
-// Unknown emails are counted like known ones, or the 429 would reveal which
-// accounts exist. The state is in memory: it resets on restart and is per
-// instance.
-type LoginThrottle struct {
+// The state is in memory: it resets on restart and is per instance.
+type Throttle struct {
 	max    int
 	window time.Duration
 	now    func() time.Time
@@ -32,14 +33,14 @@ type throttleEntry struct {
 	failures int
 }
 
-// NewLoginThrottle allows max failed attempts per account per window.
-func NewLoginThrottle(max int, window time.Duration, now func() time.Time) *LoginThrottle {
-	return &LoginThrottle{max: max, window: window, now: now, entries: map[string]*throttleEntry{}}
+// NewThrottle allows max attempts per key per window.
+func NewThrottle(max int, window time.Duration, now func() time.Time) *Throttle {
+	return &Throttle{max: max, window: window, now: now, entries: map[string]*throttleEntry{}}
 }
 
 // Begin records an attempt for key, or refuses it with a *ThrottledError
 // wrapping ErrTooManyAttempts.
-func (t *LoginThrottle) Begin(key string) error {
+func (t *Throttle) Begin(key string) error {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -56,8 +57,18 @@ func (t *LoginThrottle) Begin(key string) error {
 	return nil
 }
 
+// Release takes back one attempt that was never judged (the server was too
+// busy to check the password): it must not count as a failure.
+func (t *Throttle) Release(key string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.entries[key]; e != nil && e.failures > 0 {
+		e.failures--
+	}
+}
+
 // Succeeded forgets the failures of key after a correct password.
-func (t *LoginThrottle) Succeeded(key string) {
+func (t *Throttle) Succeeded(key string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.entries, key)
@@ -65,7 +76,7 @@ func (t *LoginThrottle) Succeeded(key string) {
 
 // sweep drops finished windows now and then, so memory stays bounded by the
 // number of accounts tried within one window.
-func (t *LoginThrottle) sweep(now time.Time) {
+func (t *Throttle) sweep(now time.Time) {
 	if now.Before(t.sweepAt) {
 		return
 	}

@@ -33,10 +33,10 @@ func admitted(t *testing.T, err error) {
 	}
 }
 
-func TestLoginThrottleRefusesAfterMaxFailures(t *testing.T) {
+func TestThrottleRefusesAfterMaxFailures(t *testing.T) {
 	const max, window = 3, 15 * time.Minute
 	clock := newFakeClock(testEpoch)
-	th := auth.NewLoginThrottle(max, window, clock.Now)
+	th := auth.NewThrottle(max, window, clock.Now)
 
 	for range max {
 		admitted(t, th.Begin("bob@example.com"))
@@ -61,9 +61,9 @@ func TestLoginThrottleRefusesAfterMaxFailures(t *testing.T) {
 	throttled(t, th.Begin("bob@example.com"), window)
 }
 
-func TestLoginThrottleSucceededResets(t *testing.T) {
+func TestThrottleSucceededResets(t *testing.T) {
 	clock := newFakeClock(testEpoch)
-	th := auth.NewLoginThrottle(3, time.Hour, clock.Now)
+	th := auth.NewThrottle(3, time.Hour, clock.Now)
 	for range 2 {
 		admitted(t, th.Begin("bob@example.com"))
 	}
@@ -81,17 +81,30 @@ func TestLoginThrottleSucceededResets(t *testing.T) {
 
 // An attempt counts from Begin: guesses that never call Succeeded (wrong
 // passwords, or requests still in flight) are all counted.
-func TestLoginThrottleCountsAttemptsInFlight(t *testing.T) {
+func TestThrottleCountsAttemptsInFlight(t *testing.T) {
 	clock := newFakeClock(testEpoch)
-	th := auth.NewLoginThrottle(2, time.Minute, clock.Now)
+	th := auth.NewThrottle(2, time.Minute, clock.Now)
 	admitted(t, th.Begin("k"))
 	admitted(t, th.Begin("k"))
 	throttled(t, th.Begin("k"), time.Minute)
 }
 
-func TestLoginThrottleKeysAreIndependent(t *testing.T) {
+// An attempt that was never judged (the server was too busy to check the
+// password) is taken back and does not count as a failure.
+func TestThrottleReleaseTakesBackAnAttempt(t *testing.T) {
 	clock := newFakeClock(testEpoch)
-	th := auth.NewLoginThrottle(2, time.Minute, clock.Now)
+	th := auth.NewThrottle(2, time.Minute, clock.Now)
+	admitted(t, th.Begin("k"))
+	admitted(t, th.Begin("k"))
+	th.Release("k")
+	admitted(t, th.Begin("k"))
+	throttled(t, th.Begin("k"), time.Minute)
+	th.Release("unknown") // harmless
+}
+
+func TestThrottleKeysAreIndependent(t *testing.T) {
+	clock := newFakeClock(testEpoch)
+	th := auth.NewThrottle(2, time.Minute, clock.Now)
 	admitted(t, th.Begin("alice@example.com"))
 	admitted(t, th.Begin("alice@example.com"))
 	throttled(t, th.Begin("alice@example.com"), time.Minute)
@@ -114,10 +127,10 @@ func TestLoginThrottleKeysAreIndependent(t *testing.T) {
 }
 
 // Many parallel guesses must not all pass the check before any is recorded.
-func TestLoginThrottleParallelBeginAdmitsExactlyMax(t *testing.T) {
+func TestThrottleParallelBeginAdmitsExactlyMax(t *testing.T) {
 	const max, goroutines = 10, 50
 	clock := newFakeClock(testEpoch)
-	th := auth.NewLoginThrottle(max, time.Minute, clock.Now)
+	th := auth.NewThrottle(max, time.Minute, clock.Now)
 
 	var (
 		wg      sync.WaitGroup
@@ -152,9 +165,9 @@ func TestLoginThrottleParallelBeginAdmitsExactlyMax(t *testing.T) {
 
 // Finished windows are forgotten: a key tried long ago starts afresh, and
 // the many other keys tried in between do not affect it.
-func TestLoginThrottleManyKeysOverTime(t *testing.T) {
+func TestThrottleManyKeysOverTime(t *testing.T) {
 	clock := newFakeClock(testEpoch)
-	th := auth.NewLoginThrottle(1, time.Minute, clock.Now)
+	th := auth.NewThrottle(1, time.Minute, clock.Now)
 	admitted(t, th.Begin("first@example.com"))
 	for i := range 1000 {
 		admitted(t, th.Begin(fmt.Sprintf("user%d@example.com", i)))

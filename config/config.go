@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,11 +50,16 @@ type Config struct {
 	Argon2Iterations  uint32
 	Argon2Parallelism uint8
 
+	PasswordMinLength       int
+	PasswordHashConcurrency int           // argon2 hashes running at once
+	PasswordHashMaxWait     time.Duration // how long a request waits for a slot before 503
+
 	SMTPHost     string
 	SMTPPort     int
 	SMTPUsername string
 	SMTPPassword string
 	SMTPFrom     string
+	SMTPTLS      string // auto, implicit, starttls or none
 
 	CookieSecure   bool
 	TrustedProxies []string
@@ -102,11 +108,16 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		Argon2Iterations:  uint32(r.integer("ARGON2_ITERATIONS", 2)),
 		Argon2Parallelism: uint8(r.integer("ARGON2_PARALLELISM", 1)),
 
+		PasswordMinLength:       r.integer("PASSWORD_MIN_LENGTH", 8),
+		PasswordHashConcurrency: r.integer("PASSWORD_HASH_CONCURRENCY", runtime.NumCPU()),
+		PasswordHashMaxWait:     r.duration("PASSWORD_HASH_MAX_WAIT", 2*time.Second),
+
 		SMTPHost:     r.str("SMTP_HOST", ""),
 		SMTPPort:     r.integer("SMTP_PORT", 587),
 		SMTPUsername: r.str("SMTP_USERNAME", ""),
 		SMTPPassword: r.str("SMTP_PASSWORD", ""),
 		SMTPFrom:     r.str("SMTP_FROM", "Auth Starter <no-reply@localhost>"),
+		SMTPTLS:      strings.ToLower(r.str("SMTP_TLS", "auto")),
 
 		TrustedProxies: r.list("TRUSTED_PROXIES"),
 	}
@@ -165,6 +176,21 @@ func (c Config) Validate() error {
 	if c.Argon2MemoryKiB < 8*uint32(max(c.Argon2Parallelism, 1)) || c.Argon2Iterations < 1 || c.Argon2Parallelism < 1 {
 		bad("ARGON2_MEMORY_KIB, ARGON2_ITERATIONS and ARGON2_PARALLELISM must be positive (memory at least 8 KiB per lane)")
 	}
+	if c.PasswordMinLength < 8 || c.PasswordMinLength > 64 {
+		bad("PASSWORD_MIN_LENGTH must be between 8 and 64 (NIST SP 800-63B asks for at least 8; the maximum length is 128)")
+	}
+	if c.PasswordHashConcurrency < 1 {
+		bad("PASSWORD_HASH_CONCURRENCY must be at least 1")
+	}
+	if c.PasswordHashMaxWait < 0 {
+		bad("PASSWORD_HASH_MAX_WAIT must not be negative")
+	}
+	if !slices.Contains([]string{"auto", "implicit", "starttls", "none"}, c.SMTPTLS) {
+		bad("SMTP_TLS must be auto, implicit, starttls or none, got %q", c.SMTPTLS)
+	}
+	if c.SMTPHost != "" && (c.SMTPPort < 1 || c.SMTPPort > 65535) {
+		bad("SMTP_PORT must be between 1 and 65535")
+	}
 	for _, p := range c.TrustedProxies {
 		if net.ParseIP(p) == nil {
 			if _, _, err := net.ParseCIDR(p); err != nil {
@@ -181,6 +207,12 @@ func (c Config) Validate() error {
 		}
 		if u != nil && u.Scheme != "https" {
 			bad("APP_URL must use https in production")
+		}
+		if c.SMTPHost == "" {
+			bad("SMTP_HOST is required in production: verification and password reset links are sent by mail")
+		}
+		if c.SMTPTLS == "none" {
+			bad("SMTP_TLS=none is refused in production: mail carries sign-in links")
 		}
 	}
 	if len(problems) > 0 {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +57,12 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		{"ARGON2_ITERATIONS", c.Argon2Iterations, uint32(2)},
 		{"ARGON2_PARALLELISM", c.Argon2Parallelism, uint8(1)},
 		{"TRUSTED_PROXIES", len(c.TrustedProxies), 0},
+		{"PASSWORD_MIN_LENGTH", c.PasswordMinLength, 8},
+		{"PASSWORD_HASH_CONCURRENCY", c.PasswordHashConcurrency, runtime.NumCPU()},
+		{"PASSWORD_HASH_MAX_WAIT", c.PasswordHashMaxWait, 2 * time.Second},
 		{"SMTP_HOST", c.SMTPHost, ""},
+		{"SMTP_PORT", c.SMTPPort, 587},
+		{"SMTP_TLS", c.SMTPTLS, "auto"},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -123,6 +129,12 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"postgres url", map[string]string{"DATABASE_URL": "postgres://x"}, "DATABASE_URL"},
 		{"rate limit zero", map[string]string{"AUTH_RATE_LIMIT_MAX": "0"}, "AUTH_RATE_LIMIT_MAX"},
 		{"reuse interval too long", map[string]string{"REFRESH_REUSE_INTERVAL": "5m"}, "REFRESH_REUSE_INTERVAL"},
+		{"password minimum below NIST's 8", map[string]string{"PASSWORD_MIN_LENGTH": "7"}, "PASSWORD_MIN_LENGTH"},
+		{"password minimum above 64", map[string]string{"PASSWORD_MIN_LENGTH": "65"}, "PASSWORD_MIN_LENGTH"},
+		{"no hashing slots", map[string]string{"PASSWORD_HASH_CONCURRENCY": "0"}, "PASSWORD_HASH_CONCURRENCY"},
+		{"negative hashing wait", map[string]string{"PASSWORD_HASH_MAX_WAIT": "-1s"}, "PASSWORD_HASH_MAX_WAIT"},
+		{"unknown SMTP TLS mode", map[string]string{"SMTP_TLS": "ssl"}, "SMTP_TLS"},
+		{"SMTP port out of range", map[string]string{"SMTP_HOST": "mail", "SMTP_PORT": "0"}, "SMTP_PORT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +154,7 @@ func TestProduction(t *testing.T) {
 		"APP_ENV":              "production",
 		"APP_URL":              "https://auth.example.com",
 		"JWT_PRIVATE_KEY_FILE": "/run/secrets/jwt.pem",
+		"SMTP_HOST":            "smtp.example.com",
 	}
 	with := func(changes map[string]string) map[string]string {
 		out := map[string]string{}
@@ -180,6 +193,8 @@ func TestProduction(t *testing.T) {
 		{"with insecure cookies", with(map[string]string{"COOKIE_SECURE": "false"}), "COOKIE_SECURE"},
 		{"with an http APP_URL", with(map[string]string{"APP_URL": "http://auth.example.com"}), "APP_URL"},
 		{"with the default APP_URL", with(map[string]string{"APP_URL": ""}), "APP_URL"},
+		{"without an SMTP server", with(map[string]string{"SMTP_HOST": ""}), "SMTP_HOST"},
+		{"with unencrypted SMTP", with(map[string]string{"SMTP_TLS": "none"}), "SMTP_TLS"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,7 +218,8 @@ var configVars = []string{
 	"PASSWORD_RESET_TTL", "EMAIL_VERIFICATION_TTL", "REQUIRE_EMAIL_VERIFICATION",
 	"AUTH_RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_WINDOW", "LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW",
 	"ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "ARGON2_PARALLELISM",
-	"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM",
+	"PASSWORD_MIN_LENGTH", "PASSWORD_HASH_CONCURRENCY", "PASSWORD_HASH_MAX_WAIT",
+	"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TLS",
 	"COOKIE_SECURE", "TRUSTED_PROXIES",
 }
 

@@ -43,7 +43,11 @@ func (h *AuthController) Token(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	// The RFC 6749 §5.1 response shape.
+	return tokenResponse(c, tokens)
+}
+
+// tokenResponse answers in token mode, in the RFC 6749 §5.1 response shape.
+func tokenResponse(c *fiber.Ctx, tokens auth.Tokens) error {
 	return c.JSON(fiber.Map{
 		"access_token":  tokens.AccessToken,
 		"token_type":    "Bearer",

@@ -65,12 +65,17 @@ func Claims(c *fiber.Ctx) *auth.AccessClaims {
 	return claims
 }
 
+// UsesBearer reports whether the request authenticates with an
+// Authorization header (token mode) rather than the access cookie (browser
+// mode); handlers that issue new tokens answer in the caller's mode.
+func UsesBearer(c *fiber.Ctx) bool { return c.Get(fiber.HeaderAuthorization) != "" }
+
 // accessToken takes the Bearer token if an Authorization header is present
 // (and then nothing else, so a bad header is never papered over by a
 // cookie), or else the access cookie.
 func accessToken(c *fiber.Ctx, accessCookie string) (string, bool) {
-	if h := c.Get(fiber.HeaderAuthorization); h != "" {
-		scheme, token, found := strings.Cut(h, " ")
+	if UsesBearer(c) {
+		scheme, token, found := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
 		if !found || !strings.EqualFold(scheme, "Bearer") {
 			return "", false
 		}

@@ -27,25 +27,42 @@ func BadRequest(code, message string) *APIError {
 	return &APIError{Status: fiber.StatusBadRequest, Code: code, Message: message}
 }
 
-// domainErrors is the one table from domain errors to HTTP answers.
+// domainErrors is the one table from domain errors to HTTP answers. A
+// describe function, where present, writes a message that depends on the
+// error (the configured minimum password length).
 var domainErrors = []struct {
 	err error
 	APIError
+	describe func(error) string
 }{
-	{auth.ErrInvalidEmail, APIError{400, "invalid_email", "Enter a valid email address."}},
-	{auth.ErrPasswordTooShort, APIError{400, "password_too_short", "Use a password of at least " + strconv.Itoa(auth.MinPasswordLength) + " characters."}},
-	{auth.ErrPasswordTooLong, APIError{400, "password_too_long", "Use a password of at most " + strconv.Itoa(auth.MaxPasswordLength) + " characters."}},
-	{auth.ErrPasswordInvalid, APIError{400, "invalid_password", "The password contains invalid characters."}},
-	{auth.ErrNameTooLong, APIError{400, "name_too_long", "Use a name of at most 200 characters."}},
-	{auth.ErrInvalidCredentials, APIError{401, "invalid_credentials", "The email or password is incorrect."}},
-	{auth.ErrEmailNotVerified, APIError{403, "email_not_verified", "Confirm your email address first: follow the link we sent you, or ask for a new one."}},
-	{auth.ErrTooManyAttempts, APIError{429, "too_many_attempts", "Too many failed sign-in attempts for this account. Try again later."}},
-	{auth.ErrInvalidAccessToken, APIError{401, "unauthenticated", "Sign in to continue."}},
-	{auth.ErrRefreshTokenReused, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}},
-	{auth.ErrInvalidRefreshToken, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}},
-	{auth.ErrInvalidOneTimeToken, APIError{400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."}},
-	{auth.ErrSessionNotFound, APIError{404, "session_not_found", "No such session."}},
-	{auth.ErrUserNotFound, APIError{401, "unauthenticated", "Sign in to continue."}},
+	{auth.ErrInvalidEmail, APIError{400, "invalid_email", "Enter a valid email address."}, nil},
+	{auth.ErrPasswordTooShort, APIError{400, "password_too_short", ""}, describeTooShort},
+	{auth.ErrPasswordTooLong, APIError{400, "password_too_long", "Use a password of at most " + strconv.Itoa(auth.MaxPasswordLength) + " characters."}, nil},
+	{auth.ErrPasswordInvalid, APIError{400, "invalid_password", "The password contains invalid characters."}, nil},
+	{auth.ErrPasswordTooCommon, APIError{400, "password_too_common", "This password is one of the most common ones, which attackers try first. Choose another: a few unrelated words make a strong one."}, nil},
+	{auth.ErrPasswordMatchesEmail, APIError{400, "password_matches_email", "Do not use your email address, or the part before the @, as your password."}, nil},
+	{auth.ErrNameTooLong, APIError{400, "name_too_long", "Use a name of at most 200 characters."}, nil},
+	{auth.ErrInvalidCredentials, APIError{401, "invalid_credentials", "The email or password is incorrect."}, nil},
+	// 403, not 401: clients read 401 as "refresh the session and retry".
+	{auth.ErrInvalidCurrentPassword, APIError{403, "invalid_current_password", "The current password is incorrect."}, nil},
+	{auth.ErrEmailNotVerified, APIError{403, "email_not_verified", "Confirm your email address first: follow the link we sent you, or ask for a new one."}, nil},
+	{auth.ErrTooManyAttempts, APIError{429, "too_many_attempts", "Too many failed sign-in attempts for this account. Try again later."}, nil},
+	{auth.ErrServerBusy, APIError{503, "server_busy", "The server is busy. Try again in a moment."}, nil},
+	{auth.ErrInvalidAccessToken, APIError{401, "unauthenticated", "Sign in to continue."}, nil},
+	{auth.ErrRefreshTokenReused, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}, nil},
+	{auth.ErrInvalidRefreshToken, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}, nil},
+	{auth.ErrInvalidOneTimeToken, APIError{400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."}, nil},
+	{auth.ErrSessionNotFound, APIError{404, "session_not_found", "No such session."}, nil},
+	{auth.ErrUserNotFound, APIError{401, "unauthenticated", "Sign in to continue."}, nil},
+}
+
+func describeTooShort(err error) string {
+	n := auth.MinPasswordLength
+	var short *auth.PasswordTooShortError
+	if errors.As(err, &short) {
+		n = short.MinLength
+	}
+	return "Use a password of at least " + strconv.Itoa(n) + " characters."
 }
 
 // fiberErrorCodes names the framework's own errors (unknown route, body too
@@ -86,6 +103,9 @@ func toAPIError(err error) APIError {
 	}
 	for _, d := range domainErrors {
 		if errors.Is(err, d.err) {
+			if d.describe != nil {
+				d.Message = d.describe(err)
+			}
 			return d.APIError
 		}
 	}

@@ -4,11 +4,11 @@ package routes
 
 import (
 	"encoding/json"
-	"io/fs"
 	"net/http"
 
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/middleware"
+	"github.com/authstarter/authstarter/web"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 )
@@ -19,11 +19,11 @@ type Handlers struct {
 	Sessions *controllers.SessionsController
 	Me       *controllers.MeController
 	Meta     *controllers.MetaController
+	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
 
 	RequireAuth   fiber.Handler // valid, unrevoked access token (cookie or Bearer)
 	OptionalAuth  fiber.Handler // the same, but lets callers without one through
 	AuthRateLimit fiber.Handler // per-IP limit on the credential-less routes
-	Web           fs.FS         // the embedded frontend
 }
 
 // Register mounts every route on app.
@@ -39,10 +39,13 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/verify-email", limited, h.Auth.VerifyEmail)
 	a.Post("/resend-verification", limited, h.Auth.ResendVerification)
 	a.Post("/login", limited, h.Auth.Login)
+	a.Post("/forgot-password", limited, h.Auth.ForgotPassword)
+	a.Post("/reset-password", limited, h.Auth.ResetPassword)
 	a.Post("/token", middleware.When(isPasswordGrant, limited), h.Auth.Token)
 	a.Post("/refresh", h.Auth.Refresh)
 	a.Post("/logout", h.OptionalAuth, h.Auth.Logout) // also by refresh cookie alone
 	a.Post("/logout-all", h.RequireAuth, h.Auth.LogoutAll)
+	a.Post("/change-password", h.RequireAuth, h.Auth.ChangePassword)
 	a.Get("/sessions", h.RequireAuth, h.Sessions.List)
 	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)
 
@@ -52,10 +55,33 @@ func Register(app *fiber.App, h Handlers) {
 	//   api.Get("/notes", h.RequireAuth, notes.List)
 	// and read the caller with middleware.Claims(c).Subject.
 
+	if h.DevMail != nil {
+		app.Get("/dev/mail", h.DevMail.Page)
+	}
+
 	// Unknown /api paths answer a JSON 404 rather than the frontend.
 	api.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
 
-	app.Use("/", filesystem.New(filesystem.Config{Root: http.FS(h.Web), Index: "index.html", NotFoundFile: "index.html"}))
+	// The frontend: its pages are views of the one index.html, picked by
+	// its script from the path; its other files are served as they are.
+	// Any other path is a 404 that still shows the frontend (a "not found"
+	// view), so that /dev/mail in production is a plain 404.
+	files := http.FS(web.Files)
+	index := func(c *fiber.Ctx) error { return filesystem.SendFile(c, files, "index.html") }
+	for _, page := range web.Pages {
+		app.Get(page, index)
+	}
+	app.Use("/", filesystem.New(filesystem.Config{Root: files}))
+	app.Use(func(c *fiber.Ctx) error {
+		if c.Method() != fiber.MethodGet && c.Method() != fiber.MethodHead {
+			return fiber.ErrNotFound
+		}
+		if err := index(c); err != nil {
+			return err
+		}
+		c.Status(fiber.StatusNotFound)
+		return nil
+	})
 }
 
 // isPasswordGrant tells the rate limiter which token requests carry

@@ -30,20 +30,32 @@ import (
 // fakeClock is the injected clock: tests move time instead of sleeping.
 type fakeClock = testclock.Clock
 
-// mailbox records every message instead of sending it.
+// mailbox records every message instead of sending it. Mail leaves through
+// the server's queue, after the answer, so readers wait for it.
 type mailbox struct {
-	mu   sync.Mutex
-	msgs []mail.Message
+	mu      sync.Mutex
+	msgs    []mail.Message
+	arrived chan struct{} // closed and replaced on every message
 }
+
+func newMailbox() *mailbox { return &mailbox{arrived: make(chan struct{})} }
 
 func (m *mailbox) Send(_ context.Context, msg mail.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.msgs = append(m.msgs, msg)
+	close(m.arrived)
+	m.arrived = make(chan struct{})
 	return nil
 }
 
+// to returns the messages to addr received so far.
 func (m *mailbox) to(addr string) []mail.Message {
+	msgs, _ := m.snapshot(addr)
+	return msgs
+}
+
+func (m *mailbox) snapshot(addr string) ([]mail.Message, <-chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []mail.Message
@@ -52,19 +64,47 @@ func (m *mailbox) to(addr string) []mail.Message {
 			out = append(out, msg)
 		}
 	}
-	return out
+	return out, m.arrived
 }
 
-// lastToken returns the token= parameter of the newest link mailed to addr.
+// waitFor returns the messages to addr once there are at least n.
+func (m *mailbox) waitFor(t *testing.T, addr string, n int) []mail.Message {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		msgs, arrived := m.snapshot(addr)
+		if len(msgs) >= n {
+			return msgs
+		}
+		select {
+		case <-arrived:
+		case <-deadline:
+			t.Fatalf("%d mail(s) to %s after 10s, want %d", len(msgs), addr, n)
+		}
+	}
+}
+
+// lastToken returns the token= parameter of the newest link mailed to addr
+// (waiting for the first mail).
 func (m *mailbox) lastToken(t *testing.T, addr string) string {
 	t.Helper()
-	msgs := m.to(addr)
-	if len(msgs) == 0 {
-		t.Fatalf("no mail to %s", addr)
-	}
-	_, token, ok := strings.Cut(msgs[len(msgs)-1].Link, "token=")
+	msgs := m.waitFor(t, addr, 1)
+	return linkToken(t, msgs[len(msgs)-1])
+}
+
+// nextToken waits for a mail to addr after the first seen ones and returns
+// its link's token.
+func (m *mailbox) nextToken(t *testing.T, addr string, seen int) string {
+	t.Helper()
+	msgs := m.waitFor(t, addr, seen+1)
+	return linkToken(t, msgs[seen])
+}
+
+func linkToken(t *testing.T, msg mail.Message) string {
+	t.Helper()
+	_, token, ok := strings.Cut(msg.Link, "token=")
 	if !ok {
-		t.Fatalf("newest mail to %s has no token link: %q", addr, msgs[len(msgs)-1].Link)
+		t.Fatalf("mail %q to %s has no token link: %q", msg.Subject, msg.To, msg.Link)
 	}
 	return token
 }
@@ -110,13 +150,22 @@ func newTestApp(t *testing.T, options ...func(*config.Config)) *testApp {
 	for _, o := range options {
 		o(&cfg)
 	}
-	return startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
+	return startOn(t, ln, cfg, testclock.New(time.Now()), newServerOptions())
+}
+
+// newServerOptions are the options of newTestApp: mail recorded, background
+// revocation sync off.
+func newServerOptions() server.Options {
+	return server.Options{RevocationSyncInterval: time.Hour, Mailer: newMailbox()}
 }
 
 // anotherInstance starts a second app on the same configuration, database
 // file and clock: a restart, or a horizontally scaled deployment.
 func (a *testApp) anotherInstance(t *testing.T, opts server.Options) *testApp {
 	t.Helper()
+	if opts.Mailer == nil {
+		opts.Mailer = newMailbox()
+	}
 	return startOn(t, listen(t), a.Config, a.Clock, opts)
 }
 
@@ -129,13 +178,14 @@ func listen(t *testing.T) net.Listener {
 	return ln
 }
 
-// startOn starts an app instance with cfg on ln.
+// startOn starts an app instance with cfg on ln. Its mail goes to
+// opts.Mailer: a *mailbox records it (Mail); nil leaves the server's own
+// choice (SMTP, or the development mailer).
 func startOn(t *testing.T, ln net.Listener, cfg config.Config, clock *fakeClock, opts server.Options) *testApp {
 	t.Helper()
 	logs := &syncBuffer{}
-	box := &mailbox{}
+	box, _ := opts.Mailer.(*mailbox)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
-	opts.Mailer = box
 	opts.Now = clock.Now
 	srv, err := server.New(cfg, opts)
 	if err != nil {
@@ -311,6 +361,17 @@ const testPassword = "correct horse battery staple"
 var emailSeq struct {
 	sync.Mutex
 	n int
+}
+
+// settle waits until the work that answered requests left behind (mail
+// being prepared and delivered) is done: before asserting that no mail came.
+func (a *testApp) settle(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Server.Settle(ctx); err != nil {
+		t.Fatalf("settle: %v", err)
+	}
 }
 
 // uniqueEmail returns a fresh address.

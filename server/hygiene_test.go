@@ -732,9 +732,12 @@ func TestFrontendFallbackAndAPINotFound(t *testing.T) {
 	b := app.newBrowser(t)
 	index := b.get("/")
 	expectStatus(t, index, http.StatusOK)
-	for _, path := range []string{"/some/page", "/verify-email", "/reset-password"} {
+	for path, status := range map[string]int{
+		"/login": 200, "/signup": 200, "/verify-email": 200, "/forgot-password": 200, "/reset-password": 200,
+		"/some/page": 404, "/dev/mail/x": 404,
+	} {
 		r := b.get(path)
-		expectStatus(t, r, http.StatusOK)
+		expectStatus(t, r, status)
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Errorf("GET %s: Content-Type %q, want text/html", path, ct)
 		}

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,7 +20,6 @@ import (
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/routes"
-	"github.com/authstarter/authstarter/web"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -30,8 +30,10 @@ import (
 // Options are the dependencies a test may replace.
 type Options struct {
 	Logger *slog.Logger
-	Mailer mail.Mailer      // default: the log mailer
+	Mailer mail.Mailer      // default: SMTP if SMTP_HOST is set, else the development mailer
 	Now    func() time.Time // default: time.Now
+	// SMTPTLSConfig lets a test trust its own SMTP server's certificate.
+	SMTPTLSConfig *tls.Config
 	// RevocationSyncInterval bounds how long another instance on the same
 	// database takes to learn a revocation made here (default 2s).
 	RevocationSyncInterval time.Duration
@@ -44,10 +46,12 @@ type Server struct {
 	Config      config.Config
 	Revocations *auth.RevocationList
 
-	log    *slog.Logger
-	prunes []func(context.Context) error
-	stop   context.CancelFunc
-	done   chan struct{}
+	log      *slog.Logger
+	accounts *auth.Accounts
+	mail     *mail.Queue
+	prunes   []func(context.Context) error
+	stop     context.CancelFunc
+	done     chan struct{}
 }
 
 const maxBodyBytes = 64 << 10
@@ -77,13 +81,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	mailer := opts.Mailer
-	if mailer == nil {
-		if cfg.IsProduction() {
-			log.Warn("no SMTP server configured: emails are not delivered")
-		}
-		mailer = mail.LogMailer{Logger: log, RedactLinks: cfg.IsProduction()}
+	transport, mailbox, err := mailTransport(cfg, opts, log)
+	if err != nil {
+		return nil, err
 	}
+	// Delivery happens off the request path, with retries.
+	mailQueue := mail.NewQueue(transport, log, mail.QueueOptions{})
 
 	access := auth.NewAccessTokens(key, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
@@ -97,13 +100,22 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}, successorKey(key), now)
 	passwords := auth.NewPasswordHasher(auth.Argon2Params{
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
-	})
-	throttle := auth.NewLoginThrottle(cfg.LoginMaxFailures, cfg.LoginFailureWindow, now)
-	accounts := auth.NewAccounts(db, passwords, throttle, mailer, auth.AccountConfig{
+	}, auth.HashLimit{Concurrency: cfg.PasswordHashConcurrency, MaxWait: cfg.PasswordHashMaxWait})
+	accounts := auth.NewAccounts(auth.AccountDeps{
+		DB:        db,
+		Passwords: passwords,
+		Logins:    auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginFailureWindow, now),
+		Sessions:  sessions,
+		Mailer:    mailQueue,
+		Log:       log,
+		Now:       now,
+	}, auth.AccountConfig{
 		AppURL:                   cfg.AppURL,
 		EmailVerificationTTL:     cfg.EmailVerificationTTL,
+		PasswordResetTTL:         cfg.PasswordResetTTL,
 		RequireEmailVerification: cfg.RequireEmailVerification,
-	}, log, now)
+		PasswordPolicy:           auth.PasswordPolicy{MinLength: cfg.PasswordMinLength},
+	})
 
 	app := fiber.New(fiber.Config{
 		AppName: "authstarter",
@@ -133,20 +145,24 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	app.Use(middleware.SameOrigin(cfg.AppURL), middleware.JSONOnly())
 
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
+	var devMail *controllers.DevMailController
+	if mailbox != nil {
+		devMail = &controllers.DevMailController{Mailbox: mailbox}
+	}
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
 		Me:            &controllers.MeController{Accounts: accounts},
 		Meta:          &controllers.MetaController{Key: key},
+		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
 		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, cfg.AuthRateLimitWindow),
-		Web:           web.Files,
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, log: log,
+		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, accounts: accounts, mail: mailQueue,
 		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune},
 		stop:   stop, done: make(chan struct{}),
 	}
@@ -193,10 +209,17 @@ func (s *Server) Prune(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Shutdown stops accepting requests, waits for those in flight (up to
-// timeout), stops the background work and closes the database.
+// Shutdown stops accepting requests, waits for those in flight and for the
+// mail they queued (up to timeout in all), stops the background work and
+// closes the database.
 func (s *Server) Shutdown(timeout time.Duration) error {
-	err := s.App.ShutdownWithTimeout(timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := s.App.ShutdownWithContext(ctx)
+	s.accounts.Wait() // mails being prepared after their answer
+	if mailErr := s.mail.Close(ctx); mailErr != nil {
+		s.log.Error("mail left undelivered at shutdown", "error", mailErr)
+	}
 	s.stop()
 	<-s.done
 	if sqlDB, dbErr := s.DB.DB(); dbErr == nil {
@@ -205,6 +228,34 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 		}
 	}
 	return err
+}
+
+// Settle waits until the work that answered requests left behind is done:
+// mails being prepared after their answer (forgot-password, resend), then
+// their delivery. Tests call it before asserting that no mail was sent.
+func (s *Server) Settle(ctx context.Context) error {
+	s.accounts.Wait()
+	return s.mail.Flush(ctx)
+}
+
+// mailTransport picks how mail leaves: the test's mailer, SMTP, or in
+// development the log plus the mailbox page at /dev/mail (returned so that
+// the route can show it). Production cannot get here without SMTP_HOST.
+func mailTransport(cfg config.Config, opts Options, log *slog.Logger) (mail.Mailer, *mail.Mailbox, error) {
+	switch {
+	case opts.Mailer != nil:
+		return opts.Mailer, nil, nil
+	case cfg.SMTPHost != "":
+		smtp, err := mail.NewSMTP(mail.SMTPConfig{
+			Host: cfg.SMTPHost, Port: cfg.SMTPPort, Username: cfg.SMTPUsername, Password: cfg.SMTPPassword,
+			From: cfg.SMTPFrom, TLS: mail.TLSMode(cfg.SMTPTLS), TLSConfig: opts.SMTPTLSConfig,
+		})
+		return smtp, nil, err
+	default:
+		mailbox := mail.NewMailbox(50)
+		log.Info("no SMTP server configured: mail goes to the log and to /dev/mail")
+		return mail.Tee(mail.LogMailer{Logger: log}, mailbox), mailbox, nil
+	}
 }
 
 func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {

@@ -1,7 +1,8 @@
-// A placeholder until the full frontend lands: it confirms email
-// verification links and shows whether this browser is signed in. The
-// tokens live in httpOnly cookies and are never visible here.
+// A small frontend for the account lifecycle: sign up, confirm the email,
+// sign in and out, forgot and reset the password. The tokens live in
+// httpOnly cookies and are never visible here; the server does all checks.
 const status = document.getElementById("status");
+const say = (text) => { status.textContent = text; };
 
 async function api(path, body) {
   const res = await fetch(path, {
@@ -13,27 +14,89 @@ async function api(path, body) {
   return { ok: res.ok, data: await res.json().catch(() => ({})) };
 }
 
-async function verifyEmail() {
+const failure = (data) => data.error?.message ?? "Something went wrong. Please try again.";
+
+// The token of a link from an email, read from the fragment (browsers send
+// it neither to the server nor in Referer headers), then removed from the
+// address bar and the history before anything else happens.
+function takeLinkToken() {
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
-  // Take the token out of the address bar (and history) before anything else.
-  history.replaceState(null, "", "/");
-  if (!token) {
-    status.textContent = "This link has no token. Ask for a new confirmation email.";
-    return;
+  history.replaceState(null, "", location.pathname);
+  return token;
+}
+
+function onSubmit(id, handler) {
+  const form = document.getElementById(id);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const button = form.querySelector("button");
+    button.disabled = true;
+    try {
+      await handler(Object.fromEntries(new FormData(form)));
+    } finally {
+      button.disabled = false;
+    }
+  });
+}
+
+const views = {
+  async "/"() {
+    const { ok, data } = await api("/api/me");
+    document.getElementById("who").textContent = ok ? `Signed in as ${data.user.email}.` : "You are not signed in.";
+    document.querySelector(".signed-in").hidden = !ok;
+    document.querySelector(".signed-out").hidden = ok;
+    document.getElementById("sign-out").addEventListener("click", async () => {
+      await api("/api/auth/logout", {});
+      location.assign("/");
+    });
+  },
+  "/login"() {
+    onSubmit("login-form", async (form) => {
+      const { ok, data } = await api("/api/auth/login", form);
+      if (ok) location.assign("/");
+      else say(failure(data));
+    });
+  },
+  "/signup"() {
+    onSubmit("signup-form", async (form) => {
+      const { ok, data } = await api("/api/auth/register", form);
+      say(ok ? "Check your email: we sent you a link to confirm your address." : failure(data));
+    });
+  },
+  async "/verify-email"() {
+    const token = takeLinkToken();
+    if (!token) return say("This link has no token. Ask for a new confirmation email.");
+    const { ok, data } = await api("/api/auth/verify-email", { token });
+    say(ok ? `Email confirmed. You are signed in as ${data.user.email}.` : failure(data));
+  },
+  "/forgot-password"() {
+    onSubmit("forgot-form", async (form) => {
+      const { ok, data } = await api("/api/auth/forgot-password", form);
+      say(ok ? "If an account uses this address, a reset link is on its way. Check your email." : failure(data));
+    });
+  },
+  "/reset-password"() {
+    const token = takeLinkToken();
+    if (!token) return say("This link has no token. Ask for a new reset link.");
+    onSubmit("reset-form", async ({ password }) => {
+      const { ok, data } = await api("/api/auth/reset-password", { token, password });
+      if (ok) location.assign("/login#reset");
+      else say(failure(data));
+    });
+  },
+};
+
+const view = views[location.pathname];
+if (view) {
+  document.querySelector(`[data-view="${location.pathname}"]`).hidden = false;
+  if (location.hash === "#reset") {
+    history.replaceState(null, "", location.pathname);
+    say("Your password has been changed. Sign in with the new one.");
   }
-  const { ok, data } = await api("/api/auth/verify-email", { token });
-  status.textContent = ok
-    ? `Email confirmed. You are signed in as ${data.user.email}.`
-    : data.error?.message ?? "This link could not be used.";
-}
-
-async function showSession() {
-  const { ok, data } = await api("/api/me");
-  status.textContent = ok ? `Signed in as ${data.user.email}.` : "You are not signed in.";
-}
-
-if (location.pathname === "/verify-email") {
-  await verifyEmail();
+  await view();
 } else {
-  await showSession();
+  say("This page does not exist.");
+}
+if (location.hostname === "localhost" || location.hostname === "127.0.0.1") {
+  document.querySelector(".dev-only").hidden = false;
 }

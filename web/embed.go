@@ -7,3 +7,7 @@ import "embed"
 //
 //go:embed index.html app.css app.js
 var Files embed.FS
+
+// Pages are the paths the frontend shows a view for; each serves index.html,
+// and app.js picks the view from the path.
+var Pages = []string{"/", "/login", "/signup", "/verify-email", "/forgot-password", "/reset-password"}

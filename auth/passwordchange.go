@@ -1,0 +1,137 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/models"
+	"gorm.io/gorm"
+)
+
+// The password lifecycle: forgot → reset for a user who lost the password,
+// change for a signed-in user who knows it. Both end every earlier session
+// and access token (a password change is what a user does when they fear
+// someone else got in), and both mail a notice, so that a change the owner
+// did not make does not go unnoticed.
+
+// ForgotPassword mails a reset link if the address has an account. It
+// answers at once and does the work in the background, so that neither the
+// answer nor its timing tells whether the account exists.
+func (a *Accounts) ForgotPassword(ctx context.Context, rawEmail string) error {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return err
+	}
+	a.background.run("forgot-password", func(ctx context.Context) error {
+		return a.mailLink(ctx, email, models.PurposePasswordReset)
+	})
+	return nil
+}
+
+// ResetPassword sets a new password with a reset link's token. It does not
+// sign the user in (OWASP Forgot Password Cheat Sheet): whoever holds the
+// link must still sign in with the new password. Following the link also
+// proves the address, so an unverified email becomes verified.
+func (a *Accounts) ResetPassword(ctx context.Context, token, password string, client Client) error {
+	// Checked first without spending the token, so that a password the
+	// policy refuses leaves the link usable for a second try.
+	row, err := findOneTimeToken(a.db.WithContext(ctx), token, models.PurposePasswordReset, a.now())
+	if err != nil {
+		return err
+	}
+	user, err := a.User(ctx, row.UserID)
+	if err != nil {
+		return notFoundAs(err, ErrInvalidOneTimeToken)
+	}
+	if err := a.cfg.PasswordPolicy.Check(password, user.Email); err != nil {
+		return err
+	}
+	hash, err := a.passwords.Hash(ctx, password)
+	if err != nil {
+		return err
+	}
+	now := a.now()
+	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Single use, even when two requests race with the same token.
+		if _, err := consumeOneTimeToken(tx, token, models.PurposePasswordReset, now); err != nil {
+			return err
+		}
+		if err := tx.Model(&models.User{}).Where("id = ?", user.ID).Updates(map[string]any{
+			"password_hash":        hash,
+			"last_password_change": now,
+			"email_verified_at":    gorm.Expr("COALESCE(email_verified_at, ?)", now),
+		}).Error; err != nil {
+			return err
+		}
+		_, err := a.sessions.endAll(tx, user.ID, "", now)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	a.logins.Succeeded(user.Email) // the owner is back: earlier failures no longer count
+	a.sendPasswordChanged(ctx, user.Email, now, client)
+	return nil
+}
+
+// ChangePassword sets a new password for a signed-in user, who must give the
+// current one (ASVS 5.0 6.2.3: a stolen session alone must not be enough to
+// take the account over). Every other session ends, and every access token
+// issued so far stops working, this session's included; this session goes
+// on with the tokens returned, which carry the new token version.
+func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, current, next string, client Client) (Tokens, error) {
+	user, err := a.User(ctx, userID)
+	if err != nil {
+		return Tokens{}, err
+	}
+	// Wrong guesses count like failed logins: a session thief gets no
+	// more tries here than at the login form.
+	if err := a.checkPassword(ctx, user.Email, current, user.PasswordHash); err != nil {
+		if errors.Is(err, ErrInvalidCredentials) {
+			return Tokens{}, ErrInvalidCurrentPassword
+		}
+		return Tokens{}, err
+	}
+	if err := a.cfg.PasswordPolicy.Check(next, user.Email); err != nil {
+		return Tokens{}, err
+	}
+	hash, err := a.passwords.Hash(ctx, next)
+	if err != nil {
+		return Tokens{}, err
+	}
+	now := a.now()
+	var (
+		session models.Session
+		refresh string
+	)
+	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// Compare-and-swap on the hash just verified: of two changes racing
+		// with the same current password, one wins and the other must
+		// prove the new password.
+		res := tx.Model(&models.User{}).Where("id = ? AND password_hash = ?", user.ID, user.PasswordHash).
+			Updates(map[string]any{"password_hash": hash, "last_password_change": now})
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return ErrInvalidCurrentPassword
+		}
+		if user.TokenVersion, err = a.sessions.endAll(tx, user.ID, sessionID, now); err != nil {
+			return err
+		}
+		user.PasswordHash, user.LastPasswordChange = hash, now
+		session, refresh, err = a.sessions.renew(tx, user, sessionID, now, client)
+		return err
+	})
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.sendPasswordChanged(ctx, user.Email, now, client)
+	return a.sessions.issue(user, session, refresh)
+}
+
+func (a *Accounts) sendPasswordChanged(ctx context.Context, email string, at time.Time, client Client) {
+	a.send(ctx, mail.PasswordChanged, email, mail.Data{Link: a.cfg.AppURL + "/forgot-password", Time: at, IP: client.IP})
+}

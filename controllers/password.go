@@ -1,0 +1,68 @@
+package controllers
+
+import (
+	"github.com/authstarter/authstarter/middleware"
+	"github.com/gofiber/fiber/v2"
+)
+
+// ForgotPassword handles POST /api/auth/forgot-password. The answer is the
+// same, and as fast, for every address: the mail is prepared after it.
+func (h *AuthController) ForgotPassword(c *fiber.Ctx) error {
+	var in struct {
+		Email string `json:"email"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := h.Accounts.ForgotPassword(c.UserContext(), in.Email); err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusAccepted).JSON(acceptedBody)
+}
+
+// ResetPassword handles POST /api/auth/reset-password. It does not sign the
+// user in, and it clears this browser's cookies: every earlier session has
+// just ended.
+func (h *AuthController) ResetPassword(c *fiber.Ctx) error {
+	var in struct {
+		Token    string `json:"token"`
+		Password string `json:"password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := required("token", in.Token); err != nil {
+		return err
+	}
+	if err := h.Accounts.ResetPassword(c.UserContext(), in.Token, in.Password, client(c)); err != nil {
+		return err
+	}
+	h.Cookies.Clear(c)
+	return c.JSON(fiber.Map{"message": "Your password has been changed and every session signed out. Sign in with the new password."})
+}
+
+// ChangePassword handles POST /api/auth/change-password. The caller's session
+// goes on with new tokens (every earlier access token, its own included,
+// has stopped working): in cookies for a browser, in the body, as from
+// /api/auth/token, for a Bearer client.
+func (h *AuthController) ChangePassword(c *fiber.Ctx) error {
+	var in struct {
+		CurrentPassword string `json:"current_password"`
+		NewPassword     string `json:"new_password"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := required("current_password", in.CurrentPassword); err != nil {
+		return err
+	}
+	claims := middleware.Claims(c)
+	tokens, err := h.Accounts.ChangePassword(c.UserContext(), claims.Subject, claims.SessionID, in.CurrentPassword, in.NewPassword, client(c))
+	if err != nil {
+		return err
+	}
+	if middleware.UsesBearer(c) {
+		return tokenResponse(c, tokens)
+	}
+	return h.signedIn(c, tokens)
+}

@@ -1,0 +1,167 @@
+package server_test
+
+import (
+	"crypto/tls"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/smtptest"
+	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/server"
+)
+
+// withOwnMailer starts an app that picks its mailer itself, from cfg (SMTP,
+// or the development mailer), as `go run .` does.
+func withOwnMailer(t *testing.T, cfg config.Config, opts server.Options) *testApp {
+	t.Helper()
+	opts.Mailer = nil
+	return startOn(t, listen(t), cfg, testclock.New(time.Now()), opts)
+}
+
+var linkPattern = regexp.MustCompile(`https?://[^\s"<>]+#token=[A-Za-z0-9_-]+`)
+
+// The whole account lifecycle through a real SMTP server started in the
+// test (STARTTLS and AUTH): each link is read from the delivered message.
+func TestSMTPRoundTrip(t *testing.T) {
+	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSStartTLS, Username: "mailer", Password: "mailer-secret"})
+	ln := listen(t)
+	cfg := testConfig(t, "http://"+ln.Addr().String())
+	cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPTLS = smtp.Host(), smtp.Port(), "starttls"
+	cfg.SMTPUsername, cfg.SMTPPassword = "mailer", "mailer-secret"
+	cfg.SMTPFrom = "Auth Starter <no-reply@example.com>"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	app := startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
+
+	linkIn := func(m smtptest.Received, path string) string {
+		t.Helper()
+		link := linkPattern.FindString(m.Text)
+		if !strings.HasPrefix(link, app.URL+path+"#token=") {
+			t.Fatalf("mail %q: text part has no %s link under APP_URL:\n%s", m.Subject, path, m.Text)
+		}
+		if !strings.Contains(m.HTML, link) {
+			t.Fatalf("mail %q: the HTML part lacks the link", m.Subject)
+		}
+		return strings.SplitN(link, "#token=", 2)[1]
+	}
+
+	email := uniqueEmail()
+	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	welcome := smtp.Wait(t, email, 10*time.Second)
+	if !strings.Contains(welcome.Header.Get("From"), "no-reply@example.com") || welcome.Subject != "Confirm your email address" {
+		t.Fatalf("verification mail from %q, subject %q", welcome.Header.Get("From"), welcome.Subject)
+	}
+	b := app.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": linkIn(welcome, "/verify-email")}), http.StatusOK)
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+
+	expectStatus(t, app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+	reset := smtp.Wait(t, email, 10*time.Second)
+	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": linkIn(reset, "/reset-password"), "password": newPassword}), http.StatusOK)
+	notice := smtp.Wait(t, email, 10*time.Second)
+	if !strings.Contains(notice.Subject, "password was changed") {
+		t.Fatalf("after the reset, mail %q; want the notice", notice.Subject)
+	}
+	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	if got := loginStatus(t, app, email, newPassword); got != http.StatusOK {
+		t.Fatalf("login with the new password: %d", got)
+	}
+}
+
+// A failing SMTP server delays mail, not answers: the queue retries.
+func TestSMTPFailureDoesNotHoldTheAnswer(t *testing.T) {
+	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSImplicit})
+	smtp.FailNext(1)
+	ln := listen(t)
+	cfg := testConfig(t, "http://"+ln.Addr().String())
+	cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPTLS = smtp.Host(), smtp.Port(), "implicit"
+	app := startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
+
+	email := uniqueEmail()
+	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	m := smtp.Wait(t, email, 20*time.Second) // the second attempt, after the backoff
+	if m.Subject != "Confirm your email address" {
+		t.Fatalf("got %q", m.Subject)
+	}
+	if logs := app.Logs.String(); !strings.Contains(logs, "will retry") || strings.Contains(logs, "#token=") {
+		t.Fatalf("the failed attempt is not logged, or its log holds the link:\n%s", logs)
+	}
+}
+
+// Without SMTP, development shows the mail at /dev/mail, so that a new user
+// can click the links; the page is only served to this machine.
+func TestDevelopmentMailbox(t *testing.T) {
+	ln := listen(t)
+	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), testclock.New(time.Now()), server.Options{})
+
+	empty := app.newBrowser(t).get("/dev/mail")
+	expectStatus(t, empty, http.StatusOK)
+	if !strings.Contains(string(empty.Body), "No mail yet") {
+		t.Fatalf("empty mailbox page: %s", empty.Body)
+	}
+
+	email := uniqueEmail()
+	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	app.settle(t)
+	page := app.newBrowser(t).get("/dev/mail")
+	expectStatus(t, page, http.StatusOK)
+	if ct := page.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	if page.Header.Get("Cache-Control") != "no-store" || page.Header.Get("Content-Security-Policy") == "" {
+		t.Errorf("mailbox page headers: %v", page.Header)
+	}
+	link := linkPattern.FindString(string(page.Body))
+	if !strings.HasPrefix(link, app.URL+"/verify-email#token=") || !strings.Contains(string(page.Body), email) {
+		t.Fatalf("mailbox page lacks the verification link for %s:\n%s", email, page.Body)
+	}
+	// The link works: a new user clicks it (the frontend posts the token).
+	b := app.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": strings.SplitN(link, "#token=", 2)[1]}), http.StatusOK)
+	// The development log has the link too.
+	if !strings.Contains(app.Logs.String(), link) {
+		t.Error("the development mailer did not log the link")
+	}
+
+	// Not from another machine: app.Test's connection is not loopback.
+	res, err := app.App.Test(httptest.NewRequest(http.MethodGet, "/dev/mail", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("/dev/mail from a non-loopback address: %d, want 404", res.StatusCode)
+	}
+}
+
+func TestNoMailboxInProduction(t *testing.T) {
+	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSImplicit})
+	ln := listen(t)
+	cfg := testConfig(t, "https://auth.example.com")
+	cfg.Env, cfg.CookieSecure = "production", true
+	cfg.JWTPrivateKeyFile = filepath.Join(t.TempDir(), "signing.pem")
+	if _, err := auth.LoadOrCreateDevKey(cfg.JWTPrivateKeyFile); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPTLS = smtp.Host(), smtp.Port(), "implicit"
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("the production configuration of this test is refused: %v", err)
+	}
+	app := startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
+	app.URL = "http://" + ln.Addr().String()
+
+	for _, path := range []string{"/dev/mail", "/dev/mail/"} {
+		r := app.newBrowser(t).get(path)
+		if r.Status != http.StatusNotFound || strings.Contains(string(r.Body), "newest messages are shown here") {
+			t.Fatalf("%s in production: %d, want 404 without the mailbox: %s", path, r.Status, r.Body)
+		}
+	}
+}

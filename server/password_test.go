@@ -1,0 +1,616 @@
+package server_test
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/models"
+	"golang.org/x/text/unicode/norm"
+)
+
+const newPassword = "a brand new passphrase"
+
+// requestReset asks for a reset link for email and returns its token.
+func (a *testApp) requestReset(t *testing.T, email string) string {
+	t.Helper()
+	seen := len(a.Mail.to(email))
+	expectStatus(t, a.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+	return a.Mail.nextToken(t, email, seen)
+}
+
+// everyEarlierCredential is what a user holds before a password change:
+// the cookies of two browsers and a token-mode grant.
+type everyEarlierCredential struct {
+	access, refresh []string
+}
+
+func collectCredentials(t *testing.T, app *testApp, email string, browsers ...*browser) everyEarlierCredential {
+	t.Helper()
+	var c everyEarlierCredential
+	for _, b := range browsers {
+		access, refresh := tokensOf(b)
+		c.access = append(c.access, access)
+		c.refresh = append(c.refresh, refresh)
+	}
+	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	c.access = append(c.access, grant.AccessToken)
+	c.refresh = append(c.refresh, grant.RefreshToken)
+	for i, tok := range c.access {
+		if tok == "" || c.refresh[i] == "" {
+			t.Fatalf("credential %d is empty", i)
+		}
+		expectStatus(t, app.bearer(t, tok), http.StatusOK) // alive before
+	}
+	return c
+}
+
+// expectAllDead checks that none of the credentials works any more: no
+// access token at /api/me, no refresh token at the token endpoint.
+func (c everyEarlierCredential) expectAllDead(t *testing.T, app *testApp) {
+	t.Helper()
+	for i, tok := range c.access {
+		if r := app.bearer(t, tok); r.Status != http.StatusUnauthorized {
+			t.Errorf("earlier access token %d still works: %d %s", i, r.Status, r.Body)
+		}
+	}
+	for i, tok := range c.refresh {
+		r, _ := app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": tok})
+		if r.Status != http.StatusUnauthorized {
+			t.Errorf("earlier refresh token %d still works: %d %s", i, r.Status, r.Body)
+		}
+	}
+}
+
+func loginStatus(t *testing.T, app *testApp, email, password string) int {
+	t.Helper()
+	return app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": password}).Status
+}
+
+func lastPasswordChange(t *testing.T, app *testApp, email string) time.Time {
+	t.Helper()
+	var u models.User
+	if err := app.DB.Take(&u, "email = ?", email).Error; err != nil {
+		t.Fatal(err)
+	}
+	return u.LastPasswordChange
+}
+
+func TestForgotAndResetPassword(t *testing.T) {
+	app := newTestApp(t)
+	b1, email := app.signedIn(t)
+	b2 := app.login(t, email)
+	earlier := collectCredentials(t, app, email, b1, b2)
+	changedBefore := lastPasswordChange(t, app, email)
+	app.Clock.Advance(time.Minute)
+
+	token := app.requestReset(t, email)
+	msg := app.Mail.to(email)[len(app.Mail.to(email))-1]
+	if !strings.HasPrefix(msg.Link, app.URL+"/reset-password#token=") || !strings.Contains(msg.Text, msg.Link) {
+		t.Fatalf("reset mail: link %q under APP_URL, in the text, expected; got %+v", msg.Link, msg)
+	}
+
+	seen := len(app.Mail.to(email))
+	r := b1.post("/api/auth/reset-password", map[string]string{"token": token, "password": newPassword})
+	expectStatus(t, r, http.StatusOK)
+	if r.JSON(t)["message"] == nil || r.JSON(t)["user"] != nil {
+		t.Fatalf("reset answered %s; want a message and no user (it does not sign in)", r.Body)
+	}
+	for name, c := range setCookies(t, r) {
+		if c.Value != "" && c.MaxAge >= 0 {
+			t.Errorf("reset set cookie %s: it must not sign the user in", name)
+		}
+	}
+
+	earlier.expectAllDead(t, app)
+	expectError(t, b2.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	expectError(t, b2.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	if got := loginStatus(t, app, email, testPassword); got != http.StatusUnauthorized {
+		t.Errorf("old password after reset: %d, want 401", got)
+	}
+	after := app.newBrowser(t)
+	expectStatus(t, after.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}), http.StatusOK)
+	if !lastPasswordChange(t, app, email).After(changedBefore) {
+		t.Error("last_password_change did not move")
+	}
+	me := after.get("/api/me").JSON(t)["user"].(map[string]any)
+	if me["last_password_change"] == nil {
+		t.Error("/api/me lacks last_password_change")
+	}
+	notice := app.Mail.waitFor(t, email, seen+1)[seen]
+	if !strings.Contains(notice.Subject, "password was changed") {
+		t.Errorf("after a reset, mail %q; want the password-changed notice", notice.Subject)
+	}
+
+	// Single use.
+	expectError(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": "yet another passphrase"}),
+		http.StatusBadRequest, "invalid_token")
+	if got := loginStatus(t, app, email, newPassword); got != http.StatusOK {
+		t.Errorf("a spent token changed the password again: login %d", got)
+	}
+}
+
+func TestResetTokenExpiresAndOnlyTheNewestWorks(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+
+	first := app.requestReset(t, email)
+	app.Clock.Advance(61 * time.Second) // past the one-mail-a-minute limit
+	second := app.requestReset(t, email)
+	expectError(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": first, "password": newPassword}),
+		http.StatusBadRequest, "invalid_token")
+
+	app.Clock.Advance(app.Config.PasswordResetTTL) // second is now PASSWORD_RESET_TTL old
+	expectError(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": second, "password": newPassword}),
+		http.StatusBadRequest, "invalid_token")
+	if got := loginStatus(t, app, email, testPassword); got != http.StatusOK {
+		t.Fatalf("password changed by refused tokens: login %d", got)
+	}
+
+	third := app.requestReset(t, email)
+	app.Clock.Advance(app.Config.PasswordResetTTL - time.Second)
+	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": third, "password": newPassword}), http.StatusOK)
+}
+
+// A reset token is bound to the account it was mailed for, and to its
+// purpose: it resets that account only, and verification tokens reset none.
+func TestResetTokenIsBoundToItsUserAndPurpose(t *testing.T) {
+	app := newTestApp(t)
+	_, alice := app.signedIn(t)
+	bob, bobEmail := app.signedIn(t)
+
+	aliceToken := app.requestReset(t, alice)
+	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": aliceToken, "password": newPassword}), http.StatusOK)
+	if got := loginStatus(t, app, alice, newPassword); got != http.StatusOK {
+		t.Errorf("alice with her new password: %d", got)
+	}
+	if got := loginStatus(t, app, bobEmail, testPassword); got != http.StatusOK {
+		t.Errorf("bob's password changed by alice's token: login %d", got)
+	}
+	expectStatus(t, bob.get("/api/me"), http.StatusOK) // bob's session untouched
+
+	carol := app.register(t)
+	verification := app.Mail.lastToken(t, carol)
+	expectError(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": verification, "password": newPassword}),
+		http.StatusBadRequest, "invalid_token")
+	bobReset := app.requestReset(t, bobEmail)
+	expectError(t, app.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": bobReset}),
+		http.StatusBadRequest, "invalid_token")
+}
+
+// Following a reset link proves the address: an account that never confirmed
+// its email is verified by the reset (and still not signed in).
+func TestResetVerifiesAnUnverifiedEmail(t *testing.T) {
+	app := newTestApp(t)
+	email := app.register(t)
+	expectError(t, app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": testPassword}),
+		http.StatusForbidden, "email_not_verified")
+	token := app.requestReset(t, email)
+	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": newPassword}), http.StatusOK)
+	if got := loginStatus(t, app, email, newPassword); got != http.StatusOK {
+		t.Fatalf("login after resetting an unverified account: %d, want 200", got)
+	}
+}
+
+// A password the policy refuses leaves the link usable for a second try.
+func TestResetPasswordPolicy(t *testing.T) {
+	app := newTestApp(t)
+	local := "margaret.hamilton." + strings.TrimSuffix(uniqueEmail(), "@example.com")
+	email := local + "@example.com"
+	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	token := app.requestReset(t, email)
+	for password, code := range map[string]string{
+		"":                       "password_too_short",
+		"short":                  "password_too_short",
+		strings.Repeat("x", 129): "password_too_long",
+		"password1":              "password_too_common",
+		"Qwertyuiop":             "password_too_common",
+		email:                    "password_matches_email",
+		strings.ToUpper(local):   "password_matches_email",
+	} {
+		r := app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": password})
+		expectError(t, r, http.StatusBadRequest, code)
+		expectEnvelope(t, r)
+	}
+	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": strings.Repeat("x", 127) + "y"}), http.StatusOK)
+	expectError(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"password": newPassword}), http.StatusBadRequest, "missing_field")
+}
+
+func TestForgotPasswordIsUniformAndMailsOnlyAccounts(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	stranger := uniqueEmail()
+
+	b := app.newBrowser(t)
+	known := b.post("/api/auth/forgot-password", map[string]string{"email": email})
+	unknown := b.post("/api/auth/forgot-password", map[string]string{"email": stranger})
+	expectStatus(t, known, http.StatusAccepted)
+	if known.Status != unknown.Status || string(known.Body) != string(unknown.Body) {
+		t.Fatalf("known and unknown emails answered differently: %s vs %s", known.Body, unknown.Body)
+	}
+	if len(known.Header.Values("Set-Cookie")) != 0 || len(unknown.Header.Values("Set-Cookie")) != 0 {
+		t.Fatal("forgot-password set a cookie")
+	}
+	app.settle(t)
+	if n := len(app.Mail.to(stranger)); n != 0 {
+		t.Fatalf("%d mail(s) to an address without an account", n)
+	}
+	expectError(t, b.post("/api/auth/forgot-password", map[string]string{"email": "not an email"}), http.StatusBadRequest, "invalid_email")
+}
+
+// At most one reset mail a minute per account, whoever asks and from
+// whichever address: the per-IP limit alone would let an attacker with many
+// addresses flood an inbox.
+func TestForgotPasswordMailsAnAccountAtMostOnceAMinute(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	_, email := app.signedIn(t)
+	before := len(app.Mail.to(email))
+
+	for i := range 5 {
+		expectStatus(t, app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email},
+			"X-Forwarded-For", "203.0.113."+string(rune('1'+i))), http.StatusAccepted)
+	}
+	app.settle(t)
+	if got := len(app.Mail.to(email)) - before; got != 1 {
+		t.Fatalf("5 requests within a minute sent %d mails, want 1", got)
+	}
+	app.Clock.Advance(61 * time.Second)
+	app.requestReset(t, email)
+}
+
+// The link comes from APP_URL, whatever Host or X-Forwarded-Host the
+// request claims (a poisoned link would hand the token to the attacker's
+// host).
+func TestResetLinkIgnoresHostHeaders(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	_, email := app.signedIn(t)
+	seen := len(app.Mail.to(email))
+	b := app.newBrowser(t)
+	r := b.do(http.MethodPost, "/api/auth/forgot-password", map[string]string{"email": email},
+		"Host", "evil.example", "X-Forwarded-Host", "evil.example", "X-Forwarded-Proto", "https", "Forwarded", "host=evil.example")
+	expectStatus(t, r, http.StatusAccepted)
+	msg := app.Mail.waitFor(t, email, seen+1)[seen]
+	if !strings.HasPrefix(msg.Link, app.URL+"/reset-password#token=") || strings.Contains(msg.Text+msg.HTML, "evil") {
+		t.Fatalf("reset link %q follows the request's headers; want it under %s", msg.Link, app.URL)
+	}
+}
+
+// The reset page never leaks its URL (which holds the token) to other sites.
+func TestResetPageSendsNoReferrer(t *testing.T) {
+	app := newTestApp(t)
+	for _, path := range []string{"/reset-password", "/forgot-password"} {
+		r := app.newBrowser(t).get(path)
+		expectStatus(t, r, http.StatusOK)
+		if got := r.Header.Get("Referrer-Policy"); got != "no-referrer" {
+			t.Errorf("%s: Referrer-Policy %q, want no-referrer", path, got)
+		}
+		if !strings.Contains(r.Header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: Content-Type %q, want the frontend page", path, r.Header.Get("Content-Type"))
+		}
+	}
+}
+
+func TestChangePassword(t *testing.T) {
+	app := newTestApp(t)
+	current, email := app.signedIn(t)
+	other := app.login(t, email)
+	earlier := collectCredentials(t, app, email, current, other)
+	changedBefore := lastPasswordChange(t, app, email)
+	sessionsBefore := current.get("/api/auth/sessions")
+	app.Clock.Advance(time.Minute)
+
+	// A wrong current password is 403, not 401 (which clients read as
+	// "refresh and retry"), and changes nothing.
+	r := current.post("/api/auth/change-password", map[string]string{"current_password": "not my password", "new_password": newPassword})
+	expectError(t, r, http.StatusForbidden, "invalid_current_password")
+	expectStatus(t, other.get("/api/me"), http.StatusOK)
+
+	seen := len(app.Mail.to(email))
+	r = current.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword})
+	expectStatus(t, r, http.StatusOK)
+	if user, _ := r.JSON(t)["user"].(map[string]any); user["email"] != email {
+		t.Fatalf("change-password answered %s, want the user", r.Body)
+	}
+	for _, secret := range []string{"access_token", "refresh_token"} {
+		if strings.Contains(string(r.Body), secret) {
+			t.Errorf("browser-mode change-password body holds %s", secret)
+		}
+	}
+	cookies := setCookies(t, r)
+	if cookies["access_token"] == nil || cookies["refresh_token"] == nil || !cookies["access_token"].HttpOnly {
+		t.Fatalf("change-password did not set fresh httpOnly cookies: %v", r.Header.Values("Set-Cookie"))
+	}
+
+	// This session goes on, with new tokens; everything earlier is dead,
+	// this session's own earlier tokens included.
+	expectStatus(t, current.get("/api/me"), http.StatusOK)
+	earlier.expectAllDead(t, app)
+	expectError(t, other.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	expectError(t, other.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	app.Clock.Advance(time.Second)
+	expectStatus(t, current.post("/api/auth/refresh", nil), http.StatusOK)
+	expectStatus(t, current.get("/api/me"), http.StatusOK)
+
+	var listed struct {
+		Sessions []struct {
+			ID      string `json:"id"`
+			Current bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	decode(t, current.get("/api/auth/sessions"), &listed)
+	var before struct {
+		Sessions []struct {
+			ID      string `json:"id"`
+			Current bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	decode(t, sessionsBefore, &before)
+	if len(listed.Sessions) != 1 || !listed.Sessions[0].Current {
+		t.Fatalf("after the change, sessions %+v; want only the current one", listed.Sessions)
+	}
+	for _, s := range before.Sessions {
+		if s.Current && s.ID != listed.Sessions[0].ID {
+			t.Fatalf("the current session changed id (%s → %s): it should continue", s.ID, listed.Sessions[0].ID)
+		}
+	}
+
+	if got := loginStatus(t, app, email, testPassword); got != http.StatusUnauthorized {
+		t.Errorf("old password after the change: %d, want 401", got)
+	}
+	if got := loginStatus(t, app, email, newPassword); got != http.StatusOK {
+		t.Errorf("new password after the change: %d, want 200", got)
+	}
+	if !lastPasswordChange(t, app, email).After(changedBefore) {
+		t.Error("last_password_change did not move")
+	}
+	notice := app.Mail.waitFor(t, email, seen+1)[seen]
+	if !strings.Contains(notice.Subject, "password was changed") {
+		t.Errorf("after a change, mail %q; want the password-changed notice", notice.Subject)
+	}
+}
+
+// A token-mode client changes its password with its Bearer token and gets
+// its new tokens in the body, as from /api/auth/token, never in cookies.
+func TestChangePasswordInTokenMode(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+
+	r := app.newBrowser(t).post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword},
+		"Authorization", "Bearer "+grant.AccessToken)
+	expectStatus(t, r, http.StatusOK)
+	if len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Fatalf("token-mode change-password set cookies: %v", r.Header.Values("Set-Cookie"))
+	}
+	var fresh tokenResponse
+	decode(t, r, &fresh)
+	if fresh.AccessToken == "" || fresh.RefreshToken == "" || fresh.TokenType != "Bearer" || fresh.User["email"] != email {
+		t.Fatalf("token-mode change-password answered %s", r.Body)
+	}
+	expectStatus(t, app.bearer(t, fresh.AccessToken), http.StatusOK)
+	expectStatus(t, app.bearer(t, grant.AccessToken), http.StatusUnauthorized)
+	old, _ := app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": grant.RefreshToken})
+	expectError(t, old, http.StatusUnauthorized, "invalid_refresh_token")
+	renewed, _ := app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": fresh.RefreshToken})
+	expectStatus(t, renewed, http.StatusOK)
+}
+
+// Guessing the current password through a stolen session counts like failed
+// logins: the account's throttle stops it.
+func TestChangePasswordGuessesAreThrottled(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.LoginMaxFailures = 3 })
+	b, _ := app.signedIn(t)
+	for range 3 {
+		expectError(t, b.post("/api/auth/change-password", map[string]string{"current_password": "a wrong guess", "new_password": newPassword}),
+			http.StatusForbidden, "invalid_current_password")
+	}
+	r := b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword})
+	expectError(t, r, http.StatusTooManyRequests, "too_many_attempts")
+	if r.Header.Get("Retry-After") == "" {
+		t.Error("429 without Retry-After")
+	}
+	expectStatus(t, b.get("/api/me"), http.StatusOK) // the session itself is untouched
+}
+
+func TestChangePasswordValidation(t *testing.T) {
+	app := newTestApp(t)
+	b, email := app.signedIn(t)
+	expectError(t, app.newBrowser(t).post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}),
+		http.StatusUnauthorized, "unauthenticated")
+	expectError(t, b.post("/api/auth/change-password", map[string]string{"new_password": newPassword}), http.StatusBadRequest, "missing_field")
+	expectError(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": "password"}),
+		http.StatusBadRequest, "password_too_common")
+	expectError(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": email}),
+		http.StatusBadRequest, "password_matches_email")
+	expectError(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": strings.Repeat("é", 129)}),
+		http.StatusBadRequest, "password_too_long")
+	expectError(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "password": newPassword}),
+		http.StatusBadRequest, "invalid_json")
+	// Nothing changed.
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+	if got := loginStatus(t, app, email, testPassword); got != http.StatusOK {
+		t.Fatalf("refused changes changed the password: login %d", got)
+	}
+	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": strings.Repeat("é", 128)}), http.StatusOK)
+}
+
+// 128 code points are accepted, 129 refused (never truncated), whatever
+// their size in bytes; the minimum follows PASSWORD_MIN_LENGTH.
+func TestPasswordLengthLimits(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.PasswordMinLength = 10 })
+	for _, tc := range []struct {
+		password string
+		status   int
+		code     string
+	}{
+		{strings.Repeat("🔑", 128), http.StatusAccepted, ""},
+		{strings.Repeat("🔑", 129), http.StatusBadRequest, "password_too_long"},
+		{strings.Repeat("a", 127) + "b", http.StatusAccepted, ""},
+		{strings.Repeat("a", 128) + "b", http.StatusBadRequest, "password_too_long"},
+		{"qzvkwptxq", http.StatusBadRequest, "password_too_short"},
+		{"qzvkwptxqz", http.StatusAccepted, ""},
+	} {
+		r := app.newBrowser(t).post("/api/auth/register", map[string]string{"email": uniqueEmail(), "password": tc.password})
+		if r.Status != tc.status || r.ErrorCode() != tc.code {
+			t.Errorf("%d code points: %d %s, want %d %q", utf8.RuneCountInString(tc.password), r.Status, r.Body, tc.status, tc.code)
+		}
+		if tc.code == "password_too_short" && !strings.Contains(r.JSON(t)["error"].(map[string]any)["message"].(string), "10") {
+			t.Errorf("the too-short message does not name the configured minimum: %s", r.Body)
+		}
+	}
+	// The 129th character matters: a password is never cut to 128.
+	app2 := newTestApp(t)
+	email := uniqueEmail()
+	long := strings.Repeat("z", 128)
+	expectStatus(t, app2.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": long}), http.StatusAccepted)
+	expectStatus(t, app2.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": app2.Mail.lastToken(t, email)}), http.StatusOK)
+	if got := loginStatus(t, app2, email, long+"z"); got != http.StatusUnauthorized {
+		t.Errorf("login with the password plus a 129th character: %d, want 401", got)
+	}
+	if got := loginStatus(t, app2, email, long); got != http.StatusOK {
+		t.Errorf("login with the 128-character password: %d, want 200", got)
+	}
+}
+
+// A password set on a keyboard that composes "é" signs in from one that
+// sends e + combining accent, and the other way round.
+func TestLoginIsNormalizationInsensitive(t *testing.T) {
+	app := newTestApp(t)
+	const password = "Crème brûlée à la française"
+	for _, forms := range [][2]norm.Form{{norm.NFC, norm.NFD}, {norm.NFD, norm.NFC}} {
+		email := uniqueEmail()
+		set, typed := forms[0].String(password), forms[1].String(password)
+		if set == typed {
+			t.Fatal("the test password has one form only")
+		}
+		expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": set}), http.StatusAccepted)
+		expectStatus(t, app.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": app.Mail.lastToken(t, email)}), http.StatusOK)
+		if got := loginStatus(t, app, email, typed); got != http.StatusOK {
+			t.Errorf("set in one form, typed in the other: login %d, want 200", got)
+		}
+	}
+}
+
+// When every hashing slot is busy, requests wait a bounded time and are then
+// refused with 503 and Retry-After, in the envelope; never a 500, and never
+// unbounded memory.
+func TestHashingFloodGets503(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) {
+		c.PasswordHashConcurrency = 1
+		c.PasswordHashMaxWait = time.Millisecond
+		c.Argon2MemoryKiB, c.Argon2Iterations = 16*1024, 2
+		c.LoginMaxFailures = 1000
+	})
+	_, email := app.signedIn(t)
+
+	const parallel = 16
+	results := make([]response, parallel)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range parallel {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			results[i] = app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": "a wrong password"})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	busy := 0
+	for _, r := range results {
+		switch r.Status {
+		case http.StatusServiceUnavailable:
+			busy++
+			if r.ErrorCode() != "server_busy" || r.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without server_busy and Retry-After: %v %s", r.Header, r.Body)
+			}
+			expectEnvelope(t, r)
+		case http.StatusUnauthorized:
+		default:
+			t.Errorf("status %d under a hashing flood: %s", r.Status, r.Body)
+		}
+	}
+	if busy == 0 {
+		t.Fatalf("%d parallel logins with one hashing slot and a 1ms wait: no 503", parallel)
+	}
+	// Once the flood is over, logins work.
+	app.login(t, email)
+}
+
+// Raising the argon2 cost upgrades each stored hash at the user's next login.
+func TestLoginUpgradesOutdatedHashes(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	storedHash := func() string {
+		var u models.User
+		if err := app.DB.Take(&u, "email = ?", email).Error; err != nil {
+			t.Fatal(err)
+		}
+		return u.PasswordHash
+	}
+	if h := storedHash(); !strings.Contains(h, "$m=64,t=1,p=1$") {
+		t.Fatalf("stored hash %q, want the test cost m=64,t=1,p=1", h)
+	}
+
+	cfg := app.Config
+	cfg.Argon2MemoryKiB, cfg.Argon2Iterations = 128, 2
+	upgraded := startOn(t, listen(t), cfg, app.Clock, newServerOptions())
+	upgraded.login(t, email)
+	if h := storedHash(); !strings.Contains(h, "$m=128,t=2,p=1$") {
+		t.Fatalf("after a login with the new cost, stored hash %q; want m=128,t=2,p=1", h)
+	}
+	upgraded.login(t, email) // the upgraded hash verifies
+	app.login(t, email)      // on the old instance too: the parameters are in the hash
+}
+
+// forgot-password answers as fast for an address with an account as for one
+// without: the lookup, the token and the mail happen after the answer. The
+// requests alternate, so that machine noise hits both sides alike; medians
+// ignore the odd slow one.
+func TestForgotPasswordTimingIsUniform(t *testing.T) {
+	app := newTestApp(t)
+	var known []string
+	for range 5 {
+		_, email := app.signedIn(t)
+		known = append(known, email)
+	}
+	b := app.newBrowser(t)
+	timed := func(email string) time.Duration {
+		start := time.Now()
+		expectStatus(t, b.post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+		return time.Since(start)
+	}
+	const rounds = 60
+	var withAccount, without []time.Duration
+	for i := range rounds {
+		app.Clock.Advance(61 * time.Second) // every request for a known address mails
+		if i%2 == 0 {
+			withAccount = append(withAccount, timed(known[i%len(known)]))
+			without = append(without, timed(uniqueEmail()))
+		} else {
+			without = append(without, timed(uniqueEmail()))
+			withAccount = append(withAccount, timed(known[i%len(known)]))
+		}
+	}
+	a, u := median(withAccount), median(without)
+	t.Logf("median answer: %v with an account, %v without", a, u)
+	if diff := max(a, u) - min(a, u); diff > 200*time.Microsecond && diff > min(a, u)/5 {
+		t.Fatalf("medians differ by %v (%v with an account, %v without): the answer reveals the account", diff, a, u)
+	}
+	app.settle(t)
+	if n := len(app.Mail.to(known[0])); n < 2 {
+		t.Fatalf("the timed requests sent %d mails to a known address: the work did not happen", n)
+	}
+}
+
+func median(ds []time.Duration) time.Duration {
+	sorted := slices.Clone(ds)
+	slices.Sort(sorted)
+	return sorted[len(sorted)/2]
+}
