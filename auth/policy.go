@@ -61,10 +61,10 @@ func (p PasswordPolicy) Check(password, email string) error {
 	return nil
 }
 
-//go:embed data/common-passwords.txt
+//go:embed wordlists/common-passwords.txt
 var commonPasswordList string
 
-// commonPasswords is the embedded list (see data/README.md) as a set, built
+// commonPasswords is the embedded list (see wordlists/README.md) as a set, built
 // on first use.
 var commonPasswords = sync.OnceValue(func() map[string]bool {
 	set := make(map[string]bool, strings.Count(commonPasswordList, "\n"))
