@@ -336,19 +336,14 @@ func TestChangePassword(t *testing.T) {
 	expectStatus(t, current.post("/api/auth/refresh", nil), http.StatusOK)
 	expectStatus(t, current.get("/api/me"), http.StatusOK)
 
-	var listed struct {
+	type sessionList struct {
 		Sessions []struct {
 			ID      string `json:"id"`
 			Current bool   `json:"current"`
 		} `json:"sessions"`
 	}
+	var listed, before sessionList
 	decode(t, current.get("/api/auth/sessions"), &listed)
-	var before struct {
-		Sessions []struct {
-			ID      string `json:"id"`
-			Current bool   `json:"current"`
-		} `json:"sessions"`
-	}
 	decode(t, sessionsBefore, &before)
 	if len(listed.Sessions) != 1 || !listed.Sessions[0].Current {
 		t.Fatalf("after the change, sessions %+v; want only the current one", listed.Sessions)
