@@ -53,7 +53,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 		return err
 	}
 	now := a.now()
-	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		// Single use, even when two requests race with the same token.
 		if _, err := consumeOneTimeToken(tx, token, models.PurposePasswordReset, now); err != nil {
 			return err
@@ -106,7 +106,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 		session models.Session
 		refresh string
 	)
-	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err = a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		// Compare-and-swap on the hash just verified: of two changes racing
 		// with the same current password, one wins and the other must
 		// prove the new password.

@@ -69,8 +69,7 @@ func (r *RevocationList) IsRevoked(c *AccessClaims) bool {
 }
 
 // RevokeSession revokes every access token of one session. The entry is
-// written with tx, and applied in memory at once: if tx later rolls back, the
-// tokens stay refused until the entry expires, which fails safe.
+// written with tx; see add for when it takes effect in memory.
 func (r *RevocationList) RevokeSession(tx *gorm.DB, userID, sessionID string) error {
 	return r.add(tx, models.Revocation{Kind: models.RevokeSession, UserID: userID, SessionID: sessionID})
 }
@@ -81,12 +80,41 @@ func (r *RevocationList) RevokeVersionsBelow(tx *gorm.DB, userID string, minVers
 	return r.add(tx, models.Revocation{Kind: models.RevokeUserVersions, UserID: userID, MinTokenVersion: minVersion})
 }
 
+// pendingKey marks a transaction run by Transaction: entries added in it
+// wait for the commit.
+type pendingKey struct{}
+
+// Transaction runs fn in a database transaction and applies the revocations
+// added in it to memory once it has committed, never before: a change that
+// rolls back (a password change that failed halfway) must not refuse tokens
+// that the database still considers valid, which would sign the user out of
+// everything until the entries expired.
+func (r *RevocationList) Transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
+	var pending []models.Revocation
+	err := r.db.WithContext(context.WithValue(ctx, pendingKey{}, &pending)).Transaction(fn)
+	if err == nil {
+		for _, e := range pending {
+			r.apply(e)
+		}
+	}
+	return err
+}
+
+// add writes an entry with tx. Inside Transaction it is applied after the
+// commit; otherwise (tx outside any transaction) at once, once written.
 func (r *RevocationList) add(tx *gorm.DB, entry models.Revocation) error {
 	now := r.now()
 	entry.CreatedAt = now
 	entry.ExpiresAt = now.Add(r.lifetime)
+	if err := tx.Create(&entry).Error; err != nil {
+		return err
+	}
+	if pending, ok := tx.Statement.Context.Value(pendingKey{}).(*[]models.Revocation); ok {
+		*pending = append(*pending, entry)
+		return nil
+	}
 	r.apply(entry)
-	return tx.Create(&entry).Error
+	return nil
 }
 
 func (r *RevocationList) apply(e models.Revocation) {
@@ -107,9 +135,6 @@ func (r *RevocationList) apply(e models.Revocation) {
 		}
 		r.users[e.UserID] = cur
 	}
-	if e.ID > r.lastID {
-		r.lastID = e.ID
-	}
 }
 
 // Sync applies the live entries written since the last call, by this or any
@@ -128,6 +153,14 @@ func (r *RevocationList) Sync(ctx context.Context) error {
 	}
 	for _, row := range rows {
 		r.apply(row)
+	}
+	// Only Sync moves lastID, never a local write: entries committed by
+	// another instance just before a local one have smaller ids and must
+	// not be skipped. (Re-applying a local entry is harmless.)
+	if n := len(rows); n > 0 {
+		r.mu.Lock()
+		r.lastID = max(r.lastID, rows[n-1].ID)
+		r.mu.Unlock()
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 	_ "time/tzdata" // America/New_York for the DST test, even on a machine without zoneinfo
@@ -367,5 +368,61 @@ func TestRevocationSyncAcrossDSTChange(t *testing.T) {
 				t.Error("an instance syncing after the DST change missed a live entry")
 			}
 		})
+	}
+}
+
+// Inside Transaction, entries take effect when the transaction commits, and
+// never when it rolls back: a failed change must not refuse tokens the
+// database still considers valid.
+func TestRevocationTransactionAppliesOnlyOnCommit(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	rl := auth.NewRevocationList(db, testTTL, newFakeClock(testEpoch).Now)
+
+	failed := errors.New("the change failed halfway")
+	err := rl.Transaction(ctx, func(tx *gorm.DB) error {
+		if err := rl.RevokeVersionsBelow(tx, "u1", 5); err != nil {
+			return err
+		}
+		if rl.IsRevoked(claimsFor("u1", "s1", 4)) {
+			t.Error("the entry applies before the commit")
+		}
+		return failed
+	})
+	if !errors.Is(err, failed) {
+		t.Fatalf("Transaction = %v", err)
+	}
+	if rl.IsRevoked(claimsFor("u1", "s1", 4)) || len(revocationRows(t, db)) != 0 {
+		t.Fatal("a rolled-back revocation applies")
+	}
+
+	if err := rl.Transaction(ctx, func(tx *gorm.DB) error { return rl.RevokeVersionsBelow(tx, "u1", 5) }); err != nil {
+		t.Fatal(err)
+	}
+	if !rl.IsRevoked(claimsFor("u1", "s1", 4)) {
+		t.Fatal("a committed revocation does not apply at once")
+	}
+}
+
+// An entry another instance committed just before a local one has a smaller
+// id; the local write must not make Sync skip it.
+func TestRevocationSyncDoesNotSkipEarlierEntriesOfOtherInstances(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	clock := newFakeClock(testEpoch)
+	a := auth.NewRevocationList(db, testTTL, clock.Now)
+	b := auth.NewRevocationList(db, testTTL, clock.Now)
+
+	if err := a.RevokeSession(db, "u1", "from-a"); err != nil { // id 1
+		t.Fatal(err)
+	}
+	if err := b.RevokeSession(db, "u2", "from-b"); err != nil { // id 2, applied on b at once
+		t.Fatal(err)
+	}
+	if err := b.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !b.IsRevoked(claimsFor("u1", "from-a", 0)) {
+		t.Fatal("b skipped a's earlier entry")
 	}
 }

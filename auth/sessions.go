@@ -87,7 +87,7 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 		current string // the refresh token the client should hold after this call
 		reused  bool
 	)
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		now := s.now()
 		var row models.RefreshToken
 		if err := tx.Where("token_hash = ?", HashToken(presented)).Take(&row).Error; err != nil {
@@ -215,7 +215,7 @@ func (s *Sessions) EndByRefreshToken(ctx context.Context, token string) error {
 // end revokes the session that find loads.
 func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session) error) error {
 	alreadyEnded := false
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		var session models.Session
 		if err := find(tx, &session); err != nil {
 			return notFoundAs(err, ErrSessionNotFound)
@@ -238,7 +238,7 @@ func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session)
 // EndAll ends every session of a user and every access token issued so far
 // (logout-all).
 func (s *Sessions) EndAll(ctx context.Context, userID string) error {
-	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	return s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		_, err := s.endAll(tx, userID, "", s.now())
 		return err
 	})
