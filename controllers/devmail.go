@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"html/template"
 	"net"
+	"strings"
 
 	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -14,13 +16,17 @@ import (
 // reset link without a mail server. routes.go mounts it only in development.
 type DevMailController struct {
 	Mailbox *mail.Mailbox
+	AppHost string // APP_URL's host name
 }
 
-// Page handles GET /dev/mail. The links in it are live sign-in and reset
-// links, so it answers only to this machine (loopback): a development server
-// reachable from the local network must not hand them to its neighbours.
+// Page handles GET /dev/mail. Its links are live sign-in and reset links of
+// every user, so it answers only on this machine: the connection and the
+// client (behind a trusted proxy, the forwarded address) must be loopback,
+// which keeps out the local network, and the Host must name this machine,
+// which keeps out web pages that point their own domain at 127.0.0.1 (DNS
+// rebinding) to read it through the developer's browser.
 func (h *DevMailController) Page(c *fiber.Ctx) error {
-	if ip := net.ParseIP(c.Context().RemoteIP().String()); ip == nil || !ip.IsLoopback() {
+	if !isLoopback(c.Context().RemoteIP().String()) || !isLoopback(middleware.ClientIP(c)) || !h.isLocalHost(string(c.Request().Host())) {
 		return fiber.ErrNotFound
 	}
 	var page bytes.Buffer
@@ -30,6 +36,22 @@ func (h *DevMailController) Page(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Type("html", "utf-8")
 	return c.Send(page.Bytes())
+}
+
+func isLoopback(addr string) bool {
+	ip := net.ParseIP(addr)
+	return ip != nil && ip.IsLoopback()
+}
+
+// isLocalHost reports whether a Host header names this machine. The raw
+// header, not c.Hostname(), which would believe X-Forwarded-Host.
+func (h *DevMailController) isLocalHost(hostport string) bool {
+	host := hostport
+	if name, _, err := net.SplitHostPort(hostport); err == nil {
+		host = name
+	}
+	host = strings.Trim(strings.ToLower(host), "[]")
+	return host == "localhost" || host == h.AppHost || isLoopback(host)
 }
 
 var devMailPage = template.Must(template.New("devmail").Parse(`<!doctype html>

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
@@ -147,7 +149,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
 	var devMail *controllers.DevMailController
 	if mailbox != nil {
-		devMail = &controllers.DevMailController{Mailbox: mailbox}
+		devMail = &controllers.DevMailController{Mailbox: mailbox, AppHost: appHost(cfg.AppURL)}
 	}
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
@@ -236,6 +238,12 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 func (s *Server) Settle(ctx context.Context) error {
 	s.accounts.Wait()
 	return s.mail.Flush(ctx)
+}
+
+// appHost is the host name of APP_URL (validated by config).
+func appHost(appURL string) string {
+	u, _ := url.Parse(appURL)
+	return strings.ToLower(u.Hostname())
 }
 
 // mailTransport picks how mail leaves: the test's mailer, SMTP, or in
