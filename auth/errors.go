@@ -18,10 +18,13 @@ var (
 	ErrInvalidAccessToken  = errors.New("invalid or revoked access token")
 	ErrInvalidRefreshToken = errors.New("invalid, expired or revoked refresh token")
 	ErrRefreshTokenReused  = errors.New("refresh token reused after rotation; session revoked")
-	ErrInvalidOneTimeToken = errors.New("invalid, expired or used link token")
-	ErrSessionNotFound     = errors.New("session not found")
-	ErrUserNotFound        = errors.New("user not found")
-	ErrNameTooLong         = errors.New("name too long")
+	// ErrRefreshTokenSuperseded: a password change in the same session
+	// replaced the token; the session itself goes on.
+	ErrRefreshTokenSuperseded = errors.New("refresh token replaced by a password change in its session")
+	ErrInvalidOneTimeToken    = errors.New("invalid, expired or used link token")
+	ErrSessionNotFound        = errors.New("session not found")
+	ErrUserNotFound           = errors.New("user not found")
+	ErrNameTooLong            = errors.New("name too long")
 
 	ErrPasswordTooCommon      = errors.New("password is one of the most common passwords")
 	ErrPasswordMatchesEmail   = errors.New("password equals the email address")

@@ -11,14 +11,19 @@ import (
 // voids the user's older unused tokens of that purpose: only the newest link
 // works.
 func issueOneTimeToken(tx *gorm.DB, userID, purpose string, now time.Time, ttl time.Duration) (string, error) {
-	if err := tx.Model(&models.OneTimeToken{}).
-		Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).
-		Update("used_at", now).Error; err != nil {
+	if err := voidOneTimeTokens(tx, userID, purpose, now); err != nil {
 		return "", err
 	}
 	token := NewOpaqueToken()
 	row := models.OneTimeToken{UserID: userID, Purpose: purpose, TokenHash: HashToken(token), ExpiresAt: now.Add(ttl), CreatedAt: now}
 	return token, tx.Create(&row).Error
+}
+
+// voidOneTimeTokens spends every unused token of a user and purpose.
+func voidOneTimeTokens(tx *gorm.DB, userID, purpose string, now time.Time) error {
+	return tx.Model(&models.OneTimeToken{}).
+		Where("user_id = ? AND purpose = ? AND used_at IS NULL", userID, purpose).
+		Update("used_at", now).Error
 }
 
 // findOneTimeToken returns the row of a token that is valid now: known for

@@ -65,7 +65,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 		}).Error; err != nil {
 			return err
 		}
-		_, err := a.sessions.endAll(tx, user.ID, "", now)
+		_, err := a.endWhatThePasswordOpened(tx, user.ID, "", now)
 		return err
 	})
 	if err != nil {
@@ -118,7 +118,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 		if res.RowsAffected != 1 {
 			return ErrInvalidCurrentPassword
 		}
-		if user.TokenVersion, err = a.sessions.endAll(tx, user.ID, sessionID, now); err != nil {
+		if user.TokenVersion, err = a.endWhatThePasswordOpened(tx, user.ID, sessionID, now); err != nil {
 			return err
 		}
 		user.PasswordHash, user.LastPasswordChange = hash, now
@@ -130,6 +130,17 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 	}
 	a.sendPasswordChanged(ctx, user.Email, now, client)
 	return a.sessions.issue(user, session, refresh)
+}
+
+// endWhatThePasswordOpened ends, after a new password is stored, what the old
+// one may have let someone into: unused reset links (one mailed before the
+// change must not undo it), and every session but keep with every access
+// token issued so far. It returns the user's new token version.
+func (a *Accounts) endWhatThePasswordOpened(tx *gorm.DB, userID, keep string, now time.Time) (int, error) {
+	if err := voidOneTimeTokens(tx, userID, models.PurposePasswordReset, now); err != nil {
+		return 0, err
+	}
+	return a.sessions.endAll(tx, userID, keep, now)
 }
 
 func (a *Accounts) sendPasswordChanged(ctx context.Context, email string, at time.Time, client Client) {

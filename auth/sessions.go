@@ -99,10 +99,18 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 		if err := tx.Take(&user, "id = ?", row.UserID).Error; err != nil {
 			return notFoundAs(err, ErrInvalidRefreshToken)
 		}
-		// Ended sessions: logout, revocation, absolute lifetime, and
-		// logout-all or a password change (the user's version moved on).
-		if session.RevokedAt != nil || row.RevokedAt != nil || !now.Before(session.ExpiresAt) ||
-			row.TokenVersion != user.TokenVersion {
+		// Ended sessions: logout, revocation, absolute lifetime, logout-all.
+		if session.RevokedAt != nil || !now.Before(session.ExpiresAt) {
+			return ErrInvalidRefreshToken
+		}
+		// The session lives on under a newer version: a password change made
+		// in it replaced this token. Another tab may be refreshing with it
+		// at this very moment; it must not sign out the tab that changed
+		// the password, which now holds the new cookies.
+		if row.TokenVersion != user.TokenVersion {
+			return ErrRefreshTokenSuperseded
+		}
+		if row.RevokedAt != nil {
 			return ErrInvalidRefreshToken
 		}
 

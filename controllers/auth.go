@@ -106,7 +106,9 @@ func (h *AuthController) signIn(c *fiber.Ctx, email, password string) (auth.Toke
 }
 
 // Refresh handles POST /api/auth/refresh: the refresh cookie is rotated. A
-// refused token also clears the cookies, so the browser stops retrying it.
+// refused token also clears the cookies, so the browser stops retrying it,
+// except a token that a password change in this session has just replaced:
+// the cookies the browser holds by now are the new ones.
 func (h *AuthController) Refresh(c *fiber.Ctx) error {
 	if err := noBody(c); err != nil {
 		return err

@@ -50,6 +50,7 @@ var domainErrors = []struct {
 	{auth.ErrServerBusy, APIError{503, "server_busy", "The server is busy. Try again in a moment."}, nil},
 	{auth.ErrInvalidAccessToken, APIError{401, "unauthenticated", "Sign in to continue."}, nil},
 	{auth.ErrRefreshTokenReused, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}, nil},
+	{auth.ErrRefreshTokenSuperseded, APIError{401, "invalid_refresh_token", "This session's password was changed. Use its new tokens, or sign in again."}, nil},
 	{auth.ErrInvalidRefreshToken, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}, nil},
 	{auth.ErrInvalidOneTimeToken, APIError{400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."}, nil},
 	{auth.ErrSessionNotFound, APIError{404, "session_not_found", "No such session."}, nil},

@@ -288,7 +288,7 @@ func (b *browser) do(method, path string, body any, headers ...string) response 
 
 // send is b.do with full control over the headers: the body is sent as is
 // and only the given headers are set (no Content-Type unless listed). A name
-// given twice is sent as two header lines.
+// given twice is sent as two header lines; "Host" replaces the Host header.
 func send(b *browser, method, path, body string, headers ...string) response {
 	b.t.Helper()
 	var rd io.Reader
@@ -300,6 +300,10 @@ func send(b *browser, method, path, body string, headers ...string) response {
 		b.t.Fatal(err)
 	}
 	for i := 0; i+1 < len(headers); i += 2 {
+		if http.CanonicalHeaderKey(headers[i]) == "Host" {
+			req.Host = headers[i+1] // net/http ignores a Host entry in Header
+			continue
+		}
 		req.Header.Add(headers[i], headers[i+1])
 	}
 	res, err := b.http.Do(req)

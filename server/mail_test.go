@@ -100,8 +100,7 @@ func TestSMTPFailureDoesNotHoldTheAnswer(t *testing.T) {
 // Without SMTP, development shows the mail at /dev/mail, so that a new user
 // can click the links; the page is only served to this machine.
 func TestDevelopmentMailbox(t *testing.T) {
-	ln := listen(t)
-	app := startOn(t, ln, testConfig(t, "http://"+ln.Addr().String()), testclock.New(time.Now()), server.Options{})
+	app := startDevMailbox(t)
 
 	empty := app.newBrowser(t).get("/dev/mail")
 	expectStatus(t, empty, http.StatusOK)
@@ -163,5 +162,43 @@ func TestNoMailboxInProduction(t *testing.T) {
 		if r.Status != http.StatusNotFound || strings.Contains(string(r.Body), "newest messages are shown here") {
 			t.Fatalf("%s in production: %d, want 404 without the mailbox: %s", path, r.Status, r.Body)
 		}
+	}
+}
+
+// startDevMailbox starts an app with the development mailer (no SMTP, no
+// recording mailer), so that /dev/mail exists.
+func startDevMailbox(t *testing.T, options ...func(*config.Config)) *testApp {
+	t.Helper()
+	ln := listen(t)
+	cfg := testConfig(t, "http://"+ln.Addr().String())
+	for _, o := range options {
+		o(&cfg)
+	}
+	return startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
+}
+
+// Behind a reverse proxy on the same machine (TRUSTED_PROXIES=127.0.0.1,
+// e.g. Caddy/nginx or a tunnel in front of a dev server), every request
+// reaches the app from loopback. The page checks the client address that
+// ResolveClientIP found, not only the TCP peer, or it would hand every
+// user's live reset and sign-in links to anyone on the internet.
+func TestDevMailboxRefusesRemoteClientsBehindALocalProxy(t *testing.T) {
+	app := startDevMailbox(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	r := app.newBrowser(t).get("/dev/mail", "X-Forwarded-For", "203.0.113.7")
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("/dev/mail for remote client 203.0.113.7 via a trusted local proxy: %d, want 404", r.Status)
+	}
+}
+
+// DNS rebinding: a page on attacker.example re-resolves its name to
+// 127.0.0.1 and reads http://attacker.example:PORT/dev/mail from the
+// developer's own browser. The peer is loopback; the Host check (APP_URL's
+// host, or localhost) stops it.
+func TestDevMailboxRefusesAForeignHost(t *testing.T) {
+	app := startDevMailbox(t)
+	_, port, _ := strings.Cut(strings.TrimPrefix(app.URL, "http://"), ":")
+	r := app.newBrowser(t).get("/dev/mail", "Host", "attacker.example:"+port)
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("/dev/mail with Host attacker.example: %d, want 404 (DNS rebinding would read every live link)", r.Status)
 	}
 }

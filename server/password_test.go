@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -19,9 +20,14 @@ const newPassword = "a brand new passphrase"
 // requestReset asks for a reset link for email and returns its token.
 func (a *testApp) requestReset(t *testing.T, email string) string {
 	t.Helper()
+	a.settle(t) // earlier mail (the verification) must not pass for the reset mail
 	seen := len(a.Mail.to(email))
 	expectStatus(t, a.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
-	return a.Mail.nextToken(t, email, seen)
+	msg := a.Mail.waitFor(t, email, seen+1)[seen]
+	if !strings.Contains(msg.Link, "/reset-password#token=") {
+		t.Fatalf("mail %q after forgot-password, want the reset link", msg.Subject)
+	}
+	return linkToken(t, msg)
 }
 
 // everyEarlierCredential is what a user holds before a password change:
@@ -608,4 +614,115 @@ func median(ds []time.Duration) time.Duration {
 	sorted := slices.Clone(ds)
 	slices.Sort(sorted)
 	return sorted[len(sorted)/2]
+}
+
+// A change-password whose transaction rolls back (here: the caller's session
+// reached its absolute end while its access token is still valid) leaves no
+// trace: the revocation entries of a rolled-back change never reach memory,
+// or every token of a fresh, correct login would be refused until they
+// expired.
+func TestFailedChangePasswordLeavesNoTrace(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.SessionMaxLifetime = time.Hour })
+	b, email := app.signedIn(t)
+
+	app.Clock.Advance(50 * time.Minute)
+	expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK) // access token now valid until +65m
+	app.Clock.Advance(11 * time.Minute)                              // session ended at +60m, access token still valid
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+
+	expectError(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}),
+		http.StatusUnauthorized, "unauthenticated")
+	if got := loginStatus(t, app, email, testPassword); got != http.StatusOK {
+		t.Fatalf("the refused change changed the password: login %d", got)
+	}
+
+	// Nothing changed, so a fresh sign-in must work.
+	fresh := app.login(t, email)
+	if r := fresh.get("/api/me"); r.Status != http.StatusOK {
+		t.Errorf("after a change-password that was rolled back, a fresh login's access token is refused: %d %s", r.Status, r.Body)
+	}
+	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	if r := app.bearer(t, grant.AccessToken); r.Status != http.StatusOK {
+		t.Errorf("token-mode grant after the rolled-back change is refused: %d %s", r.Status, r.Body)
+	}
+}
+
+// A password change is what a user does when they fear someone got in; a
+// reset link mailed before it should not outlive it (OWASP Forgot Password
+// Cheat Sheet).
+func TestChangePasswordVoidsOutstandingResetLinks(t *testing.T) {
+	app := newTestApp(t)
+	b, email := app.signedIn(t)
+	token := app.requestReset(t, email)
+	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}), http.StatusOK)
+	r := app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": "yet another passphrase"})
+	expectError(t, r, http.StatusBadRequest, "invalid_token")
+}
+
+// Reset, change and refresh racing on one account never produce a 500, and
+// one reset token resets once.
+func TestPasswordRacesHaveNoServerErrors(t *testing.T) {
+	app := newTestApp(t)
+	for range 5 {
+		b, email := app.signedIn(t)
+		token := app.requestReset(t, email)
+		var wg sync.WaitGroup
+		results := make([]response, 4)
+		start := make(chan struct{})
+		run := func(i int, f func() response) {
+			wg.Add(1)
+			go func() { defer wg.Done(); <-start; results[i] = f() }()
+		}
+		run(0, func() response {
+			return app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": "reset passphrase one"})
+		})
+		run(1, func() response {
+			return app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": token, "password": "reset passphrase two"})
+		})
+		run(2, func() response {
+			return b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword})
+		})
+		run(3, func() response { return b.post("/api/auth/refresh", nil) })
+		close(start)
+		wg.Wait()
+		resets := 0
+		for i, r := range results {
+			if r.Status >= 500 {
+				t.Errorf("request %d: %d %s", i, r.Status, r.Body)
+			}
+			if i < 2 && r.Status == http.StatusOK {
+				resets++
+			}
+		}
+		if resets > 1 {
+			t.Errorf("one reset token was used twice")
+		}
+	}
+}
+
+// Another tab of the same browser sent /api/auth/refresh with the refresh
+// cookie it had just before change-password replaced it, and the answer
+// arrives after the change's. The old token fails, but that answer must not
+// clear the cookies: the browser holds the change's new ones by now, and the
+// session continues.
+func TestRefreshRacingChangePasswordKeepsTheSession(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn(t)
+	stale := b.cookie("/api/auth/refresh", "refresh_token")
+
+	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}), http.StatusOK)
+
+	// The other tab's request, sent before the change answered, arrives after.
+	tab := &browser{t: t, app: app, http: &http.Client{}}
+	r := send(tab, http.MethodPost, "/api/auth/refresh", "", "Cookie", "refresh_token="+stale)
+	expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+	if len(r.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("the racing refresh clears cookies: %v", r.Header.Values("Set-Cookie"))
+	}
+	u, _ := url.Parse(app.URL + "/api/auth/refresh")
+	b.http.Jar.SetCookies(u, (&http.Response{Header: r.Header}).Cookies())
+
+	if got := b.get("/api/me"); got.Status != http.StatusOK {
+		t.Errorf("after a racing refresh (%d), the session that changed its password is signed out: /api/me %d", r.Status, got.Status)
+	}
 }
