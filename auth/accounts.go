@@ -202,20 +202,23 @@ func (a *Accounts) checkPassword(ctx context.Context, key, password, encoded str
 }
 
 // upgradeHash re-hashes a just-verified password whose hash was made with
-// older argon2 parameters. Best effort: the login does not wait for a slot,
-// and a failure only means the upgrade happens at a later login.
+// older argon2 parameters. Best effort: the login does not wait for a slot
+// (Hash with a done context takes a free slot or none), and a failure only
+// means the upgrade happens at a later login.
 func (a *Accounts) upgradeHash(ctx context.Context, user models.User, password string) {
 	if !a.passwords.NeedsRehash(user.PasswordHash) {
 		return
 	}
-	hash, err := a.passwords.Hash(ctx, password)
+	noWait, cancel := context.WithCancel(ctx)
+	cancel()
+	hash, err := a.passwords.Hash(noWait, password)
 	if err == nil {
 		// Only if the password was not changed in the meantime.
 		err = a.db.WithContext(ctx).Model(&models.User{}).
 			Where("id = ? AND password_hash = ?", user.ID, user.PasswordHash).
 			Update("password_hash", hash).Error
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, context.Canceled) {
 		a.log.WarnContext(ctx, "upgrading a password hash failed", "user_id", user.ID, "error", err)
 	}
 }
@@ -234,8 +237,12 @@ func (a *Accounts) Prune(ctx context.Context) error {
 }
 
 // Wait blocks until the work started after answers (mails being prepared)
-// has finished; server shutdown calls it before closing the database.
-func (a *Accounts) Wait() { a.background.wait() }
+// has finished, or ctx is done.
+func (a *Accounts) Wait(ctx context.Context) error { return a.background.wait(ctx) }
+
+// Close refuses new background work and waits for the scheduled work (server
+// shutdown, before the mail queue and the database close).
+func (a *Accounts) Close(ctx context.Context) error { return a.background.close(ctx) }
 
 // linkPaths are the frontend pages that links in emails open.
 var linkPaths = map[string]string{
@@ -273,7 +280,8 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 	if err := query.Take(&user).Error; err != nil {
 		return notFoundAs(err, nil) // no account: nothing to send, nothing to log
 	}
-	if a.mails.Begin(mailKey(purpose, user.ID)) != nil {
+	key := mailKey(purpose, user.ID)
+	if a.mails.Begin(key) != nil {
 		return nil // the previous link is less than a minute old
 	}
 	var link string
@@ -282,6 +290,7 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 		return err
 	})
 	if err != nil {
+		a.mails.Release(key) // nothing was sent: the user may ask again at once
 		return err
 	}
 	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: ttl})

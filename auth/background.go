@@ -14,39 +14,52 @@ import (
 //
 // A job starts a moment after its answer (backgroundDelay), not at once:
 // running beside the answer, its database work would slow the answer down
-// for addresses that have an account, measurably (TestForgotPasswordTimingIsUniform
-// saw 0.4 ms). At most limit jobs are pending or running; beyond that, work is
-// dropped and logged: the answer never waits, and a flood cannot pile up
-// goroutines.
+// for addresses that have an account, measurably
+// (TestForgotPasswordTimingIsUniform saw 0.4 ms). At most backgroundLimit
+// jobs are pending or running; beyond that, work is dropped and logged: the
+// answer never waits, and a flood cannot pile up goroutines. Filling it takes
+// tens of thousands of requests a second, past the per-IP limit.
 type background struct {
-	slots chan struct{}
-	wg    sync.WaitGroup
-	log   *slog.Logger
+	log    *slog.Logger
+	slots  chan struct{}
+	ctx    context.Context // the jobs' parent: cancelled when close gives up
+	cancel context.CancelFunc
+
+	mu      sync.Mutex // orders run's Add before close's Wait
+	closed  bool
+	pending sync.WaitGroup
 }
 
 const (
-	backgroundLimit   = 64
+	backgroundLimit   = 1024
 	backgroundDelay   = 50 * time.Millisecond
 	backgroundTimeout = 30 * time.Second
 )
 
 func newBackground(limit int, log *slog.Logger) *background {
-	return &background{slots: make(chan struct{}, limit), log: log}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &background{log: log, slots: make(chan struct{}, limit), ctx: ctx, cancel: cancel}
 }
 
-// run starts job unless limit jobs are already running.
+// run schedules job, unless the limit is reached or close has been called.
 func (b *background) run(name string, job func(context.Context) error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		b.log.Warn("background job dropped: shutting down", "job", name)
+		return
+	}
 	select {
 	case b.slots <- struct{}{}:
 	default:
 		b.log.Warn("background job dropped: too many in flight", "job", name)
 		return
 	}
-	b.wg.Add(1)
+	b.pending.Add(1)
 	time.AfterFunc(backgroundDelay, func() {
-		defer b.wg.Done()
+		defer b.pending.Done()
 		defer func() { <-b.slots }()
-		ctx, cancel := context.WithTimeout(context.Background(), backgroundTimeout)
+		ctx, cancel := context.WithTimeout(b.ctx, backgroundTimeout)
 		defer cancel()
 		if err := job(ctx); err != nil {
 			b.log.Error("background job failed", "job", name, "error", err)
@@ -54,5 +67,30 @@ func (b *background) run(name string, job func(context.Context) error) {
 	})
 }
 
-// wait blocks until every started job has finished.
-func (b *background) wait() { b.wg.Wait() }
+// wait blocks until every scheduled job has finished, or ctx is done.
+func (b *background) wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		b.pending.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close refuses new jobs and waits for the scheduled ones; when ctx ends
+// first, it cancels them.
+func (b *background) close(ctx context.Context) error {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	err := b.wait(ctx)
+	if err != nil {
+		b.cancel()
+	}
+	return err
+}

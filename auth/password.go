@@ -100,7 +100,8 @@ func (h *PasswordHasher) NeedsRehash(encoded string) bool {
 	return err != nil || p != h.params || len(key) != keyLength
 }
 
-// acquire waits for a hashing slot, at most maxWait.
+// acquire waits for a hashing slot, at most maxWait, or until ctx is done;
+// with a ctx that is already done it takes a free slot or none.
 func (h *PasswordHasher) acquire(ctx context.Context) (release func(), err error) {
 	release = func() { <-h.slots }
 	select { // the common case: a slot is free

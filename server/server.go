@@ -218,7 +218,9 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.App.ShutdownWithContext(ctx)
-	s.accounts.Wait() // mails being prepared after their answer
+	if jobErr := s.accounts.Close(ctx); jobErr != nil { // mails being prepared after their answer
+		s.log.Error("background work cut short at shutdown", "error", jobErr)
+	}
 	if mailErr := s.mail.Close(ctx); mailErr != nil {
 		s.log.Error("mail left undelivered at shutdown", "error", mailErr)
 	}
@@ -236,7 +238,9 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 // mails being prepared after their answer (forgot-password, resend), then
 // their delivery. Tests call it before asserting that no mail was sent.
 func (s *Server) Settle(ctx context.Context) error {
-	s.accounts.Wait()
+	if err := s.accounts.Wait(ctx); err != nil {
+		return err
+	}
 	return s.mail.Flush(ctx)
 }
 

@@ -77,7 +77,12 @@ const views = {
   },
   "/reset-password"() {
     const token = takeLinkToken();
-    if (!token) return say("This link has no token. Ask for a new reset link.");
+    if (!token) {
+      // Reloaded after the token left the address bar, or a bad link: no form
+      // without a token (submitting it would go nowhere).
+      document.getElementById("reset-form").hidden = true;
+      return say("This page needs the link from the reset email. Ask for a new one if it has expired.");
+    }
     onSubmit("reset-form", async ({ password }) => {
       const { ok, data } = await api("/api/auth/reset-password", { token, password });
       if (ok) location.assign("/login#reset");
