@@ -202,3 +202,18 @@ func TestDevMailboxRefusesAForeignHost(t *testing.T) {
 		t.Fatalf("/dev/mail with Host attacker.example: %d, want 404 (DNS rebinding would read every live link)", r.Status)
 	}
 }
+
+// A graceful shutdown delivers the mail that answered requests left behind:
+// the reset link asked for just before SIGTERM still goes out.
+func TestShutdownDeliversPendingMail(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	seen := len(app.Mail.to(email))
+	expectStatus(t, app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+	if err := app.Server.Shutdown(5 * time.Second); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if msgs := app.Mail.to(email); len(msgs) != seen+1 || !strings.Contains(msgs[seen].Link, "/reset-password#token=") {
+		t.Fatalf("after shutdown, %d mails (want %d, the last one the reset link)", len(msgs), seen+1)
+	}
+}

@@ -265,7 +265,7 @@ func mailTransport(cfg config.Config, opts Options, log *slog.Logger) (mail.Mail
 		return smtp, nil, err
 	default:
 		mailbox := mail.NewMailbox(50)
-		log.Info("no SMTP server configured: mail goes to the log and to /dev/mail")
+		log.Info("no SMTP server configured: mail goes to the log and to the development mailbox", "url", cfg.AppURL+"/dev/mail")
 		return mail.Tee(mail.LogMailer{Logger: log}, mailbox), mailbox, nil
 	}
 }
