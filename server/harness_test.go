@@ -145,12 +145,19 @@ func testConfig(t *testing.T, appURL string) config.Config {
 // its timing unless it asks for it (anotherInstance).
 func newTestApp(t *testing.T, options ...func(*config.Config)) *testApp {
 	t.Helper()
+	return newTestAppWith(t, newServerOptions(), options...)
+}
+
+// newTestAppWith is newTestApp with other server options (opts.Mailer nil:
+// the server's own mailer).
+func newTestAppWith(t *testing.T, opts server.Options, options ...func(*config.Config)) *testApp {
+	t.Helper()
 	ln := listen(t)
 	cfg := testConfig(t, "http://"+ln.Addr().String())
 	for _, o := range options {
 		o(&cfg)
 	}
-	return startOn(t, ln, cfg, testclock.New(time.Now()), newServerOptions())
+	return startOn(t, ln, cfg, testclock.New(time.Now()), opts)
 }
 
 // newServerOptions are the options of newTestApp: mail recorded, background

@@ -169,12 +169,7 @@ func TestNoMailboxInProduction(t *testing.T) {
 // recording mailer), so that /dev/mail exists.
 func startDevMailbox(t *testing.T, options ...func(*config.Config)) *testApp {
 	t.Helper()
-	ln := listen(t)
-	cfg := testConfig(t, "http://"+ln.Addr().String())
-	for _, o := range options {
-		o(&cfg)
-	}
-	return startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{RevocationSyncInterval: time.Hour})
+	return newTestAppWith(t, server.Options{RevocationSyncInterval: time.Hour}, options...)
 }
 
 // Behind a reverse proxy on the same machine (TRUSTED_PROXIES=127.0.0.1,
