@@ -161,6 +161,11 @@ func (c Config) Validate() error {
 			bad("%s must be a positive duration such as 15m", name)
 		}
 	}
+	for name, ttl := range map[string]time.Duration{"PASSWORD_RESET_TTL": c.PasswordResetTTL, "EMAIL_VERIFICATION_TTL": c.EmailVerificationTTL} {
+		if ttl > 0 && ttl < time.Minute {
+			bad("%s must be at least 1m: a link has to outlive its mail's delivery", name)
+		}
+	}
 	if c.RefreshReuseInterval < 0 || c.RefreshReuseInterval > time.Minute {
 		bad("REFRESH_REUSE_INTERVAL must be between 0s and 1m (a longer window helps a token thief)")
 	}

@@ -129,6 +129,8 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"postgres url", map[string]string{"DATABASE_URL": "postgres://x"}, "DATABASE_URL"},
 		{"rate limit zero", map[string]string{"AUTH_RATE_LIMIT_MAX": "0"}, "AUTH_RATE_LIMIT_MAX"},
 		{"reuse interval too long", map[string]string{"REFRESH_REUSE_INTERVAL": "5m"}, "REFRESH_REUSE_INTERVAL"},
+		{"reset link shorter than a mail delivery", map[string]string{"PASSWORD_RESET_TTL": "30s"}, "PASSWORD_RESET_TTL"},
+		{"verification link shorter than a mail delivery", map[string]string{"EMAIL_VERIFICATION_TTL": "10s"}, "EMAIL_VERIFICATION_TTL"},
 		{"password minimum below NIST's 8", map[string]string{"PASSWORD_MIN_LENGTH": "7"}, "PASSWORD_MIN_LENGTH"},
 		{"password minimum above 64", map[string]string{"PASSWORD_MIN_LENGTH": "65"}, "PASSWORD_MIN_LENGTH"},
 		{"no hashing slots", map[string]string{"PASSWORD_HASH_CONCURRENCY": "0"}, "PASSWORD_HASH_CONCURRENCY"},
