@@ -161,9 +161,12 @@ func (c Config) Validate() error {
 			bad("%s must be a positive duration such as 15m", name)
 		}
 	}
-	for name, ttl := range map[string]time.Duration{"PASSWORD_RESET_TTL": c.PasswordResetTTL, "EMAIL_VERIFICATION_TTL": c.EmailVerificationTTL} {
-		if ttl > 0 && ttl < time.Minute {
-			bad("%s must be at least 1m: a link has to outlive its mail's delivery", name)
+	for _, link := range []struct {
+		name string
+		ttl  time.Duration
+	}{{"PASSWORD_RESET_TTL", c.PasswordResetTTL}, {"EMAIL_VERIFICATION_TTL", c.EmailVerificationTTL}} {
+		if link.ttl > 0 && link.ttl < time.Minute {
+			bad("%s must be at least 1m: a link has to outlive its mail's delivery", link.name)
 		}
 	}
 	if c.RefreshReuseInterval < 0 || c.RefreshReuseInterval > time.Minute {
