@@ -106,7 +106,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 		return err
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		if a.mails.Begin("notice:"+email) == nil {
+		if a.mails.Begin(mailKey("registration_notice", email)) == nil {
 			a.send(ctx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
 		}
 		return nil
