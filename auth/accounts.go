@@ -297,7 +297,9 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 	return nil
 }
 
-func mailKey(purpose, userID string) string { return purpose + ":" + userID }
+// mailKey is the key of the one-mail-a-minute limit: a kind of mail and the
+// account (its id, or for the registration notice its address).
+func mailKey(kind, account string) string { return kind + ":" + account }
 
 // send composes and queues a message; a failure is logged (without the
 // message, which may hold a token) but not returned, so that the HTTP answer
