@@ -38,7 +38,7 @@ type Accounts struct {
 	db         *gorm.DB
 	passwords  *PasswordHasher
 	logins     *Throttle
-	mails      *Throttle // mails per account sent on unauthenticated requests
+	mails      *Throttle // mails per address sent on unauthenticated requests
 	sessions   *Sessions
 	mailer     mail.Mailer
 	background *background
@@ -47,10 +47,11 @@ type Accounts struct {
 	now        func() time.Time
 }
 
-// mailInterval is the least time between two mails of one kind to one
-// account that anybody can trigger (resend, forgot-password, the "someone
+// mailInterval is the least time between two mails to one address that
+// anybody can trigger, whatever their kind (verification, reset, the "someone
 // tried to register" notice): the per-IP limit alone would let an attacker
-// flood one inbox from many addresses.
+// flood one inbox from many addresses. (Mails that follow a proven action,
+// such as "your password was changed", are not limited.)
 const mailInterval = time.Minute
 
 // NewAccounts returns the account service.
@@ -106,7 +107,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 		return err
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		if a.mails.Begin(mailKey("registration_notice", email)) == nil {
+		if a.mails.Begin(email) == nil {
 			a.send(ctx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
 		}
 		return nil
@@ -114,7 +115,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	if err != nil {
 		return err
 	}
-	a.mails.Begin(mailKey(models.PurposeEmailVerification, user.ID)) // a resend within the minute waits
+	a.mails.Begin(email) // a resend within the minute waits
 	a.send(ctx, mail.Verification, email, mail.Data{Link: link, ExpiresIn: a.cfg.EmailVerificationTTL})
 	return nil
 }
@@ -280,8 +281,7 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 	if err := query.Take(&user).Error; err != nil {
 		return notFoundAs(err, nil) // no account: nothing to send, nothing to log
 	}
-	key := mailKey(purpose, user.ID)
-	if a.mails.Begin(key) != nil {
+	if a.mails.Begin(email) != nil {
 		return nil // the previous link is less than a minute old
 	}
 	var link string
@@ -290,16 +290,12 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 		return err
 	})
 	if err != nil {
-		a.mails.Release(key) // nothing was sent: the user may ask again at once
+		a.mails.Release(email) // nothing was sent: the user may ask again at once
 		return err
 	}
 	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: ttl})
 	return nil
 }
-
-// mailKey is the key of the one-mail-a-minute limit: a kind of mail and the
-// account (its id, or for the registration notice its address).
-func mailKey(kind, account string) string { return kind + ":" + account }
 
 // send composes and queues a message; a failure is logged (without the
 // message, which may hold a token) but not returned, so that the HTTP answer

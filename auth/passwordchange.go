@@ -132,13 +132,16 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 	return a.sessions.issue(user, session, refresh)
 }
 
-// endWhatThePasswordOpened ends, after a new password is stored, what the old
-// one may have let someone into: unused reset links (one mailed before the
-// change must not undo it), and every session but keep with every access
-// token issued so far. It returns the user's new token version.
+// endWhatThePasswordOpened ends, after a new password is stored, every way in
+// that was open before: unused links (a reset link mailed before the change
+// must not undo it; a verification link signs in), and every session but
+// keep with every access token issued so far. It returns the user's new
+// token version.
 func (a *Accounts) endWhatThePasswordOpened(tx *gorm.DB, userID, keep string, now time.Time) (int, error) {
-	if err := voidOneTimeTokens(tx, userID, models.PurposePasswordReset, now); err != nil {
-		return 0, err
+	for _, purpose := range []string{models.PurposePasswordReset, models.PurposeEmailVerification} {
+		if err := voidOneTimeTokens(tx, userID, purpose, now); err != nil {
+			return 0, err
+		}
 	}
 	return a.sessions.endAll(tx, userID, keep, now)
 }

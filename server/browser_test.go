@@ -158,3 +158,42 @@ func TestBrowserResetPageWithoutToken(t *testing.T) {
 		t.Fatal("the reset form is shown without a token")
 	}
 }
+
+// A new user: sign up through the form, follow the link from the mail
+// (signed in), sign out; an unconfirmed account at the sign-in form is
+// offered a new link.
+func TestBrowserSignUpAndVerify(t *testing.T) {
+	app := newTestApp(t)
+	tab := newTab(t)
+	email := uniqueEmail()
+	browse(t, tab,
+		chromedp.Navigate(app.URL+"/signup"),
+		chromedp.SendKeys(chromedp.ID("signup-email"), email),
+		chromedp.SendKeys(chromedp.ID("signup-password"), testPassword),
+		chromedp.Click(chromedp.CSS("#signup-form button")))
+	waitText(t, tab, "status", "Check your email")
+
+	link := app.Mail.waitFor(t, email, 1)[0].Link
+	browse(t, tab, chromedp.Navigate(link))
+	waitText(t, tab, "status", "You are signed in as "+email)
+	if loc := evaluate[string](t, tab, "location.href"); strings.Contains(loc, "token") {
+		t.Fatalf("address bar after verification: %q", loc)
+	}
+	browse(t, tab, chromedp.Navigate(app.URL+"/"))
+	waitText(t, tab, "who", "Signed in as "+email)
+	browse(t, tab, chromedp.Click(chromedp.ID("sign-out")))
+	waitText(t, tab, "who", "You are not signed in")
+
+	unconfirmed := app.register(t)
+	app.settle(t)
+	app.Clock.Advance(61 * time.Second) // one mail a minute per address
+	browse(t, tab,
+		chromedp.Navigate(app.URL+"/login"),
+		chromedp.SendKeys(chromedp.ID("login-email"), unconfirmed),
+		chromedp.SendKeys(chromedp.ID("login-password"), testPassword),
+		chromedp.Click(chromedp.CSS("#login-form button")))
+	waitText(t, tab, "status", "Confirm your email address first")
+	browse(t, tab, chromedp.Click(chromedp.ID("resend-button")))
+	waitText(t, tab, "status", "new confirmation link is on its way")
+	app.Mail.waitFor(t, unconfirmed, 2)
+}

@@ -51,10 +51,18 @@ const views = {
     });
   },
   "/login"() {
+    const resend = document.getElementById("resend");
     onSubmit("login-form", async (form) => {
       const { ok, data } = await api("/api/auth/login", form);
-      if (ok) location.assign("/");
-      else say(failure(data));
+      if (ok) return location.assign("/");
+      say(failure(data));
+      resend.hidden = data.error?.code !== "email_not_verified";
+    });
+    document.getElementById("resend-button").addEventListener("click", async () => {
+      const email = document.getElementById("login-email").value;
+      const { ok, data } = await api("/api/auth/resend-verification", { email });
+      say(ok ? "A new confirmation link is on its way. Check your email." : failure(data));
+      resend.hidden = true;
     });
   },
   "/signup"() {
