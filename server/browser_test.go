@@ -88,6 +88,17 @@ func evaluate[T any](t *testing.T, tab context.Context, js string) T {
 	return v
 }
 
+// fillAndSubmit types values into fields (id, value pairs) of a form and
+// presses its button, as a user would.
+func fillAndSubmit(t *testing.T, tab context.Context, form string, fields ...string) {
+	t.Helper()
+	var steps []chromedp.Action[chromedp.Void]
+	for i := 0; i+1 < len(fields); i += 2 {
+		steps = append(steps, chromedp.SendKeys(chromedp.ID(fields[i]), fields[i+1]))
+	}
+	browse(t, tab, append(steps, chromedp.Click(chromedp.CSS("#"+form+" button")))...)
+}
+
 // waitText waits until the element's text contains want.
 func waitText(t *testing.T, tab context.Context, id, want string) {
 	t.Helper()
@@ -123,22 +134,15 @@ func TestBrowserResetPassword(t *testing.T) {
 		t.Fatal("the token is still in the history entry")
 	}
 
-	browse(t, tab,
-		chromedp.SendKeys(chromedp.ID("reset-password"), "password1"),
-		chromedp.Click(chromedp.CSS("#reset-form button")))
+	fillAndSubmit(t, tab, "reset-form", "reset-password", "password1")
 	waitText(t, tab, "status", "most common")
 
-	browse(t, tab,
-		chromedp.Evaluate[chromedp.Void](`document.getElementById("reset-password").value = ""`),
-		chromedp.SendKeys(chromedp.ID("reset-password"), newPassword),
-		chromedp.Click(chromedp.CSS("#reset-form button")),
-		chromedp.WaitVisible(chromedp.ID("login-email")))
+	browse(t, tab, chromedp.Evaluate[chromedp.Void](`document.getElementById("reset-password").value = ""`))
+	fillAndSubmit(t, tab, "reset-form", "reset-password", newPassword)
+	browse(t, tab, chromedp.WaitVisible(chromedp.ID("login-email")))
 	waitText(t, tab, "status", "password has been changed")
 
-	browse(t, tab,
-		chromedp.SendKeys(chromedp.ID("login-email"), email),
-		chromedp.SendKeys(chromedp.ID("login-password"), newPassword),
-		chromedp.Click(chromedp.CSS("#login-form button")))
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", newPassword)
 	waitText(t, tab, "who", "Signed in as "+email)
 
 	storage := evaluate[string](t, tab, `document.cookie + "|" + JSON.stringify(localStorage) + "|" + JSON.stringify(sessionStorage)`)
@@ -166,11 +170,8 @@ func TestBrowserSignUpAndVerify(t *testing.T) {
 	app := newTestApp(t)
 	tab := newTab(t)
 	email := uniqueEmail()
-	browse(t, tab,
-		chromedp.Navigate(app.URL+"/signup"),
-		chromedp.SendKeys(chromedp.ID("signup-email"), email),
-		chromedp.SendKeys(chromedp.ID("signup-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#signup-form button")))
+	browse(t, tab, chromedp.Navigate(app.URL+"/signup"))
+	fillAndSubmit(t, tab, "signup-form", "signup-email", email, "signup-password", testPassword)
 	waitText(t, tab, "status", "Check your email")
 
 	link := app.Mail.waitFor(t, email, 1)[0].Link
@@ -187,11 +188,8 @@ func TestBrowserSignUpAndVerify(t *testing.T) {
 	unconfirmed := app.register(t)
 	app.settle(t)
 	app.Clock.Advance(61 * time.Second) // one mail a minute per address
-	browse(t, tab,
-		chromedp.Navigate(app.URL+"/login"),
-		chromedp.SendKeys(chromedp.ID("login-email"), unconfirmed),
-		chromedp.SendKeys(chromedp.ID("login-password"), testPassword),
-		chromedp.Click(chromedp.CSS("#login-form button")))
+	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
+	fillAndSubmit(t, tab, "login-form", "login-email", unconfirmed, "login-password", testPassword)
 	waitText(t, tab, "status", "Confirm your email address first")
 	browse(t, tab, chromedp.Click(chromedp.ID("resend-button")))
 	waitText(t, tab, "status", "new confirmation link is on its way")
