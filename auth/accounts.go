@@ -38,7 +38,7 @@ type Accounts struct {
 	db         *gorm.DB
 	passwords  *PasswordHasher
 	logins     *Throttle
-	mails      *Throttle // mails per address sent on unauthenticated requests
+	mails      *Throttle // mails of each kind per address sent on unauthenticated requests
 	sessions   *Sessions
 	mailer     mail.Mailer
 	background *background
@@ -47,11 +47,15 @@ type Accounts struct {
 	now        func() time.Time
 }
 
-// mailInterval is the least time between two mails to one address that
-// anybody can trigger, whatever their kind (verification, reset, the "someone
-// tried to register" notice): the per-IP limit alone would let an attacker
-// flood one inbox from many addresses. (Mails that follow a proven action,
-// such as "your password was changed", are not limited.)
+// mailInterval is the least time between two mails of one kind to one
+// address that anybody can trigger (verification, reset, the "someone tried
+// to register" notice): the per-IP limit alone would let an attacker flood
+// one inbox from many addresses. Each kind has its own limit, so that the
+// notice, which an attacker can trigger at will, never uses up the minute of
+// a reset link; and a request refused by the limit loses nothing, since a
+// mail of its kind with a live link went out less than a minute before.
+// (Mails that follow a proven action, such as "your password was changed",
+// are not limited.)
 const mailInterval = time.Minute
 
 // NewAccounts returns the account service.
@@ -107,7 +111,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 		return err
 	})
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		if a.mails.Begin(email) == nil {
+		if a.mails.Begin(mailKey(mail.RegistrationAttempt, email)) == nil {
 			a.send(ctx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
 		}
 		return nil
@@ -115,7 +119,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	if err != nil {
 		return err
 	}
-	a.mails.Begin(email) // a resend within the minute waits
+	a.mails.Begin(mailKey(mail.Verification, email)) // a resend within the minute waits
 	a.send(ctx, mail.Verification, email, mail.Data{Link: link, ExpiresIn: a.cfg.EmailVerificationTTL})
 	return nil
 }
@@ -281,7 +285,8 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 	if err := query.Take(&user).Error; err != nil {
 		return notFoundAs(err, nil) // no account: nothing to send, nothing to log
 	}
-	if a.mails.Begin(email) != nil {
+	key := mailKey(kind, email)
+	if a.mails.Begin(key) != nil {
 		return nil // the previous link is less than a minute old
 	}
 	var link string
@@ -290,12 +295,14 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 		return err
 	})
 	if err != nil {
-		a.mails.Release(email) // nothing was sent: the user may ask again at once
+		a.mails.Release(key) // nothing was sent: the user may ask again at once
 		return err
 	}
 	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: ttl})
 	return nil
 }
+
+func mailKey(kind mail.Kind, email string) string { return string(kind) + ":" + email }
 
 // send composes and queues a message; a failure is logged (without the
 // message, which may hold a token) but not returned, so that the HTTP answer

@@ -64,6 +64,16 @@ func (s *Sessions) Start(ctx context.Context, user models.User, client Client) (
 	session.IdleExpiresAt = s.idleExpiry(now, session)
 	refresh := NewOpaqueToken()
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The user was read before the password check (or the link) that
+		// led here. A reset, change or logout-all that committed since must
+		// not be outrun by a session under the old version.
+		var current models.User
+		if err := tx.Select("token_version").Take(&current, "id = ?", user.ID).Error; err != nil {
+			return notFoundAs(err, ErrInvalidCredentials)
+		}
+		if current.TokenVersion != user.TokenVersion {
+			return ErrInvalidCredentials
+		}
 		if err := tx.Create(&session).Error; err != nil {
 			return err
 		}
@@ -99,16 +109,20 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 		if err := tx.Take(&user, "id = ?", row.UserID).Error; err != nil {
 			return notFoundAs(err, ErrInvalidRefreshToken)
 		}
-		// Ended sessions: logout, revocation, absolute lifetime, logout-all.
-		if session.RevokedAt != nil || !now.Before(session.ExpiresAt) {
+		// Ended sessions: logout, revocation, logout-all, absolute and idle
+		// lifetime.
+		if session.RevokedAt != nil || !now.Before(session.ExpiresAt) || !now.Before(session.IdleExpiresAt) {
 			return ErrInvalidRefreshToken
 		}
-		// The session lives on under a newer version: a password change made
-		// in it replaced this token. Another tab may be refreshing with it
-		// at this very moment; it must not sign out the tab that changed
-		// the password, which now holds the new cookies.
 		if row.TokenVersion != user.TokenVersion {
-			return ErrRefreshTokenSuperseded
+			// The session lives on under a newer version: a password change
+			// made in it replaced this token a moment ago. Another tab may be
+			// refreshing with it right now; its answer must not sign out the
+			// tab that changed the password, which holds the new cookies.
+			if row.RevokedAt != nil && now.Sub(*row.RevokedAt) <= s.cfg.RefreshReuseInterval {
+				return ErrRefreshTokenSuperseded
+			}
+			return ErrInvalidRefreshToken
 		}
 		if row.RevokedAt != nil {
 			return ErrInvalidRefreshToken
@@ -215,6 +229,16 @@ func (s *Sessions) EndByRefreshToken(ctx context.Context, token string) error {
 		var row models.RefreshToken
 		if err := tx.Where("token_hash = ?", HashToken(token)).Take(&row).Error; err != nil {
 			return err
+		}
+		// A token that a password change replaced ends nothing: whoever
+		// copied it must not be able to sign out the session it was
+		// replaced in.
+		var user models.User
+		if err := tx.Select("token_version").Take(&user, "id = ?", row.UserID).Error; err != nil {
+			return err
+		}
+		if row.TokenVersion != user.TokenVersion {
+			return gorm.ErrRecordNotFound
 		}
 		return tx.Take(session, "id = ?", row.SessionID).Error
 	})

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/authstarter/authstarter/mail"
-	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -16,17 +15,17 @@ import (
 // reset link without a mail server. routes.go mounts it only in development.
 type DevMailController struct {
 	Mailbox *mail.Mailbox
-	AppHost string // APP_URL's host name
 }
 
 // Page handles GET /dev/mail. Its links are live sign-in and reset links of
-// every user, so it answers only on this machine: the connection and the
-// client (behind a trusted proxy, the forwarded address) must be loopback,
-// which keeps out the local network, and the Host must name this machine,
-// which keeps out web pages that point their own domain at 127.0.0.1 (DNS
-// rebinding) to read it through the developer's browser.
+// every user, so it answers only to a browser on this machine, directly: the
+// connection must be loopback (not the local network), carry no forwarding
+// header (not a reverse proxy or a tunnel such as ngrok, which connect from
+// loopback on behalf of the internet), and its Host must be localhost or a
+// loopback address (not a web page that points its own domain at 127.0.0.1,
+// DNS rebinding, to read it through the developer's browser).
 func (h *DevMailController) Page(c *fiber.Ctx) error {
-	if !isLoopback(c.Context().RemoteIP().String()) || !isLoopback(middleware.ClientIP(c)) || !h.isLocalHost(string(c.Request().Host())) {
+	if !isLoopback(c.Context().RemoteIP().String()) || forwarded(c) || !isLocalHost(string(c.Request().Host())) {
 		return fiber.ErrNotFound
 	}
 	var page bytes.Buffer
@@ -43,15 +42,29 @@ func isLoopback(addr string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// forwardingHeaders are set by proxies and tunnels on behalf of a client
+// elsewhere.
+var forwardingHeaders = []string{fiber.HeaderXForwardedFor, fiber.HeaderXForwardedHost, fiber.HeaderXForwardedProto,
+	"Forwarded", "X-Real-Ip", "Cf-Connecting-Ip", "True-Client-Ip"}
+
+func forwarded(c *fiber.Ctx) bool {
+	for _, name := range forwardingHeaders {
+		if c.Get(name) != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // isLocalHost reports whether a Host header names this machine. The raw
 // header, not c.Hostname(), which would believe X-Forwarded-Host.
-func (h *DevMailController) isLocalHost(hostport string) bool {
+func isLocalHost(hostport string) bool {
 	host := hostport
 	if name, _, err := net.SplitHostPort(hostport); err == nil {
 		host = name
 	}
 	host = strings.Trim(strings.ToLower(host), "[]")
-	return host == "localhost" || host == h.AppHost || isLoopback(host)
+	return host == "localhost" || isLoopback(host)
 }
 
 var devMailPage = template.Must(template.New("devmail").Parse(`<!doctype html>

@@ -14,6 +14,7 @@ func TestRegisterVerifyAndMe(t *testing.T) {
 	app := newTestApp(t)
 	email := app.register(t)
 
+	app.settle(t)
 	msgs := app.Mail.to(email)
 	if len(msgs) != 1 || !strings.HasPrefix(msgs[0].Link, app.URL+"/verify-email#token=") {
 		t.Fatalf("want one verification mail with a link under APP_URL, got %+v", msgs)

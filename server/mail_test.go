@@ -214,3 +214,23 @@ func TestShutdownDeliversPendingMail(t *testing.T) {
 		t.Fatalf("after shutdown, %d mails (want %d, the last one the reset link)", len(msgs), seen+1)
 	}
 }
+
+// A request whose TCP peer is loopback, whose client address is loopback
+// and whose Host is APP_URL's host is exactly what a tunnel on the developer's machine (ngrok, cloudflared, VS
+// Code port forwarding) delivers for a request from anywhere on the internet,
+// once APP_URL is set to the tunnel's name so that mailed links work: the
+// tunnel agent connects from 127.0.0.1, TRUSTED_PROXIES is empty so its
+// X-Forwarded-For is (rightly) not believed, and Host is the public name.
+// Were it admitted, every user's live sign-in and reset links would be public.
+func TestDevMailboxRefusesALocalTunnel(t *testing.T) {
+	app := startDevMailbox(t, func(c *config.Config) { c.AppURL = "https://dev-box.tunnel.example" })
+	email := uniqueEmail()
+	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	app.settle(t)
+	r := app.newBrowser(t).get("/dev/mail",
+		"Host", "dev-box.tunnel.example", "X-Forwarded-For", "203.0.113.7", "X-Forwarded-Proto", "https")
+	if r.Status != http.StatusNotFound {
+		t.Fatalf("/dev/mail through a local tunnel for internet client 203.0.113.7: %d, want 404 (body holds links: %v)",
+			r.Status, strings.Contains(string(r.Body), "#token="))
+	}
+}

@@ -273,18 +273,25 @@ func TestForgotPasswordMailsAnAccountAtMostOnceAMinute(t *testing.T) {
 	app.requestReset(t, email) // a minute later
 }
 
-// The limit counts every kind of mail anybody can trigger: sign-up,
-// resend, forgot-password and a second sign-up within a minute send one.
-func TestOneMailAMinuteWhateverTheKind(t *testing.T) {
+// The limit is per kind of mail: within a minute, an address gets at most
+// one confirmation, one reset and one "someone tried to register" notice,
+// however often each is asked for.
+func TestMailLimitIsPerKind(t *testing.T) {
 	app := newTestApp(t)
 	email := app.register(t)
 	b := app.newBrowser(t)
-	expectStatus(t, b.post("/api/auth/resend-verification", map[string]string{"email": email}), http.StatusAccepted)
-	expectStatus(t, b.post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
-	expectStatus(t, b.post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	for range 2 {
+		expectStatus(t, b.post("/api/auth/resend-verification", map[string]string{"email": email}), http.StatusAccepted)
+		expectStatus(t, b.post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+		expectStatus(t, b.post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	}
 	app.settle(t)
-	if n := len(app.Mail.to(email)); n != 1 {
-		t.Fatalf("%d mails within a minute, want 1", n)
+	kinds := map[string]int{}
+	for _, m := range app.Mail.to(email) {
+		kinds[m.Subject]++
+	}
+	if len(kinds) != 3 || len(app.Mail.to(email)) != 3 {
+		t.Fatalf("mails within a minute by subject: %v; want one of each of the three kinds", kinds)
 	}
 }
 
@@ -757,5 +764,69 @@ func TestRefreshRacingChangePasswordKeepsTheSession(t *testing.T) {
 
 	if got := b.get("/api/me"); got.Status != http.StatusOK {
 		t.Errorf("after a racing refresh (%d), the session that changed its password is signed out: /api/me %d", r.Status, got.Status)
+	}
+}
+
+// An attacker who knows a victim's address posts /api/auth/register with it
+// once a minute (far under the per-IP limit). Each post mails the owner a
+// "someone tried to register" notice; were the mail limit shared by all
+// kinds, the notice would take the minute, and the owner's forgot-password
+// would be dropped for as long as the attacker kept it up.
+func TestRegistrationNoticeDoesNotStarvePasswordReset(t *testing.T) {
+	app := newTestApp(t)
+	_, victim := app.signedIn(t)
+	attacker := app.newBrowser(t)
+	owner := app.newBrowser(t)
+	for round := range 3 {
+		app.settle(t)
+		app.Clock.Advance(61 * time.Second)
+		expectStatus(t, attacker.post("/api/auth/register", map[string]string{"email": victim, "password": "whatever attacker types"}), http.StatusAccepted)
+		expectStatus(t, owner.post("/api/auth/forgot-password", map[string]string{"email": victim}), http.StatusAccepted)
+		app.settle(t)
+		msgs := app.Mail.to(victim)
+		last := msgs[len(msgs)-1]
+		if !strings.Contains(last.Link, "/reset-password#token=") {
+			t.Fatalf("round %d: the owner asked for a reset link but the last mail is %q (link %q): a registration notice used up the minute", round, last.Subject, last.Link)
+		}
+	}
+}
+
+// After a password change in session X, X's earlier refresh tokens are dead.
+// Whoever copied one before the change (the reason the user changed the
+// password) must not be able to end X with it through logout either.
+func TestReplacedRefreshTokenCannotEndTheSession(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn(t)
+	_, stolen := tokensOf(b)
+	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}), http.StatusOK)
+	expectStatus(t, b.get("/api/me"), http.StatusOK)
+
+	thief := app.newBrowser(t)
+	thief.setRefreshCookie(stolen)
+	thief.post("/api/auth/logout", nil)
+
+	if r := b.get("/api/me"); r.Status != http.StatusOK {
+		t.Fatalf("a refresh token replaced by the password change still ends the session it was replaced in: /api/me %d", r.Status)
+	}
+}
+
+// A refresh token replaced by a password change keeps the cookies only for
+// the racing tab of that moment: once its session has idled out (and in any
+// case after the grace window), the refusal clears the cookies as the
+// contract says.
+func TestRefreshOfAnEndedSessionClearsCookiesAfterAPasswordChange(t *testing.T) {
+	app := newTestApp(t, func(c *config.Config) { c.RefreshTokenTTL = time.Hour })
+	b, _ := app.signedIn(t)
+	stale := b.cookie("/api/auth/refresh", "refresh_token")
+	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}), http.StatusOK)
+
+	tab := &browser{t: t, app: app, http: &http.Client{}}
+	for _, wait := range []time.Duration{app.Config.RefreshReuseInterval + time.Second, 2 * time.Hour} {
+		app.Clock.Advance(wait) // past the grace window; then the session idles out
+		r := send(tab, http.MethodPost, "/api/auth/refresh", "", "Cookie", "refresh_token="+stale)
+		expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+		if len(r.Header.Values("Set-Cookie")) == 0 {
+			t.Fatalf("%v later, the refusal of the replaced token does not clear the cookies: %s", wait, r.Body)
+		}
 	}
 }

@@ -11,8 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
@@ -149,7 +147,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
 	var devMail *controllers.DevMailController
 	if mailbox != nil {
-		devMail = &controllers.DevMailController{Mailbox: mailbox, AppHost: appHost(cfg.AppURL)}
+		devMail = &controllers.DevMailController{Mailbox: mailbox}
 	}
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
@@ -242,12 +240,6 @@ func (s *Server) Settle(ctx context.Context) error {
 		return err
 	}
 	return s.mail.Flush(ctx)
-}
-
-// appHost is the host name of APP_URL (validated by config).
-func appHost(appURL string) string {
-	u, _ := url.Parse(appURL)
-	return strings.ToLower(u.Hostname())
 }
 
 // mailTransport picks how mail leaves: the test's mailer, SMTP, or in
