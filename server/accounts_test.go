@@ -70,7 +70,7 @@ func TestResendVerificationVoidsOlderLinkAndIsUniform(t *testing.T) {
 	app := newTestApp(t)
 	email := app.register(t)
 	first := app.Mail.lastToken(t, email)
-	app.Clock.Advance(61 * time.Second) // one mail a minute per account
+	app.Clock.Advance(61 * time.Second) // one confirmation mail a minute per address
 
 	b := app.newBrowser(t)
 	known := b.post("/api/auth/resend-verification", map[string]string{"email": email})
@@ -100,7 +100,6 @@ func TestRegisterExistingEmailIsIndistinguishable(t *testing.T) {
 	app := newTestApp(t)
 	b, email := app.signedIn(t)
 	app.settle(t)
-	app.Clock.Advance(61 * time.Second) // past the sign-up mail's minute
 
 	other := app.newBrowser(t)
 	fresh := other.post("/api/auth/register", map[string]string{"email": uniqueEmail(), "password": testPassword})

@@ -187,7 +187,7 @@ func TestBrowserSignUpAndVerify(t *testing.T) {
 
 	unconfirmed := app.register(t)
 	app.settle(t)
-	app.Clock.Advance(61 * time.Second) // one mail a minute per address
+	app.Clock.Advance(61 * time.Second) // one confirmation mail a minute per address
 	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
 	fillAndSubmit(t, tab, "login-form", "login-email", unconfirmed, "login-password", testPassword)
 	waitText(t, tab, "status", "Confirm your email address first")
