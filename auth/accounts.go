@@ -260,15 +260,19 @@ var linkPaths = map[string]string{
 // never from request headers, and carries the token in the fragment, which
 // browsers send neither to servers nor in Referer headers.
 func (a *Accounts) newLink(tx *gorm.DB, userID, purpose string, now time.Time) (string, error) {
-	ttl := a.cfg.EmailVerificationTTL
-	if purpose == models.PurposePasswordReset {
-		ttl = a.cfg.PasswordResetTTL
-	}
-	token, err := issueOneTimeToken(tx, userID, purpose, now, ttl)
+	token, err := issueOneTimeToken(tx, userID, purpose, now, a.linkTTL(purpose))
 	if err != nil {
 		return "", err
 	}
 	return a.cfg.AppURL + linkPaths[purpose] + "#token=" + token, nil
+}
+
+// linkTTL is the lifetime of a link of purpose.
+func (a *Accounts) linkTTL(purpose string) time.Duration {
+	if purpose == models.PurposePasswordReset {
+		return a.cfg.PasswordResetTTL
+	}
+	return a.cfg.EmailVerificationTTL
 }
 
 // mailLink mails a new verification or reset link to the account of email,
@@ -276,10 +280,10 @@ func (a *Accounts) newLink(tx *gorm.DB, userID, purpose string, now time.Time) (
 // mailInterval. It runs in the background.
 func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 	query := a.db.WithContext(ctx).Where("email = ?", email)
-	kind, ttl := mail.PasswordReset, a.cfg.PasswordResetTTL
+	kind := mail.PasswordReset
 	if purpose == models.PurposeEmailVerification {
 		query = query.Where("email_verified_at IS NULL")
-		kind, ttl = mail.Verification, a.cfg.EmailVerificationTTL
+		kind = mail.Verification
 	}
 	var user models.User
 	if err := query.Take(&user).Error; err != nil {
@@ -298,7 +302,7 @@ func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
 		a.mails.Release(key) // nothing was sent: the user may ask again at once
 		return err
 	}
-	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: ttl})
+	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: a.linkTTL(purpose)})
 	return nil
 }
 
