@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/authstarter/authstarter/internal/inflight"
 )
 
 // background runs account work after the answer has been sent. Routes that
@@ -25,9 +27,9 @@ type background struct {
 	ctx    context.Context // the jobs' parent: cancelled when close gives up
 	cancel context.CancelFunc
 
-	mu      sync.Mutex // orders run's Add before close's Wait
+	mu      sync.Mutex // orders run's check of closed before close's wait
 	closed  bool
-	pending sync.WaitGroup
+	pending inflight.Counter
 }
 
 const (
@@ -55,7 +57,7 @@ func (b *background) run(name string, job func(context.Context) error) {
 		b.log.Warn("background job dropped: too many in flight", "job", name)
 		return
 	}
-	b.pending.Add(1)
+	b.pending.Add()
 	time.AfterFunc(backgroundDelay, func() {
 		defer b.pending.Done()
 		defer func() { <-b.slots }()
@@ -68,19 +70,7 @@ func (b *background) run(name string, job func(context.Context) error) {
 }
 
 // wait blocks until every scheduled job has finished, or ctx is done.
-func (b *background) wait(ctx context.Context) error {
-	done := make(chan struct{})
-	go func() {
-		b.pending.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+func (b *background) wait(ctx context.Context) error { return b.pending.Wait(ctx) }
 
 // close refuses new jobs and waits for the scheduled ones; when ctx ends
 // first, it cancels them.

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/authstarter/authstarter/internal/inflight"
 )
 
 var (
@@ -53,10 +55,8 @@ type Queue struct {
 	done   chan struct{} // closed when every worker has returned
 
 	// pending counts messages accepted but not yet delivered or given up
-	// on; idle is closed whenever it drops to zero (for Flush).
-	pendingMu sync.Mutex
-	pending   int
-	idle      chan struct{}
+	// on (for Flush).
+	pending inflight.Counter
 }
 
 // NewQueue starts the workers. Close stops them.
@@ -88,7 +88,7 @@ func NewQueue(next Mailer, log *slog.Logger, opts QueueOptions) *Queue {
 		workers.Go(func() {
 			for m := range q.jobs {
 				q.deliver(m)
-				q.track(-1)
+				q.pending.Done()
 			}
 		})
 	}
@@ -108,12 +108,12 @@ func (q *Queue) Send(_ context.Context, m Message) error {
 	if q.closed {
 		return ErrQueueClosed
 	}
-	q.track(+1) // before the worker can pick it up and count it down
+	q.pending.Add() // before a worker can pick it up and count it down
 	select {
 	case q.jobs <- m:
 		return nil
 	default:
-		q.track(-1)
+		q.pending.Done()
 		return ErrQueueFull
 	}
 }
@@ -121,33 +121,7 @@ func (q *Queue) Send(_ context.Context, m Message) error {
 // Flush waits until every message accepted so far has been delivered or
 // given up on, or until ctx is done (then it returns ctx.Err()). The queue
 // stays open. Tests use it to assert on the mail a request left behind.
-func (q *Queue) Flush(ctx context.Context) error {
-	q.pendingMu.Lock()
-	if q.pending == 0 {
-		q.pendingMu.Unlock()
-		return nil
-	}
-	idle := q.idle
-	q.pendingMu.Unlock()
-	select {
-	case <-idle:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (q *Queue) track(delta int) {
-	q.pendingMu.Lock()
-	defer q.pendingMu.Unlock()
-	if q.pending == 0 {
-		q.idle = make(chan struct{})
-	}
-	q.pending += delta
-	if q.pending == 0 {
-		close(q.idle)
-	}
-}
+func (q *Queue) Flush(ctx context.Context) error { return q.pending.Wait(ctx) }
 
 // Close stops accepting messages and waits until the workers have delivered
 // (or given up on) everything queued, retries included. When ctx is done
