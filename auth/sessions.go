@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/authstarter/authstarter/models"
@@ -429,9 +430,9 @@ func notFoundAs(err, sentinel error) error {
 	return err
 }
 
+// truncate keeps at most n bytes of s, cut at a character boundary, and
+// drops bytes that are not UTF-8: stored request headers are shown back as
+// JSON, which would turn a broken character into U+FFFD.
 func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:min(len(s), n)], "")
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -383,5 +384,27 @@ func TestParallelMixedTrafficHasNoServerErrors(t *testing.T) {
 	close(errs)
 	for body := range errs {
 		t.Errorf("server error under parallel traffic: %s", body)
+	}
+}
+
+// A long user agent is stored cut at a character boundary, never in the
+// middle of one (which the session list would show as U+FFFD).
+func TestLongUserAgentIsCutAtACharacter(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	b := app.newBrowser(t)
+	ua := strings.Repeat("a", 511) + "é and more"
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", ua), http.StatusOK)
+	var listed struct {
+		Sessions []struct {
+			UserAgent string `json:"user_agent"`
+			Current   bool   `json:"current"`
+		} `json:"sessions"`
+	}
+	decode(t, b.get("/api/auth/sessions"), &listed)
+	for _, s := range listed.Sessions {
+		if s.Current && s.UserAgent != strings.Repeat("a", 511) {
+			t.Fatalf("stored user agent %q (%d bytes), want the 511 ASCII bytes before the cut character", s.UserAgent, len(s.UserAgent))
+		}
 	}
 }
