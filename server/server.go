@@ -76,23 +76,27 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	transport, mailbox, err := mailTransport(cfg, opts, log)
+	if err != nil {
+		return nil, err
+	}
 	db, err := models.Open(cfg.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
 
-	transport, mailbox, err := mailTransport(cfg, opts, log)
-	if err != nil {
-		return nil, err
-	}
-	// Delivery happens off the request path, with retries.
-	mailQueue := mail.NewQueue(transport, log, mail.QueueOptions{})
-
 	access := auth.NewAccessTokens(key, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
 	if err := revocations.Sync(context.Background()); err != nil {
+		if sqlDB, dbErr := db.DB(); dbErr == nil {
+			sqlDB.Close()
+		}
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
+	// Nothing below fails: the queue's workers and the database are
+	// released by Shutdown. Delivery happens off the request path, with
+	// retries.
+	mailQueue := mail.NewQueue(transport, log, mail.QueueOptions{})
 	sessions := auth.NewSessions(db, access, revocations, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
