@@ -5,6 +5,7 @@
 package controllers
 
 import (
+	"context"
 	"errors"
 
 	"github.com/authstarter/authstarter/auth"
@@ -68,13 +69,20 @@ func (h *AuthController) VerifyEmail(c *fiber.Ctx) error {
 
 // ResendVerification handles POST /api/auth/resend-verification.
 func (h *AuthController) ResendVerification(c *fiber.Ctx) error {
+	return acceptEmail(c, h.Accounts.ResendVerification)
+}
+
+// acceptEmail serves the routes that take {email} and answer acceptedBody
+// whatever the address (only a malformed one gets an error): do decides in
+// the background what, if anything, to mail.
+func acceptEmail(c *fiber.Ctx, do func(context.Context, string) error) error {
 	var in struct {
 		Email string `json:"email"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := h.Accounts.ResendVerification(c.UserContext(), in.Email); err != nil {
+	if err := do(c.UserContext(), in.Email); err != nil {
 		return err
 	}
 	return c.Status(fiber.StatusAccepted).JSON(acceptedBody)

@@ -8,16 +8,7 @@ import (
 // ForgotPassword handles POST /api/auth/forgot-password. The answer is the
 // same, and as fast, for every address: the mail is prepared after it.
 func (h *AuthController) ForgotPassword(c *fiber.Ctx) error {
-	var in struct {
-		Email string `json:"email"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := h.Accounts.ForgotPassword(c.UserContext(), in.Email); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusAccepted).JSON(acceptedBody)
+	return acceptEmail(c, h.Accounts.ForgotPassword)
 }
 
 // ResetPassword handles POST /api/auth/reset-password. It does not sign the
