@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/config"
 	"golang.org/x/crypto/argon2"
 )
 
@@ -216,11 +217,16 @@ func TestProductionArgon2Cost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("production argon2 cost is slow; skipped with -short")
 	}
-	h := newHasher(auth.Argon2Params{MemoryKiB: 19456, Iterations: 2, Parallelism: 1})
+	// The defaults of the configuration, not a copy of their values.
+	cfg, err := config.FromLookup(func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := newHasher(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism})
 	const pw = "production password"
 	encoded := hashOf(t, h, pw)
 	if !strings.HasPrefix(encoded, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Errorf("Hash = %q, want the prefix $argon2id$v=19$m=19456,t=2,p=1$", encoded)
+		t.Errorf("Hash = %q, want the prefix $argon2id$v=19$m=19456,t=2,p=1$ (OWASP's parameters)", encoded)
 	}
 	if !verifies(t, h, pw, encoded) {
 		t.Error("production hash does not verify")
