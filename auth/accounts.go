@@ -26,7 +26,8 @@ type AccountDeps struct {
 	DB        *gorm.DB
 	Passwords *PasswordHasher
 	Logins    *Throttle // failed logins per account
-	Sessions  *Sessions // ended or renewed when a password changes
+	Sessions  *Sessions // started at sign-in; ended or renewed when a password changes
+	Audit     *Audit
 	Mailer    mail.Mailer
 	Log       *slog.Logger
 	Now       func() time.Time
@@ -40,6 +41,7 @@ type Accounts struct {
 	logins     *Throttle
 	mails      *Throttle // mails of each kind per address sent on unauthenticated requests
 	sessions   *Sessions
+	audit      *Audit
 	mailer     mail.Mailer
 	background *background
 	cfg        AccountConfig
@@ -62,7 +64,7 @@ const mailInterval = time.Minute
 func NewAccounts(deps AccountDeps, cfg AccountConfig) *Accounts {
 	now := utc(deps.Now)
 	return &Accounts{
-		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, mailer: deps.Mailer,
+		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, audit: deps.Audit, mailer: deps.Mailer,
 		mails:      NewThrottle(1, mailInterval, now),
 		background: newBackground(backgroundLimit, deps.Log),
 		cfg:        cfg, log: deps.Log, now: now,
@@ -138,9 +140,9 @@ func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) erro
 	return nil
 }
 
-// VerifyEmail consumes a verification token and marks the email verified.
-// The caller then starts a session: following the link signs the user in.
-func (a *Accounts) VerifyEmail(ctx context.Context, token string) (models.User, error) {
+// VerifyEmail consumes a verification token, marks the email verified and
+// starts a session: following the link signs the user in.
+func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client) (Tokens, error) {
 	var user models.User
 	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		row, err := consumeOneTimeToken(tx, token, models.PurposeEmailVerification, a.now())
@@ -153,11 +155,38 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string) (models.User, 
 		}
 		return tx.Take(&user, "id = ?", row.UserID).Error
 	})
-	return user, err
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.audit.Record(ctx, Event{Type: EventEmailVerified, UserID: user.ID, Client: client})
+	return a.sessions.Start(ctx, user, client)
 }
 
-// Authenticate checks an email and password (login and the password grant).
-// Unknown email and wrong password give the same error in the same time.
+// SignIn checks an email and password and starts a session (login and the
+// password grant). Every refusal is recorded as a security event, a failed
+// guess at an address without an account too (without the address: people
+// type their password into the email field), so that both cases also cost
+// the same.
+func (a *Accounts) SignIn(ctx context.Context, email, password string, client Client) (Tokens, error) {
+	user, err := a.Authenticate(ctx, email, password)
+	if detail := loginFailure(err); detail != "" {
+		a.audit.Record(ctx, Event{Type: EventLoginFailed, UserID: user.ID, Detail: detail, Client: client})
+	}
+	if err != nil {
+		return Tokens{}, err
+	}
+	tokens, err := a.sessions.Start(ctx, user, client)
+	if err != nil {
+		return Tokens{}, err
+	}
+	a.audit.Record(ctx, Event{Type: EventLoginSucceeded, UserID: user.ID, SessionID: tokens.SessionID, Client: client})
+	return tokens, nil
+}
+
+// Authenticate checks an email and password. Unknown email and wrong
+// password give the same error in the same time. A refused password still
+// returns the account it was tried on (the zero User for an unknown
+// address), for the audit log.
 func (a *Accounts) Authenticate(ctx context.Context, rawEmail, password string) (models.User, error) {
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
@@ -169,13 +198,13 @@ func (a *Accounts) Authenticate(ctx context.Context, rawEmail, password string) 
 		return models.User{}, err
 	}
 	if err := a.checkPassword(ctx, email, password, user.PasswordHash); err != nil {
-		return models.User{}, err
+		return user, err
 	}
 	a.upgradeHash(ctx, user, password)
 	// Checked only after the password, so that this answer reveals nothing
 	// to someone who does not know it.
 	if a.cfg.RequireEmailVerification && user.EmailVerifiedAt == nil {
-		return models.User{}, ErrEmailNotVerified
+		return user, ErrEmailNotVerified
 	}
 	return user, nil
 }

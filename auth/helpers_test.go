@@ -1,6 +1,8 @@
 package auth_test
 
 import (
+	"io"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
@@ -33,3 +35,6 @@ func openTestDB(t testing.TB) *gorm.DB {
 	})
 	return db
 }
+
+// discardLog is a logger for services whose logs a test does not read.
+var discardLog = slog.New(slog.NewTextHandler(io.Discard, nil))

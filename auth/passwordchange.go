@@ -72,6 +72,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 		return err
 	}
 	a.logins.Succeeded(user.Email) // the owner is back: earlier failures no longer count
+	a.audit.Record(ctx, Event{Type: EventPasswordReset, UserID: user.ID, Client: client})
 	a.sendPasswordChanged(ctx, user.Email, now, client)
 	return nil
 }
@@ -128,6 +129,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 	if err != nil {
 		return Tokens{}, err
 	}
+	a.audit.Record(ctx, Event{Type: EventPasswordChanged, UserID: user.ID, SessionID: sessionID, Client: client})
 	a.sendPasswordChanged(ctx, user.Email, now, client)
 	return a.sessions.issue(user, session, refresh)
 }

@@ -3,8 +3,6 @@ package auth_test
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -41,14 +39,15 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	clock := newFakeClock(testEpoch)
 	access := auth.NewAccessTokens(keyFromLabel("review2"), testIssuer, testAudience, testTTL, clock.Now)
 	revoc := auth.NewRevocationList(db, testTTL, clock.Now)
-	sessions := auth.NewSessions(db, access, revoc, auth.SessionConfig{
+	audit := auth.NewAudit(db, discardLog, clock.Now)
+	sessions := auth.NewSessions(db, access, revoc, audit, auth.SessionConfig{
 		RefreshTokenTTL: time.Hour, SessionMaxLifetime: 24 * time.Hour, RefreshReuseInterval: 10 * time.Second,
 	}, []byte("successor"), clock.Now)
 	hasher := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, auth.HashLimit{Concurrency: 2, MaxWait: 2 * time.Second})
 	mailer := &recordingMailer{}
 	accounts := auth.NewAccounts(auth.AccountDeps{
 		DB: db, Passwords: hasher, Logins: auth.NewThrottle(10, 15*time.Minute, clock.Now), Sessions: sessions,
-		Mailer: mailer, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clock.Now,
+		Audit: audit, Mailer: mailer, Log: discardLog, Now: clock.Now,
 	}, auth.AccountConfig{AppURL: testIssuer, EmailVerificationTTL: time.Hour, PasswordResetTTL: 30 * time.Minute,
 		RequireEmailVerification: true, PasswordPolicy: auth.PasswordPolicy{MinLength: 8}})
 

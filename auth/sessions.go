@@ -39,6 +39,7 @@ type Sessions struct {
 	db           *gorm.DB
 	access       *AccessTokens
 	revocations  *RevocationList
+	audit        *Audit
 	cfg          SessionConfig
 	successorKey []byte // HMAC key deriving each refresh token's successor
 	now          func() time.Time
@@ -46,8 +47,8 @@ type Sessions struct {
 
 // NewSessions returns the session service. successorKey must be secret and
 // stable across restarts and instances (main.go derives it from the signing key).
-func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, cfg SessionConfig, successorKey []byte, now func() time.Time) *Sessions {
-	return &Sessions{db: db, access: access, revocations: revocations, cfg: cfg, successorKey: successorKey, now: utc(now)}
+func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, audit *Audit, cfg SessionConfig, successorKey []byte, now func() time.Time) *Sessions {
+	return &Sessions{db: db, access: access, revocations: revocations, audit: audit, cfg: cfg, successorKey: successorKey, now: utc(now)}
 }
 
 // Start opens a new session for a user who has just proven who they are.
@@ -176,6 +177,7 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 		return Tokens{}, err
 	}
 	if reused {
+		s.audit.Record(ctx, Event{Type: EventRefreshReused, UserID: session.UserID, SessionID: session.ID, Client: client})
 		return Tokens{}, ErrRefreshTokenReused
 	}
 	return s.issue(user, session, current)
@@ -209,24 +211,34 @@ func (s *Sessions) successor(token string) string {
 	return deriveToken(s.successorKey, "refresh-successor:"+token)
 }
 
-// End ends one session of a user (logout, or deleting a listed session):
-// its refresh tokens stop working, and its access tokens too, at once.
-// ErrSessionNotFound covers unknown ids and other users' sessions. Ending an
-// ended session succeeds. A session past its lifetime is revoked all the
-// same: its last access token may outlive it by a few minutes.
-func (s *Sessions) End(ctx context.Context, userID, sessionID string) error {
-	return s.end(ctx, func(tx *gorm.DB, session *models.Session) error {
+// Logout ends the caller's own session: its refresh tokens stop working,
+// and its access tokens too, at once. Ending an ended session succeeds. A
+// session past its lifetime is revoked all the same: its last access token
+// may outlive it by a few minutes.
+func (s *Sessions) Logout(ctx context.Context, userID, sessionID string, client Client) error {
+	return s.end(ctx, EventLogout, client, ownSession(userID, sessionID))
+}
+
+// Revoke ends another session of the user, picked from the session list,
+// like Logout. ErrSessionNotFound covers unknown ids and other users'
+// sessions alike.
+func (s *Sessions) Revoke(ctx context.Context, userID, sessionID string, client Client) error {
+	return s.end(ctx, EventSessionRevoked, client, ownSession(userID, sessionID))
+}
+
+func ownSession(userID, sessionID string) func(*gorm.DB, *models.Session) error {
+	return func(tx *gorm.DB, session *models.Session) error {
 		return tx.Where("id = ? AND user_id = ?", sessionID, userID).Take(session).Error
-	})
+	}
 }
 
 // EndByRefreshToken ends the session a refresh token belongs to, rotated or
 // not: logout from a browser whose access cookie has already expired.
-func (s *Sessions) EndByRefreshToken(ctx context.Context, token string) error {
+func (s *Sessions) EndByRefreshToken(ctx context.Context, token string, client Client) error {
 	if !plausibleToken(token) {
 		return ErrSessionNotFound
 	}
-	return s.end(ctx, func(tx *gorm.DB, session *models.Session) error {
+	return s.end(ctx, EventLogout, client, func(tx *gorm.DB, session *models.Session) error {
 		var row models.RefreshToken
 		if err := tx.Where("token_hash = ?", HashToken(token)).Take(&row).Error; err != nil {
 			return err
@@ -245,11 +257,11 @@ func (s *Sessions) EndByRefreshToken(ctx context.Context, token string) error {
 	})
 }
 
-// end revokes the session that find loads.
-func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session) error) error {
+// end revokes the session that find loads, and records why.
+func (s *Sessions) end(ctx context.Context, why EventType, client Client, find func(*gorm.DB, *models.Session) error) error {
 	alreadyEnded := false
+	var session models.Session
 	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
-		var session models.Session
 		if err := find(tx, &session); err != nil {
 			return notFoundAs(err, ErrSessionNotFound)
 		}
@@ -265,16 +277,23 @@ func (s *Sessions) end(ctx context.Context, find func(*gorm.DB, *models.Session)
 		// now rather than at the next poll.
 		return s.revocations.Sync(ctx)
 	}
+	if err == nil {
+		s.audit.Record(ctx, Event{Type: why, UserID: session.UserID, SessionID: session.ID, Client: client})
+	}
 	return err
 }
 
 // EndAll ends every session of a user and every access token issued so far
 // (logout-all).
-func (s *Sessions) EndAll(ctx context.Context, userID string) error {
-	return s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
+func (s *Sessions) EndAll(ctx context.Context, userID string, client Client) error {
+	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		_, err := s.endAll(tx, userID, "", s.now())
 		return err
 	})
+	if err == nil {
+		s.audit.Record(ctx, Event{Type: EventLogoutAll, UserID: userID, Client: client})
+	}
+	return err
 }
 
 // endAll bumps the user's token_version, revokes every session but keep (""

@@ -39,7 +39,7 @@ func newSessionFixture(t *testing.T) *sessionFixture {
 // instance returns a Sessions service on the shared database, as one server
 // process would have it.
 func (f *sessionFixture) instance(successorKey string) *auth.Sessions {
-	return auth.NewSessions(f.db, f.access, f.revoc, auth.SessionConfig{
+	return auth.NewSessions(f.db, f.access, f.revoc, auth.NewAudit(f.db, discardLog, f.clock.Now), auth.SessionConfig{
 		RefreshTokenTTL:      time.Hour,
 		SessionMaxLifetime:   24 * time.Hour,
 		RefreshReuseInterval: graceWindow,

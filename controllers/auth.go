@@ -56,11 +56,7 @@ func (h *AuthController) VerifyEmail(c *fiber.Ctx) error {
 	if err := required("token", in.Token); err != nil {
 		return err
 	}
-	user, err := h.Accounts.VerifyEmail(c.UserContext(), in.Token)
-	if err != nil {
-		return err
-	}
-	tokens, err := h.Sessions.Start(c.UserContext(), user, client(c))
+	tokens, err := h.Accounts.VerifyEmail(c.UserContext(), in.Token, client(c))
 	if err != nil {
 		return err
 	}
@@ -97,20 +93,11 @@ func (h *AuthController) Login(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	tokens, err := h.signIn(c, in.Email, in.Password)
+	tokens, err := h.Accounts.SignIn(c.UserContext(), in.Email, in.Password, client(c))
 	if err != nil {
 		return err
 	}
 	return h.signedIn(c, tokens)
-}
-
-// signIn checks a password and starts a session (login and the password grant).
-func (h *AuthController) signIn(c *fiber.Ctx, email, password string) (auth.Tokens, error) {
-	user, err := h.Accounts.Authenticate(c.UserContext(), email, password)
-	if err != nil {
-		return auth.Tokens{}, err
-	}
-	return h.Sessions.Start(c.UserContext(), user, client(c))
 }
 
 // Refresh handles POST /api/auth/refresh: the refresh cookie is rotated. A
@@ -146,9 +133,9 @@ func (h *AuthController) Logout(c *fiber.Ctx) error {
 	var err error
 	switch {
 	case claims != nil:
-		err = h.Sessions.End(c.UserContext(), claims.Subject, claims.SessionID)
+		err = h.Sessions.Logout(c.UserContext(), claims.Subject, claims.SessionID, client(c))
 	case refresh != "":
-		err = h.Sessions.EndByRefreshToken(c.UserContext(), refresh)
+		err = h.Sessions.EndByRefreshToken(c.UserContext(), refresh, client(c))
 		if errors.Is(err, auth.ErrSessionNotFound) {
 			err = nil // an unknown token ends nothing; the cookies are gone all the same
 		}
@@ -167,7 +154,7 @@ func (h *AuthController) LogoutAll(c *fiber.Ctx) error {
 	if err := noBody(c); err != nil {
 		return err
 	}
-	if err := h.Sessions.EndAll(c.UserContext(), middleware.Claims(c).Subject); err != nil {
+	if err := h.Sessions.EndAll(c.UserContext(), middleware.Claims(c).Subject, client(c)); err != nil {
 		return err
 	}
 	h.Cookies.Clear(c)
@@ -175,8 +162,14 @@ func (h *AuthController) LogoutAll(c *fiber.Ctx) error {
 }
 
 // signedIn answers a browser-mode sign-in: cookies, and the user in the body.
-// No token ever appears in the body.
+// No token ever appears in the body; it says when the access token expires,
+// so that the frontend can refresh shortly before (access_expires_in, in
+// seconds, does not depend on the browser's clock being right).
 func (h *AuthController) signedIn(c *fiber.Ctx, t auth.Tokens) error {
 	h.Cookies.Set(c, t)
-	return c.JSON(fiber.Map{"user": viewUser(t.User)})
+	return c.JSON(fiber.Map{
+		"user":              viewUser(t.User),
+		"access_expires_at": t.AccessExpiresAt.UTC(),
+		"access_expires_in": int(t.AccessTTL.Seconds()),
+	})
 }

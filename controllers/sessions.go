@@ -50,7 +50,11 @@ func (h *SessionsController) Delete(c *fiber.Ctx) error {
 	}
 	claims := middleware.Claims(c)
 	id := c.Params("id")
-	if err := h.Sessions.End(c.UserContext(), claims.Subject, id); err != nil {
+	end := h.Sessions.Revoke
+	if id == claims.SessionID {
+		end = h.Sessions.Logout
+	}
+	if err := end(c.UserContext(), claims.Subject, id, client(c)); err != nil {
 		return err
 	}
 	if id == claims.SessionID {

@@ -31,7 +31,7 @@ func (h *AuthController) Token(c *fiber.Ctx) error {
 	)
 	switch in.GrantType {
 	case grantPassword:
-		tokens, err = h.signIn(c, in.Email, in.Password)
+		tokens, err = h.Accounts.SignIn(c.UserContext(), in.Email, in.Password, client(c))
 	case grantRefreshToken:
 		if err := required("refresh_token", in.RefreshToken); err != nil {
 			return err

@@ -93,10 +93,24 @@ type Revocation struct {
 	CreatedAt       time.Time `gorm:"not null"`
 }
 
+// SecurityEvent is one entry of the audit log: something a user should be
+// able to review to notice an account takeover (see auth.EventType). It
+// holds no password and no token.
+type SecurityEvent struct {
+	ID        uint      `gorm:"primaryKey"`
+	UserID    string    `gorm:"index:idx_security_events_user_time,priority:1;size:36"` // "" for a failed sign-in to an unknown address
+	SessionID string    `gorm:"size:36"`
+	Type      string    `gorm:"not null;size:32"`
+	Detail    string    `gorm:"size:64"` // a reason code such as "invalid_credentials"
+	IP        string    `gorm:"size:64"`
+	UserAgent string    `gorm:"size:512"`
+	CreatedAt time.Time `gorm:"not null;index;index:idx_security_events_user_time,priority:2"`
+}
+
 // NewID returns a random (version 4) UUID for users and sessions.
 func NewID() string { return uuid.NewString() }
 
 // Migrate creates or updates every table.
 func Migrate(db *gorm.DB) error {
-	return db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{})
+	return db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{})
 }

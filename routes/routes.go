@@ -50,6 +50,7 @@ func Register(app *fiber.App, h Handlers) {
 	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)
 
 	api.Get("/me", h.RequireAuth, h.Me.Me)
+	api.Get("/me/security-events", h.RequireAuth, h.Me.SecurityEvents)
 
 	// Add your own protected routes here, for example:
 	//   api.Get("/notes", h.RequireAuth, notes.List)

@@ -97,7 +97,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	// released by Shutdown. Delivery happens off the request path, with
 	// retries.
 	mailQueue := mail.NewQueue(transport, log, mail.QueueOptions{})
-	sessions := auth.NewSessions(db, access, revocations, auth.SessionConfig{
+	audit := auth.NewAudit(db, log, now)
+	sessions := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
@@ -110,6 +111,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Passwords: passwords,
 		Logins:    auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginFailureWindow, now),
 		Sessions:  sessions,
+		Audit:     audit,
 		Mailer:    mailQueue,
 		Log:       log,
 		Now:       now,
@@ -156,7 +158,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
-		Me:            &controllers.MeController{Accounts: accounts},
+		Me:            &controllers.MeController{Accounts: accounts, Audit: audit},
 		Meta:          &controllers.MetaController{Key: key},
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
@@ -167,7 +169,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, accounts: accounts, mail: mailQueue,
-		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune},
+		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune},
 		stop:   stop, done: make(chan struct{}),
 	}
 	syncEvery := opts.RevocationSyncInterval

@@ -1,0 +1,255 @@
+package server_test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/models"
+)
+
+// auditFlow walks a user through every kind of security event, from one
+// device ("Device A") and a second one ("Device B"). It returns the email,
+// the browser still signed in, and every secret that went over the wire.
+func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets map[string]string) {
+	t.Helper()
+	const uaA, uaB = "Device A", "Device B"
+	email = app.register(t)
+	verification := app.Mail.lastToken(t, email)
+	b = app.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": verification}, "User-Agent", uaA), http.StatusOK) // email_verified
+	access1, refresh1 := tokensOf(b)
+
+	expectError(t, app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": "wrong password!"}, "User-Agent", uaB),
+		http.StatusUnauthorized, "invalid_credentials") // login_failed
+	expectError(t, app.newBrowser(t).post("/api/auth/login", map[string]string{"email": "nobody@example.com", "password": "unknown account pw"}, "User-Agent", uaB),
+		http.StatusUnauthorized, "invalid_credentials") // login_failed of no account
+
+	// A refresh token replayed after its grace window: refresh_token_reused.
+	expectStatus(t, b.post("/api/auth/refresh", nil, "User-Agent", uaA), http.StatusOK)
+	app.Clock.Advance(app.Config.RefreshReuseInterval + time.Second)
+	thief := app.newBrowser(t)
+	thief.setRefreshCookie(refresh1)
+	expectError(t, thief.post("/api/auth/refresh", nil, "User-Agent", "Thief"), http.StatusUnauthorized, "invalid_refresh_token")
+
+	b = app.login(t, email) // login_succeeded
+	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword}) // login_succeeded
+	b.get("/api/me?token=" + grant.RefreshToken) // a token in a query string must not be logged either
+	other := app.newBrowser(t)
+	expectStatus(t, other.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", uaB), http.StatusOK) // login_succeeded
+	access2, refresh2 := tokensOf(b)
+	otherID := currentSessionID(t, other)
+	expectStatus(t, b.do(http.MethodDelete, "/api/auth/sessions/"+otherID, nil, "User-Agent", uaA), http.StatusNoContent) // session_revoked
+
+	const changed = "a changed passphrase"
+	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": changed}, "User-Agent", uaA), http.StatusOK) // password_changed
+	access3, refresh3 := tokensOf(b)
+	resetToken := app.requestReset(t, email)
+	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": resetToken, "password": newPassword}, "User-Agent", uaB), http.StatusOK) // password_reset
+
+	b = app.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
+	expectStatus(t, b.post("/api/auth/logout", nil, "User-Agent", uaA), http.StatusNoContent) // logout
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
+	expectStatus(t, b.post("/api/auth/logout-all", nil, "User-Agent", uaA), http.StatusNoContent) // logout_all
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
+	access4, refresh4 := tokensOf(b)
+	app.settle(t)
+
+	return email, b, map[string]string{
+		"first password": testPassword, "wrong password": "wrong password!", "unknown account's password": "unknown account pw",
+		"changed password": changed, "reset password": newPassword, "verification token": verification, "reset token": resetToken,
+		"access token 1": access1, "access token 2": access2, "access token 3": access3, "access token 4": access4,
+		"refresh token 1": refresh1, "refresh token 2": refresh2, "refresh token 3": refresh3, "refresh token 4": refresh4,
+		"token-mode access token": grant.AccessToken, "token-mode refresh token": grant.RefreshToken,
+	}
+}
+
+func currentSessionID(t *testing.T, b *browser) string {
+	t.Helper()
+	var out struct {
+		Sessions []struct {
+			ID      string
+			Current bool
+		}
+	}
+	r := b.get("/api/auth/sessions")
+	expectStatus(t, r, http.StatusOK)
+	decode(t, r, &out)
+	for _, s := range out.Sessions {
+		if s.Current {
+			return s.ID
+		}
+	}
+	t.Fatalf("no current session in %s", r.Body)
+	return ""
+}
+
+// Every kind of security event lands in the table and in the log, with the
+// user, the session, the client's IP and user agent.
+func TestSecurityEventsAreRecorded(t *testing.T) {
+	app := newTestApp(t)
+	email, _, _ := auditFlow(t, app)
+	var user models.User
+	if err := app.DB.Take(&user, "email = ?", email).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	var rows []models.SecurityEvent
+	app.DB.Order("id").Find(&rows)
+	type summary struct{ Type, Detail, UserAgent string }
+	var got []summary
+	for _, r := range rows {
+		got = append(got, summary{r.Type, r.Detail, r.UserAgent})
+		if r.IP != "127.0.0.1" {
+			t.Errorf("%s: ip %q, want 127.0.0.1", r.Type, r.IP)
+		}
+		if r.UserID == "" && r.Type != "login_failed" || r.UserID != "" && r.UserID != user.ID {
+			t.Errorf("%s: user %q", r.Type, r.UserID)
+		}
+		needsSession := r.Type != "login_failed" && r.Type != "logout_all" && r.Type != "email_verified" && r.Type != "password_reset"
+		if needsSession && r.SessionID == "" {
+			t.Errorf("%s: no session id", r.Type)
+		}
+	}
+	want := []summary{
+		{"email_verified", "", "Device A"},
+		{"login_failed", "invalid_credentials", "Device B"},
+		{"login_failed", "invalid_credentials", "Device B"}, // the address without an account
+		{"refresh_token_reused", "", "Thief"},
+		{"login_succeeded", "", "Go-http-client/1.1"},
+		{"login_succeeded", "", "Go-http-client/1.1"}, // token mode
+		{"login_succeeded", "", "Device B"},
+		{"session_revoked", "", "Device A"},
+		{"password_changed", "", "Device A"},
+		{"password_reset", "", "Device B"},
+		{"login_succeeded", "", "Device A"},
+		{"logout", "", "Device A"},
+		{"login_succeeded", "", "Device A"},
+		{"logout_all", "", "Device A"},
+		{"login_succeeded", "", "Device A"},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("security events:\n got %v\nwant %v", got, want)
+	}
+	if rows[2].UserID != "" {
+		t.Errorf("a failed sign-in to an address without an account names user %q", rows[2].UserID)
+	}
+
+	logs := app.Logs.String()
+	for _, r := range rows {
+		line := fmt.Sprintf(`msg="security event" event=%s user_id=%s session_id=%s`, r.Type, logValue(r.UserID), logValue(r.SessionID))
+		if !strings.Contains(logs, line) {
+			t.Errorf("the log lacks %s", line)
+		}
+	}
+}
+
+// logValue is how slog's text handler writes a string value.
+func logValue(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}
+
+// GET /api/me/security-events shows the caller their own events, newest
+// first, and nothing of other users or of unknown-address attempts.
+func TestSecurityEventsRoute(t *testing.T) {
+	app := newTestApp(t)
+	_, b, _ := auditFlow(t, app)
+	bystander, _ := app.signedIn(t)
+
+	var out struct {
+		Events []struct {
+			Type      string    `json:"type"`
+			CreatedAt time.Time `json:"created_at"`
+			IP        string    `json:"ip"`
+			UserAgent string    `json:"user_agent"`
+			SessionID string    `json:"session_id"`
+			Detail    string    `json:"detail"`
+			Current   bool      `json:"current"`
+		}
+	}
+	r := b.get("/api/me/security-events")
+	expectStatus(t, r, http.StatusOK)
+	if r.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("Cache-Control %q, want no-store", r.Header.Get("Cache-Control"))
+	}
+	decode(t, r, &out)
+	var types []string
+	for _, e := range out.Events {
+		types = append(types, e.Type)
+	}
+	want := []string{"login_succeeded", "logout_all", "login_succeeded", "logout", "login_succeeded", "password_reset", "password_changed",
+		"session_revoked", "login_succeeded", "login_succeeded", "login_succeeded", "refresh_token_reused", "login_failed", "email_verified"}
+	if !slices.Equal(types, want) {
+		t.Fatalf("events newest first:\n got %v\nwant %v", types, want)
+	}
+	first := out.Events[0]
+	if !first.Current || first.SessionID != currentSessionID(t, b) || first.IP != "127.0.0.1" || first.UserAgent != "Device A" || first.CreatedAt.IsZero() {
+		t.Errorf("newest event %+v, want this session's sign-in from Device A", first)
+	}
+	if out.Events[1].Current {
+		t.Error("an event of an ended session is marked current")
+	}
+	if e := out.Events[12]; e.Detail != "invalid_credentials" || e.UserAgent != "Device B" {
+		t.Errorf("failed sign-in %+v", e)
+	}
+
+	r = bystander.get("/api/me/security-events")
+	expectStatus(t, r, http.StatusOK)
+	decode(t, r, &out)
+	if len(out.Events) != 1 || out.Events[0].Type != "email_verified" {
+		t.Fatalf("another user sees %s, want only their own verification", r.Body)
+	}
+	expectError(t, app.newBrowser(t).get("/api/me/security-events"), http.StatusUnauthorized, "unauthenticated")
+}
+
+// Neither the log nor the security events table ever holds a password or a
+// token: not from bodies, cookies, headers or query strings. The request log
+// names every request with its id.
+func TestLogsAndSecurityEventsHoldNoSecrets(t *testing.T) {
+	app := newTestApp(t)
+	_, _, secrets := auditFlow(t, app)
+	var rows []models.SecurityEvent
+	app.DB.Find(&rows)
+	if len(rows) < 10 {
+		t.Fatalf("%d security events: the flow did not run", len(rows))
+	}
+	table := fmt.Sprintf("%+v", rows)
+	logs := app.Logs.String()
+	if !strings.Contains(logs, "request_id=") || !strings.Contains(logs, "path=/api/auth/refresh") {
+		t.Fatalf("the request log lacks request ids or paths:\n%s", logs)
+	}
+	for name, secret := range secrets {
+		if secret == "" {
+			t.Fatalf("%s is empty: the flow did not run", name)
+		}
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds the %s", name)
+		}
+		if strings.Contains(table, secret) {
+			t.Errorf("the security events table holds the %s", name)
+		}
+	}
+}
+
+// Events older than the retention period are pruned.
+func TestSecurityEventsArePruned(t *testing.T) {
+	app := newTestApp(t)
+	b, _ := app.signedIn(t)
+	app.Clock.Advance(91 * 24 * time.Hour)
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": "x@example.com", "password": "whatever pw"}), http.StatusUnauthorized)
+	if err := app.Prune(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	app.DB.Model(&models.SecurityEvent{}).Order("id").Pluck("type", &types)
+	if !slices.Equal(types, []string{"login_failed"}) {
+		t.Fatalf("after 91 days the table holds %v, want only the recent failure", types)
+	}
+}
