@@ -63,6 +63,9 @@ type Config struct {
 
 	CookieSecure   bool
 	TrustedProxies []string
+	// CORSOrigins are the other origins (a frontend on another host) whose
+	// scripts may call the API with credentials. None by default: no CORS.
+	CORSOrigins []string
 }
 
 // DevKeyFile is where development generates its signing key.
@@ -125,6 +128,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.JWTAudience = r.str("JWT_AUDIENCE", c.AppURL)
 	c.DatabaseURL = r.str("DATABASE_URL", "data/app.db")
 	c.CookieSecure = r.boolean("COOKIE_SECURE", c.IsProduction())
+	for _, origin := range r.list("CORS_ORIGINS") {
+		c.CORSOrigins = append(c.CORSOrigins, canonicalOrigin(origin))
+	}
 	if r.err != nil {
 		return Config{}, r.err
 	}
@@ -142,10 +148,19 @@ func (c Config) Validate() error {
 	if c.Port < 1 || c.Port > 65535 {
 		bad("PORT must be between 1 and 65535")
 	}
-	u, err := url.Parse(c.AppURL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") ||
-		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+	u, ok := parseOrigin(c.AppURL)
+	if !ok {
 		bad("APP_URL must be an origin such as https://auth.example.com, got %q", c.AppURL)
+	}
+	for _, origin := range c.CORSOrigins {
+		// One exact origin each: a wildcard, "null" or a pattern would let
+		// any site's scripts act with the user's cookies.
+		o, ok := parseOrigin(origin)
+		if !ok || strings.Contains(origin, "*") {
+			bad("CORS_ORIGINS: %q is not an origin such as https://app.example.com (wildcards are refused)", origin)
+		} else if c.IsProduction() && o.Scheme != "https" {
+			bad("CORS_ORIGINS: %q must use https in production", origin)
+		}
 	}
 	if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		bad("DATABASE_URL: PostgreSQL is not supported yet; use a SQLite file path")
@@ -316,6 +331,14 @@ func canonicalOrigin(raw string) string {
 		}
 	}
 	return u.String()
+}
+
+// parseOrigin parses an origin: http(s), a host, nothing else.
+func parseOrigin(raw string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	ok := err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" && (u.Path == "" || u.Path == "/") &&
+		u.RawQuery == "" && !u.ForceQuery && u.Fragment == "" && u.User == nil
+	return u, ok
 }
 
 // samePath compares two paths after making them absolute.

@@ -57,6 +57,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		{"ARGON2_ITERATIONS", c.Argon2Iterations, uint32(2)},
 		{"ARGON2_PARALLELISM", c.Argon2Parallelism, uint8(1)},
 		{"TRUSTED_PROXIES", len(c.TrustedProxies), 0},
+		{"CORS_ORIGINS", len(c.CORSOrigins), 0},
 		{"PASSWORD_MIN_LENGTH", c.PasswordMinLength, 8},
 		{"PASSWORD_HASH_CONCURRENCY", c.PasswordHashConcurrency, runtime.NumCPU()},
 		{"PASSWORD_HASH_MAX_WAIT", c.PasswordHashMaxWait, 2 * time.Second},
@@ -106,6 +107,19 @@ func TestTrustedProxiesList(t *testing.T) {
 	want := []string{"10.0.0.1", "192.168.0.0/16", "2001:db8::/32"}
 	if !reflect.DeepEqual(c.TrustedProxies, want) {
 		t.Fatalf("TRUSTED_PROXIES parsed as %q, want %q", c.TrustedProxies, want)
+	}
+}
+
+func TestCORSOriginsAreExactOrigins(t *testing.T) {
+	c := mustFromMap(t, map[string]string{"CORS_ORIGINS": " https://App.Example.com:443/ , http://localhost:5173"})
+	want := []string{"https://app.example.com", "http://localhost:5173"}
+	if !reflect.DeepEqual(c.CORSOrigins, want) {
+		t.Fatalf("CORS_ORIGINS parsed as %q, want %q (written as browsers send Origin)", c.CORSOrigins, want)
+	}
+	for _, bad := range []string{"*", "https://*.example.com", "null", "https://app.example.com/path", "app.example.com", "ftp://app.example.com", "https://u:p@app.example.com"} {
+		if _, err := fromMap(map[string]string{"CORS_ORIGINS": bad}); err == nil || !strings.Contains(err.Error(), "CORS_ORIGINS") {
+			t.Errorf("CORS_ORIGINS=%q: error %v, want a refusal naming CORS_ORIGINS", bad, err)
+		}
 	}
 }
 
@@ -197,6 +211,7 @@ func TestProduction(t *testing.T) {
 		{"with the default APP_URL", with(map[string]string{"APP_URL": ""}), "APP_URL"},
 		{"without an SMTP server", with(map[string]string{"SMTP_HOST": ""}), "SMTP_HOST"},
 		{"with unencrypted SMTP", with(map[string]string{"SMTP_TLS": "none"}), "SMTP_TLS"},
+		{"with an http CORS origin", with(map[string]string{"CORS_ORIGINS": "http://app.example.com"}), "CORS_ORIGINS"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -222,7 +237,7 @@ var configVars = []string{
 	"ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "ARGON2_PARALLELISM",
 	"PASSWORD_MIN_LENGTH", "PASSWORD_HASH_CONCURRENCY", "PASSWORD_HASH_MAX_WAIT",
 	"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TLS",
-	"COOKIE_SECURE", "TRUSTED_PROXIES",
+	"COOKIE_SECURE", "TRUSTED_PROXIES", "CORS_ORIGINS",
 }
 
 // cleanEnv unsets every configuration variable for the test (t.Setenv

@@ -39,7 +39,9 @@ const clientIPKey = "client.ip"
 // ResolveClientIP finds the client's address. X-Forwarded-For is believed
 // only when the direct peer is a trusted proxy, and then read from the right,
 // skipping trusted proxies: the left-most entries are whatever the client
-// chose to send. Without trusted proxies the header is ignored.
+// chose to send. Without trusted proxies the header is ignored. (Fiber's
+// own EnableTrustedProxyCheck, set in server.New with the same list, governs
+// c.Protocol and c.Hostname; its c.IP would take the left-most entry.)
 func ResolveClientIP(trusted []netip.Prefix) fiber.Handler {
 	isTrusted := func(a netip.Addr) bool {
 		for _, p := range trusted {

@@ -20,18 +20,28 @@ func isStateChanging(method string) bool {
 // Origin header, or Sec-Fetch-Site cross-site/same-site (a sibling subdomain
 // is another site for this purpose). Requests with neither header (curl,
 // mobile apps) carry no ambient browser credentials of a victim and pass.
-// With SameSite cookies this stops CSRF without tokens.
-func SameOrigin(appURL string) fiber.Handler {
-	allowed := originOf(appURL)
+// With SameSite cookies this stops CSRF without tokens. The origins of
+// CORS_ORIGINS (corsOrigins) are let through: they are other sites by
+// design, and trusted by configuration.
+func SameOrigin(appURL string, corsOrigins []string) fiber.Handler {
+	app := originOf(appURL)
+	trusted := make(map[string]bool, len(corsOrigins))
+	for _, o := range corsOrigins {
+		trusted[originOf(o)] = true
+	}
 	return func(c *fiber.Ctx) error {
 		if !isStateChanging(c.Method()) {
+			return c.Next()
+		}
+		origin := originOf(c.Get(fiber.HeaderOrigin))
+		if trusted[origin] {
 			return c.Next()
 		}
 		switch c.Get("Sec-Fetch-Site") {
 		case "cross-site", "same-site":
 			return errCrossOrigin
 		}
-		if o := c.Get(fiber.HeaderOrigin); o != "" && originOf(o) != allowed {
+		if c.Get(fiber.HeaderOrigin) != "" && origin != app {
 			return errCrossOrigin
 		}
 		return c.Next()

@@ -3,7 +3,6 @@ package server_test
 import (
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -593,65 +592,6 @@ func TestLoginUpgradesOutdatedHashes(t *testing.T) {
 	}
 	upgraded.login(t, email) // the upgraded hash verifies
 	app.login(t, email)      // on the old instance too: the parameters are in the hash
-}
-
-// forgot-password and resend-verification answer as fast for an address
-// with an account as for one without: the lookup, the token and the mail
-// happen after the answer. The requests alternate, so that machine noise
-// hits both sides alike; medians ignore the odd slow one.
-func TestMailRoutesTimingIsUniform(t *testing.T) {
-	for _, tc := range []struct {
-		route   string
-		account func(app *testApp) string // an address that gets mail from route
-	}{
-		{"/api/auth/forgot-password", func(app *testApp) string { _, email := app.signedIn(t); return email }},
-		{"/api/auth/resend-verification", func(app *testApp) string { return app.register(t) }},
-	} {
-		t.Run(tc.route, func(t *testing.T) {
-			app := newTestApp(t)
-			var known []string
-			for range 5 {
-				known = append(known, tc.account(app))
-			}
-			app.settle(t)
-			before := len(app.Mail.to(known[0]))
-			b := app.newBrowser(t)
-			timed := func(email string) time.Duration {
-				start := time.Now()
-				expectStatus(t, b.post(tc.route, map[string]string{"email": email}), http.StatusAccepted)
-				return time.Since(start)
-			}
-			const rounds = 60
-			var withAccount, without []time.Duration
-			for i := range rounds {
-				app.Clock.Advance(61 * time.Second) // every request for a known address mails
-				if i%2 == 0 {
-					withAccount = append(withAccount, timed(known[i%len(known)]))
-					without = append(without, timed(uniqueEmail()))
-				} else {
-					without = append(without, timed(uniqueEmail()))
-					withAccount = append(withAccount, timed(known[i%len(known)]))
-				}
-			}
-			a, u := median(withAccount), median(without)
-			t.Logf("median answer: %v with an account, %v without", a, u)
-			if diff := max(a, u) - min(a, u); diff > 200*time.Microsecond && diff > min(a, u)/5 {
-				t.Fatalf("medians differ by %v (%v with an account, %v without): the answer reveals the account", diff, a, u)
-			}
-			app.settle(t)
-			// (The jobs run 50 ms after their answers, when the fake clock
-			// has moved on: the one-a-minute limit lets one through.)
-			if len(app.Mail.to(known[0])) == before {
-				t.Fatal("the timed requests sent no mail to a known address: the work did not happen")
-			}
-		})
-	}
-}
-
-func median(ds []time.Duration) time.Duration {
-	sorted := slices.Clone(ds)
-	slices.Sort(sorted)
-	return sorted[len(sorted)/2]
 }
 
 // A change-password whose transaction rolls back (here: the caller's session

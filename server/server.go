@@ -21,7 +21,6 @@ import (
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/routes"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/helmet"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
 	"gorm.io/gorm"
@@ -135,20 +134,27 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
 		IdleTimeout:           60 * time.Second,
+		// Fiber believes X-Forwarded-Proto and X-Forwarded-Host (c.Protocol,
+		// c.Hostname) only from these proxies. ProxyHeader stays unset, so
+		// c.IP() is the direct peer: Fiber would take the left-most
+		// X-Forwarded-For entry, which the client writes. Handlers read the
+		// client's address with middleware.ClientIP.
+		EnableTrustedProxyCheck: true,
+		TrustedProxies:          cfg.TrustedProxies,
 	})
 	app.Use(
 		requestid.New(),
 		middleware.ResolveClientIP(trusted),
 		middleware.RequestLog(log),
 		recover.New(), // inside the request log, so a panicking request is logged too
-		helmet.New(helmet.Config{
-			ContentSecurityPolicy: "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
-			ReferrerPolicy:        "no-referrer",
-		}),
+		middleware.SecurityHeaders(cfg.CookieSecure),
 	)
 	// Before the refusals below, so that those answers are not cacheable either.
 	app.Use("/api", middleware.NoStore())
-	app.Use(middleware.SameOrigin(cfg.AppURL), middleware.JSONOnly())
+	if len(cfg.CORSOrigins) > 0 {
+		app.Use("/api", middleware.CORS(cfg.CORSOrigins))
+	}
+	app.Use(middleware.SameOrigin(cfg.AppURL, cfg.CORSOrigins), middleware.JSONOnly())
 
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
 	var devMail *controllers.DevMailController
