@@ -35,9 +35,9 @@ func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets ma
 	thief.setRefreshCookie(refresh1)
 	expectError(t, thief.post("/api/auth/refresh", nil, "User-Agent", "Thief"), http.StatusUnauthorized, "invalid_refresh_token")
 
-	b = app.login(t, email) // login_succeeded
+	b = app.login(t, email)                                                                                              // login_succeeded
 	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword}) // login_succeeded
-	b.get("/api/me?token=" + grant.RefreshToken) // a token in a query string must not be logged either
+	b.get("/api/me?token=" + grant.RefreshToken)                                                                         // a token in a query string must not be logged either
 	other := app.newBrowser(t)
 	expectStatus(t, other.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", uaB), http.StatusOK) // login_succeeded
 	access2, refresh2 := tokensOf(b)

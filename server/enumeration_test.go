@@ -26,13 +26,17 @@ func TestNoUserEnumeration(t *testing.T) {
 		mails   bool // the route mails a known address: check that the work happened
 	}{
 		{"/api/auth/login", http.StatusUnauthorized, verified,
-			func(email string) map[string]string { return map[string]string{"email": email, "password": "a wrong password"} }, false},
+			func(email string) map[string]string {
+				return map[string]string{"email": email, "password": "a wrong password"}
+			}, false},
 		{"/api/auth/token", http.StatusUnauthorized, verified,
 			func(email string) map[string]string {
 				return map[string]string{"grant_type": "password", "email": email, "password": "a wrong password"}
 			}, false},
 		{"/api/auth/register", http.StatusAccepted, verified,
-			func(email string) map[string]string { return map[string]string{"email": email, "password": "a new passphrase"} }, true},
+			func(email string) map[string]string {
+				return map[string]string{"email": email, "password": "a new passphrase"}
+			}, true},
 		{"/api/auth/resend-verification", http.StatusAccepted, unverified,
 			func(email string) map[string]string { return map[string]string{"email": email} }, true},
 		{"/api/auth/forgot-password", http.StatusAccepted, verified,
