@@ -35,11 +35,12 @@ func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets ma
 	thief.setRefreshCookie(refresh1)
 	expectError(t, thief.post("/api/auth/refresh", nil, "User-Agent", "Thief"), http.StatusUnauthorized, "invalid_refresh_token")
 
-	b = app.login(t, email)                                                                                              // login_succeeded
-	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword}) // login_succeeded
-	b.get("/api/me?token=" + grant.RefreshToken)                                                                         // a token in a query string must not be logged either
+	// Three sign-ins (login_succeeded each): browser, token mode, Device B.
+	b = app.login(t, email)
+	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	b.get("/api/me?token=" + grant.RefreshToken) // a token in a query string must not be logged either
 	other := app.newBrowser(t)
-	expectStatus(t, other.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", uaB), http.StatusOK) // login_succeeded
+	expectStatus(t, other.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", uaB), http.StatusOK)
 	access2, refresh2 := tokensOf(b)
 	otherID := currentSessionID(t, other)
 	expectStatus(t, b.do(http.MethodDelete, "/api/auth/sessions/"+otherID, nil, "User-Agent", uaA), http.StatusNoContent) // session_revoked
