@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"bytes"
 	"net/http"
 	"strings"
 	"sync"
@@ -47,6 +48,36 @@ func TestRefreshRotatesBothTokens(t *testing.T) {
 	for _, row := range rows {
 		if row.TokenHash == refresh0 || row.TokenHash == refresh1 {
 			t.Fatal("a refresh token is stored in plaintext")
+		}
+	}
+}
+
+// Browser-mode sign-ins say when the access token expires, so that the
+// frontend can refresh shortly before; the token itself stays in the cookie.
+func TestSignInBodiesTellTheAccessExpiry(t *testing.T) {
+	app := newTestApp(t)
+	email := app.register(t)
+	b := app.newBrowser(t)
+	answers := map[string]response{
+		"verify-email": b.post("/api/auth/verify-email", map[string]string{"token": app.Mail.lastToken(t, email)}),
+		"login":        b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}),
+		"refresh":      b.post("/api/auth/refresh", nil),
+		"change-password": b.post("/api/auth/change-password",
+			map[string]string{"current_password": testPassword, "new_password": newPassword}),
+	}
+	for route, r := range answers {
+		expectStatus(t, r, http.StatusOK)
+		var body struct {
+			AccessExpiresAt time.Time `json:"access_expires_at"`
+			AccessExpiresIn int       `json:"access_expires_in"`
+		}
+		decode(t, r, &body)
+		wantAt := app.Clock.Now().Add(app.Config.AccessTokenTTL).Truncate(time.Second)
+		if body.AccessExpiresIn != int(app.Config.AccessTokenTTL.Seconds()) || !body.AccessExpiresAt.Truncate(time.Second).Equal(wantAt) {
+			t.Errorf("%s: access_expires_in %d, access_expires_at %v; want %v and %v", route, body.AccessExpiresIn, body.AccessExpiresAt, app.Config.AccessTokenTTL.Seconds(), wantAt)
+		}
+		if access, _ := tokensOf(b); bytes.Contains(r.Body, []byte(access)) {
+			t.Errorf("%s: the body holds the access token", route)
 		}
 	}
 }
