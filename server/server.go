@@ -212,7 +212,8 @@ func (s *Server) maintain(ctx context.Context, syncEvery time.Duration) {
 }
 
 // Prune deletes expired revocations, sessions that ended more than a day
-// ago (with their refresh tokens) and spent verification links.
+// ago (with their refresh tokens), spent links and security events past
+// their retention.
 func (s *Server) Prune(ctx context.Context) error {
 	var errs []error
 	for _, prune := range s.prunes {
