@@ -1,0 +1,164 @@
+// Package testapp starts the whole application for tests: the real
+// server.New on a loopback listener, with a temporary SQLite file, a fake
+// clock and a recording mailer. The HTTP tests of package server and the
+// attack suite in attacks/ both use it; it is imported by tests only.
+package testapp
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/server"
+)
+
+// Clock is the injected clock: tests move time instead of sleeping.
+type Clock = testclock.Clock
+
+// App is a running application instance.
+type App struct {
+	*server.Server
+	URL   string   // http://127.0.0.1:port
+	Clock *Clock   // the server's clock
+	Mail  *Mailbox // the recorded mail; nil when the server chose its own mailer
+	Logs  *SyncBuffer
+}
+
+// NewConfig is the configuration of the test apps: development mode, a
+// cheap argon2 cost (TestProductionArgon2Cost in package auth covers the
+// real one), limits high enough not to get in the way, and a fresh data
+// folder (database and development signing key). env adds or overrides
+// environment variables, read as config.Load reads the real environment.
+func NewConfig(tb testing.TB, appURL string, env map[string]string) config.Config {
+	tb.Helper()
+	dir := tb.TempDir()
+	vars := map[string]string{
+		"APP_URL":             appURL,
+		"DATABASE_URL":        filepath.Join(dir, "test.db"),
+		"ARGON2_MEMORY_KIB":   "64",
+		"ARGON2_ITERATIONS":   "1",
+		"AUTH_RATE_LIMIT_MAX": "100000",
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	cfg, err := config.FromLookup(func(name string) (string, bool) {
+		v, ok := vars[name]
+		return v, ok
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.DataDir = dir
+	return cfg
+}
+
+// New starts the app; options adjust the configuration first. Its
+// background revocation sync is off (hourly), so that no test depends on
+// its timing unless it asks for it (AnotherInstance).
+func New(tb testing.TB, options ...func(*config.Config)) *App {
+	tb.Helper()
+	return NewWithEnv(tb, nil, ServerOptions(), options...)
+}
+
+// NewWith is New with other server options (opts.Mailer nil: the server's
+// own mailer).
+func NewWith(tb testing.TB, opts server.Options, options ...func(*config.Config)) *App {
+	tb.Helper()
+	return NewWithEnv(tb, nil, opts, options...)
+}
+
+// NewWithEnv is NewWith with environment variables on top of the test
+// configuration (see NewConfig); options run after them.
+func NewWithEnv(tb testing.TB, env map[string]string, opts server.Options, options ...func(*config.Config)) *App {
+	tb.Helper()
+	ln := Listen(tb)
+	cfg := NewConfig(tb, "http://"+ln.Addr().String(), env)
+	for _, o := range options {
+		o(&cfg)
+	}
+	return StartOn(tb, ln, cfg, testclock.New(time.Now()), opts)
+}
+
+// ServerOptions are the options of New: mail recorded, background
+// revocation sync off.
+func ServerOptions() server.Options {
+	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailbox()}
+}
+
+// AnotherInstance starts a second app on the same configuration, database
+// file and clock: a restart, or a horizontally scaled deployment.
+func (a *App) AnotherInstance(tb testing.TB, opts server.Options) *App {
+	tb.Helper()
+	if opts.Mailer == nil {
+		opts.Mailer = NewMailbox()
+	}
+	return StartOn(tb, Listen(tb), a.Config, a.Clock, opts)
+}
+
+// Listen opens a listener on a free loopback port.
+func Listen(tb testing.TB) net.Listener {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ln
+}
+
+// StartOn starts an app instance with cfg on ln, and shuts it down when the
+// test ends. Its mail goes to opts.Mailer: a *Mailbox records it (Mail);
+// nil leaves the server's own choice (SMTP, or the development mailer). Its
+// log goes to Logs.
+func StartOn(tb testing.TB, ln net.Listener, cfg config.Config, clock *Clock, opts server.Options) *App {
+	tb.Helper()
+	logs := &SyncBuffer{}
+	box, _ := opts.Mailer.(*Mailbox)
+	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
+	opts.Now = clock.Now
+	srv, err := server.New(cfg, opts)
+	if err != nil {
+		ln.Close()
+		tb.Fatal(err)
+	}
+	go srv.App.Listener(ln)
+	tb.Cleanup(func() { srv.Shutdown(5 * time.Second) })
+	return &App{Server: srv, URL: "http://" + ln.Addr().String(), Clock: clock, Mail: box, Logs: logs}
+}
+
+// WaitSettled waits until the work that answered requests left behind
+// (mail being prepared and delivered) is done: before asserting that no
+// mail came.
+func (a *App) WaitSettled(tb testing.TB) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.Server.Settle(ctx); err != nil {
+		tb.Fatalf("settle: %v", err)
+	}
+}
+
+// SyncBuffer collects log output from concurrent requests.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
