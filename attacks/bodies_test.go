@@ -1,0 +1,188 @@
+package attacks_test
+
+// Hostile request bodies against every route that reads one. The defences:
+// Fiber's BodyLimit (64 KiB → 413, before the body is buffered further),
+// middleware.JSONOnly (compressed bodies → 415 before anything inflates
+// them), and the strict decoder of controllers/request.go (valid UTF-8, one
+// JSON object, no unknown fields, no wrong types → 400 invalid_json; the
+// json package's nesting limit). Every answer is a 4xx in the envelope;
+// none is a 5xx or shows internals (the guard), and the server stays up.
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/authstarter/authstarter/internal/testapp"
+)
+
+func gzipped(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	w.Write([]byte(s))
+	w.Close()
+	return b.String()
+}
+
+func deflated(t *testing.T, s string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w, _ := flate.NewWriter(&b, flate.BestCompression)
+	w.Write([]byte(s))
+	w.Close()
+	return b.String()
+}
+
+// Every hostile body gets a 4xx envelope, the specific one where the
+// defence is specific (413 BodyLimit, 415 JSONOnly, 400 invalid_json from
+// the strict decoder).
+func TestHostileBodies(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	victim, email := tg.signedIn(t)
+	anon := tg.client(t)
+
+	// Valid bodies (that would not change anything if accepted: wrong
+	// passwords, unknown tokens) and their string fields.
+	routes := []struct {
+		path    string
+		browser *testapp.Browser
+		valid   string
+		fields  []string
+	}{
+		{"/api/auth/register", anon, `{"email":"` + email + `","password":"` + password + `","name":"Ada"}`, []string{"email", "password", "name"}},
+		{"/api/auth/verify-email", anon, `{"token":"x"}`, []string{"token"}},
+		{"/api/auth/resend-verification", anon, `{"email":"` + email + `"}`, []string{"email"}},
+		{"/api/auth/login", anon, `{"email":"` + email + `","password":"wrong password!"}`, []string{"email", "password"}},
+		{"/api/auth/forgot-password", anon, `{"email":"` + email + `"}`, []string{"email"}},
+		{"/api/auth/reset-password", anon, `{"token":"x","password":"a brand new passphrase"}`, []string{"token", "password"}},
+		{"/api/auth/change-password", victim, `{"current_password":"wrong password!","new_password":"a brand new passphrase"}`, []string{"current_password", "new_password"}},
+		{"/api/auth/token", anon, `{"grant_type":"password","email":"` + email + `","password":"wrong password!"}`, []string{"grant_type", "email", "password", "refresh_token"}},
+	}
+
+	type hostile struct {
+		name string
+		body string
+		code string // "" for any 4xx in the envelope
+	}
+	bomb := gzipped(t, `{"name":"`+strings.Repeat("a", 4<<20)+`"}`) // 4 MiB in 4 KiB
+	deep := strings.Repeat("[", 20000) + strings.Repeat("]", 20000)
+	deepObject := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
+	for _, rt := range routes {
+		field := rt.fields[0]
+		withField := func(value string) string { return `{"` + field + `":` + value + `}` }
+		cases := []hostile{
+			{"truncated", rt.valid[:len(rt.valid)-5], "invalid_json"},
+			{"only an opening brace", "{", "invalid_json"},
+			{"top-level array", "[" + rt.valid + "]", "invalid_json"},
+			{"top-level empty array", "[]", "invalid_json"},
+			{"top-level number", "42", "invalid_json"},
+			{"top-level huge number", "1e999999", "invalid_json"},
+			{"top-level string", `"` + email + `"`, "invalid_json"},
+			{"top-level true", "true", "invalid_json"},
+			{"top-level null", "null", ""},
+			{"empty", "", "invalid_json"},
+			{"whitespace", " \n\t ", "invalid_json"},
+			{"two objects", rt.valid + rt.valid, "invalid_json"},
+			{"trailing garbage", rt.valid + "x", "invalid_json"},
+			{"trailing NUL", rt.valid + "\x00", "invalid_json"},
+			{"byte order mark", "\xef\xbb\xbf" + rt.valid, "invalid_json"},
+			{"UTF-16", "\xff\xfe{\x00}\x00", "invalid_json"},
+			{"single quotes", strings.ReplaceAll(rt.valid, `"`, `'`), "invalid_json"},
+			{"comments", "/* x */" + rt.valid, "invalid_json"},
+			{"nested arrays 20000 deep", withField(deep), "invalid_json"},
+			{"nested objects 10000 deep", withField(deepObject), "invalid_json"},
+			{"duplicate key, second of wrong type", rt.valid[:len(rt.valid)-1] + `,"` + field + `":5}`, "invalid_json"},
+			{"duplicate key", rt.valid[:len(rt.valid)-1] + `,"` + field + `":"x"}`, ""},
+			{"unknown field is_admin", rt.valid[:len(rt.valid)-1] + `,"is_admin":true}`, "invalid_json"},
+			{"unknown field email_verified_at", rt.valid[:len(rt.valid)-1] + `,"email_verified_at":"2020-01-01T00:00:00Z"}`, "invalid_json"},
+			{"unknown field token_version", rt.valid[:len(rt.valid)-1] + `,"token_version":0}`, "invalid_json"},
+			{"unknown field __proto__", rt.valid[:len(rt.valid)-1] + `,"__proto__":{"admin":true}}`, "invalid_json"},
+			{"invalid UTF-8", withField("\"\xff\xfe@example.com\""), "invalid_json"},
+			{"overlong UTF-8 slash", withField("\"\xc0\xaf\""), "invalid_json"},
+			{"UTF-16 surrogate in UTF-8", withField("\"\xed\xa0\x80\""), "invalid_json"},
+			{"raw NUL in a string", withField("\"a\x00b\""), "invalid_json"},
+			{"raw newline in a string", withField("\"a\nb\""), "invalid_json"},
+			{"escaped NUL", withField(`"a\u0000b@example.com"`), ""},
+			{"lone escaped surrogate", withField(`"\ud800"`), ""},
+			{"huge string within the limit", withField(`"` + strings.Repeat("a", 60<<10) + `"`), ""},
+			{"huge string of escapes", withField(`"` + strings.Repeat(`\u0041`, 10<<10) + `"`), ""},
+			{"many unknown keys", "{" + strings.Repeat(`"k":1,`, 8000) + `"k":1}`, "invalid_json"},
+		}
+		for _, f := range rt.fields {
+			for _, wrong := range []string{"5", "-1.5e300", "true", "[]", `["a"]`, "{}", `{"$ne":null}`} {
+				cases = append(cases, hostile{"field " + f + " as " + wrong, rt.valid[:1] + `"` + f + `":` + wrong + "," + rt.valid[1:], "invalid_json"})
+			}
+		}
+		for _, c := range cases {
+			t.Run(rt.path+"/"+c.name, func(t *testing.T) {
+				start := time.Now()
+				r := tg.on(t, rt.browser).Post(rt.path, c.body)
+				if c.code != "" {
+					expectRefused(t, r, http.StatusBadRequest, c.code)
+				} else {
+					expectClientError(t, r)
+				}
+				if d := time.Since(start); d > 5*time.Second {
+					t.Errorf("took %v", d)
+				}
+			})
+		}
+
+		// Compressed bodies: refused before anything inflates them.
+		for _, enc := range []struct {
+			name, body string
+			headers    []string
+		}{
+			{"gzip", gzipped(t, rt.valid), []string{"Content-Encoding", "gzip"}},
+			{"deflate", deflated(t, rt.valid), []string{"Content-Encoding", "deflate"}},
+			{"br (not really)", rt.valid, []string{"Content-Encoding", "br"}},
+			{"GZIP", gzipped(t, rt.valid), []string{"Content-Encoding", "GZIP"}},
+			{"identity, gzip", gzipped(t, rt.valid), []string{"Content-Encoding", "identity, gzip"}},
+			{"two header lines", gzipped(t, rt.valid), []string{"Content-Encoding", "identity", "Content-Encoding", "gzip"}},
+			{"gzip bomb", bomb, []string{"Content-Encoding", "gzip"}},
+		} {
+			t.Run(rt.path+"/Content-Encoding "+enc.name, func(t *testing.T) {
+				r := tg.on(t, rt.browser).Send(http.MethodPost, rt.path, enc.body, append([]string{"Content-Type", "application/json"}, enc.headers...)...)
+				expectRefused(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+			})
+		}
+
+		// Over 64 KiB: 413, also when the excess hides in whitespace or
+		// when Content-Length understates it.
+		t.Run(rt.path+"/over 64 KiB", func(t *testing.T) {
+			for _, body := range []string{
+				withField(`"` + strings.Repeat("a", 64<<10) + `"`),
+				rt.valid + strings.Repeat(" ", 64<<10),
+				strings.Repeat("[", 1<<20),
+			} {
+				r, ok := tg.raw(t, tg.rawRequest(http.MethodPost, rt.path, []byte(body), "Content-Type", "application/json"))
+				if !ok {
+					t.Fatal("the connection broke without an answer")
+				}
+				expectRefused(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+			}
+		})
+	}
+
+	// Malformed multipart and chunked framing are 4xx too.
+	r, ok := tg.raw(t, tg.rawRequest(http.MethodPost, "/api/auth/login", []byte("--x\r\nbroken"), "Content-Type", "multipart/form-data; boundary=x"))
+	if !ok {
+		t.Fatal("no answer to a malformed multipart body")
+	}
+	expectClientError(t, r)
+	r, ok = tg.raw(t, []byte("POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"))
+	if !ok {
+		t.Fatal("no answer to a malformed chunked body")
+	}
+	expectClientError(t, r)
+
+	// The server is still up and the account untouched.
+	testapp.ExpectStatus(t, victim.Get("/api/me"), http.StatusOK)
+	testapp.ExpectStatus(t, tg.client(t).Post("/api/auth/login", map[string]string{"email": email, "password": password}), http.StatusOK)
+}
