@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"encoding/json"
 	"errors"
 	"strings"
 	"time"
@@ -25,6 +26,24 @@ type AccessClaims struct {
 	SessionID    string `json:"sid"`
 	TokenVersion int    `json:"ver"`
 	jwt.RegisteredClaims
+}
+
+// UnmarshalJSON refuses time claims written as strings: golang-jwt's
+// NumericDate accepts "exp":"1700000000", while RFC 7519 §2 asks for a
+// number. A signer that writes strings is not this server, so its token is
+// refused.
+func (c *AccessClaims) UnmarshalJSON(data []byte) error {
+	var times struct{ Exp, Iat, Nbf json.RawMessage }
+	if err := json.Unmarshal(data, &times); err != nil {
+		return err
+	}
+	for _, raw := range [][]byte{times.Exp, times.Iat, times.Nbf} {
+		if len(raw) > 0 && raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
+			return errors.New("a time claim is not a number")
+		}
+	}
+	type claims AccessClaims // the same fields, without this method
+	return json.Unmarshal(data, (*claims)(c))
 }
 
 // Validate is called by the parser after the standard checks: these claims

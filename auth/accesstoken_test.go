@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -459,6 +460,10 @@ func TestVerifyRefusesBadHeadersAndClaims(t *testing.T) {
 		{"iat an hour in the future", func(h, c map[string]any) { c["iat"] = now + 3600; c["exp"] = now + 7200 }},
 		{"nbf 2 s in the future", func(h, c map[string]any) { c["nbf"] = now + 2 }},
 		{"nbf as non-numeric string", func(h, c map[string]any) { c["nbf"] = "later" }},
+		// RFC 7519 §2: a NumericDate is a number; golang-jwt alone accepts these.
+		{"exp as numeric string", func(h, c map[string]any) { c["exp"] = strconv.FormatInt(now+60, 10) }},
+		{"iat as numeric string", func(h, c map[string]any) { c["iat"] = strconv.FormatInt(now, 10) }},
+		{"nbf as numeric string", func(h, c map[string]any) { c["nbf"] = strconv.FormatInt(now, 10) }},
 		// Issuer and audience.
 		{"wrong iss", func(h, c map[string]any) { c["iss"] = "https://attacker.example" }},
 		{"iss with trailing slash", func(h, c map[string]any) { c["iss"] = testIssuer + "/" }},
