@@ -76,9 +76,11 @@ var fiberErrorCodes = map[int]string{
 
 // ErrorHandler is Fiber's ErrorHandler: every error of every route becomes
 // the contract's envelope here. Unknown errors are logged with the request id
-// and answered with a generic 500; their text never reaches the client.
-func ErrorHandler(log *slog.Logger) fiber.ErrorHandler {
+// and answered with a generic 500; their text never reaches the client. hsts
+// is SecurityHeaders' argument (see refusalHeaders).
+func ErrorHandler(log *slog.Logger, hsts bool) fiber.ErrorHandler {
 	return func(c *fiber.Ctx, err error) error {
+		refusalHeaders(c, hsts)
 		e := toAPIError(err)
 		if e.Status == fiber.StatusInternalServerError {
 			log.ErrorContext(c.UserContext(), "request failed", "request_id", requestID(c), "method", c.Method(), "path", c.Path(), "error", err)

@@ -20,7 +20,7 @@ import (
 
 // appReturning answers every request with err (or a panic).
 func appReturning(logs io.Writer, handler fiber.Handler) *fiber.App {
-	app := fiber.New(fiber.Config{ErrorHandler: middleware.ErrorHandler(slog.New(slog.NewTextHandler(logs, nil)))})
+	app := fiber.New(fiber.Config{ErrorHandler: middleware.ErrorHandler(slog.New(slog.NewTextHandler(logs, nil)), false)})
 	app.Use(recover.New())
 	app.Get("/", handler)
 	return app

@@ -38,6 +38,24 @@ func SecurityHeaders(hsts bool) fiber.Handler {
 	}
 }
 
+// refusalHeaders gives the answers that Fiber writes before any middleware
+// runs (413 for an oversized body, 431 for oversized headers) the hardening
+// headers that matter for a JSON error. Answers that went through
+// SecurityHeaders already have them and are left alone.
+func refusalHeaders(c *fiber.Ctx, hsts bool) {
+	h := &c.Response().Header
+	if len(h.Peek(fiber.HeaderXContentTypeOptions)) != 0 {
+		return
+	}
+	c.Set(fiber.HeaderXContentTypeOptions, "nosniff")
+	c.Set(fiber.HeaderXFrameOptions, "DENY")
+	c.Set(fiber.HeaderContentSecurityPolicy, ContentSecurityPolicy)
+	c.Set(fiber.HeaderReferrerPolicy, "no-referrer")
+	if hsts {
+		c.Set(fiber.HeaderStrictTransportSecurity, hstsValue)
+	}
+}
+
 // CORS lets scripts of the listed origins (a frontend on another host) call
 // the API with credentials. Each origin is matched exactly (config refuses
 // wildcards): the answer names the caller's origin only when it is listed,

@@ -128,7 +128,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		// of buffers Fiber reuses for the next request: safe to keep, as the
 		// revocation list does, and safe in code that users add.
 		Immutable:             true,
-		ErrorHandler:          middleware.ErrorHandler(log),
+		ErrorHandler:          middleware.ErrorHandler(log, cfg.CookieSecure),
 		BodyLimit:             maxBodyBytes,
 		DisableStartupMessage: true,
 		ReadTimeout:           10 * time.Second,
