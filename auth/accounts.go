@@ -80,11 +80,11 @@ type Registration struct {
 
 const maxNameLength = 200
 
-// Register creates an unverified account and mails a verification link. For
-// an address that already has an account it creates nothing and mails the
-// owner a notice instead; the caller answers the same either way, and both
-// paths hash a password, so neither the answer nor its timing tells an
-// attacker whether the address is registered.
+// Register checks a registration and hashes its password, then answers; the
+// account is created after the answer (see createAccount). Only a malformed
+// address, a refused password or a busy server get an error: whether the
+// address is taken shows neither in the answer nor in its timing (a new
+// account's insert commits to disk, a taken address fails at once).
 func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	email, err := NormalizeEmail(in.Email)
 	if err != nil {
@@ -97,18 +97,30 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	if len([]rune(name)) > maxNameLength {
 		return ErrNameTooLong
 	}
+	// Hashed in the request, so that a flood of registrations meets the
+	// hashing slots (503 server_busy) rather than piling up in memory.
 	hash, err := a.passwords.Hash(ctx, in.Password)
 	if err != nil {
 		return err
 	}
+	a.background.run("register", func(ctx context.Context) error {
+		return a.createAccount(ctx, email, name, hash)
+	})
+	return nil
+}
 
+// createAccount creates an unverified account and mails a verification
+// link. For an address that already has an account it creates nothing and
+// mails the owner a notice instead.
+func (a *Accounts) createAccount(ctx context.Context, email, name, hash string) error {
 	now := a.now()
 	user := models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: now}
 	var link string
-	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		if err := tx.Create(&user).Error; err != nil {
 			return err
 		}
+		var err error
 		link, err = a.newLink(tx, user.ID, models.PurposeEmailVerification, now)
 		return err
 	})

@@ -718,13 +718,20 @@ func TestRegistrationNoticeDoesNotStarvePasswordReset(t *testing.T) {
 	for round := range 3 {
 		app.settle(t)
 		app.Clock.Advance(61 * time.Second)
+		seen := len(app.Mail.to(victim))
 		expectStatus(t, attacker.post("/api/auth/register", map[string]string{"email": victim, "password": "whatever attacker types"}), http.StatusAccepted)
 		expectStatus(t, owner.post("/api/auth/forgot-password", map[string]string{"email": victim}), http.StatusAccepted)
 		app.settle(t)
-		msgs := app.Mail.to(victim)
-		last := msgs[len(msgs)-1]
-		if !strings.Contains(last.Link, "/reset-password#token=") {
-			t.Fatalf("round %d: the owner asked for a reset link but the last mail is %q (link %q): a registration notice used up the minute", round, last.Subject, last.Link)
+		var subjects []string
+		for _, msg := range app.Mail.to(victim)[seen:] {
+			if strings.Contains(msg.Link, "/reset-password#token=") {
+				subjects = nil
+				break
+			}
+			subjects = append(subjects, msg.Subject)
+		}
+		if subjects != nil || len(app.Mail.to(victim)) == seen {
+			t.Fatalf("round %d: the owner asked for a reset link but got only %q: a registration notice used up the minute", round, subjects)
 		}
 	}
 }
