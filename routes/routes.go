@@ -5,6 +5,7 @@ package routes
 import (
 	"encoding/json"
 	"net/http"
+	"strings"
 
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/middleware"
@@ -60,8 +61,14 @@ func Register(app *fiber.App, h Handlers) {
 		app.Get("/dev/mail", h.DevMail.Page)
 	}
 
-	// Unknown /api paths answer a JSON 404 rather than the frontend.
-	api.Use(func(c *fiber.Ctx) error { return fiber.ErrNotFound })
+	// Unknown /api paths answer a JSON 404 rather than the frontend. (Use
+	// matches by string prefix: "/api" alone would also take /api.js.)
+	api.Use(func(c *fiber.Ctx) error {
+		if p := c.Path(); p != "/api" && !strings.HasPrefix(p, "/api/") {
+			return c.Next()
+		}
+		return fiber.ErrNotFound
+	})
 
 	// The frontend: its pages are views of the one index.html, picked by
 	// its script from the path; its other files are served as they are.

@@ -735,6 +735,7 @@ func TestFrontendFallbackAndAPINotFound(t *testing.T) {
 	for path, status := range map[string]int{
 		"/login": 200, "/signup": 200, "/verify-email": 200, "/forgot-password": 200, "/reset-password": 200,
 		"/some/page": 404, "/dev/mail/x": 404,
+		"/apiary": 404, "/api.html": 404, // outside /api, although Fiber's prefix match says otherwise
 	} {
 		r := b.get(path)
 		expectStatus(t, r, status)
