@@ -3,17 +3,33 @@ package server_test
 // Browser tests: the frontend in web/ driven in headless Chromium through
 // chromedp, against the real server on a loopback port. Without Chromium
 // they skip locally and fail in CI (CI=true), where .ci/run installs it.
+//
+// This file holds the helpers and the tests of single pages; the dashboard,
+// several tabs and several devices are in browser_sessions_test.go.
+//
+// UPDATE_SCREENSHOTS=1 makes the tests save the README's pictures into
+// docs/screenshots/ (see readmeScreenshot); without it they write nothing
+// into the repository.
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/device"
 )
 
 // chromiumPath finds Chromium, or skips (locally) or fails (in CI) the test.
@@ -31,9 +47,22 @@ func chromiumPath(t *testing.T) string {
 	return ""
 }
 
+// desktop is the window of the tests' desktop browser: 800 pixels wide, the
+// width of the README's screenshots.
+var desktop = device.Info{Name: "desktop", Width: 800, Height: 900, Scale: 1}
+
+// phone is a phone-sized screen with a phone browser's user agent (the
+// session list names devices by it). Touch emulation stays off, so that the
+// tests' clicks stay plain mouse clicks.
+var phone = device.Info{
+	Name:      "phone",
+	UserAgent: "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+	Width:     390, Height: 844, Scale: 1, Mobile: true,
+}
+
 // newTab starts a fresh headless browser (its own profile: no shared
-// cookies) and returns a tab. On failure the test saves a screenshot of the
-// tab and logs where.
+// cookies) and returns its first tab, in the desktop window. On failure the
+// test saves a screenshot of each of its tabs and logs where.
 func newTab(t *testing.T) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -46,57 +75,183 @@ func newTab(t *testing.T) context.Context {
 	)
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	tab, cancelTab := chromedp.NewContext(allocCtx)
-	tab, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
+	// The first Run binds the browser's life to this context: the whole test.
+	tab, cancelTimeout := context.WithTimeout(tab, 2*time.Minute)
 	t.Cleanup(func() {
-		if t.Failed() {
-			saveScreenshot(t, tab)
-		}
 		cancelTimeout()
 		cancelTab()
 		cancelAlloc()
 	})
+	startTab(t, tab, "tab", desktop)
 	return tab
 }
 
-func saveScreenshot(t *testing.T, tab context.Context) {
-	png, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
-	if err != nil {
-		t.Logf("no screenshot: %v", err)
-		return
-	}
-	path := filepath.Join(os.TempDir(), "authstarter-"+strings.ReplaceAll(t.Name(), "/", "_")+".png")
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Logf("no screenshot: %v", err)
-		return
-	}
-	t.Logf("screenshot of the failed page: %s", path)
+// sameBrowserTab opens another tab in the browser of tab: the same profile,
+// so the same cookies, localStorage, Web Locks and BroadcastChannel. This is
+// what a user gets with a second tab of the app.
+func sameBrowserTab(t *testing.T, tab context.Context) context.Context {
+	t.Helper()
+	other, cancel := chromedp.NewContext(tab)
+	t.Cleanup(cancel)
+	startTab(t, other, "second-tab", desktop)
+	return other
 }
+
+// otherDevice opens a tab in a new browser context of the browser of tab:
+// a separate profile with cookies, storage and locks of its own, as if the
+// user had signed in on another computer or phone. (Two tabs of one profile
+// share one session, so "revoke the other session" needs a second profile.)
+// It is cheaper than starting a second Chromium, and just as separate.
+func otherDevice(t *testing.T, tab context.Context, dev device.Info) context.Context {
+	t.Helper()
+	other, cancel := chromedp.NewContext(tab, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	startTab(t, other, "other-device", dev)
+	return other
+}
+
+// startTab opens the tab, sets its window and user agent, watches its console
+// and, if the test fails, saves a screenshot of it.
+func startTab(t *testing.T, tab context.Context, name string, dev device.Info) {
+	t.Helper()
+	// The first Run opens the tab (and the browser): not with a timeout,
+	// which would close them when it ends.
+	if err := chromedp.Do(tab, chromedp.Emulate(dev)); err != nil {
+		t.Fatal(err)
+	}
+	watchConsole(t, tab)
+	t.Cleanup(func() {
+		if t.Failed() {
+			saveScreenshot(t, tab, name)
+		}
+	})
+}
+
+// watchConsole fails the test on an uncaught exception, a console.error of
+// the page, or a security message of the browser (such as a Content
+// Security Policy violation). Failed requests (the 401 before a refresh) are
+// network messages, expected and ignored.
+func watchConsole(t *testing.T, tab context.Context) {
+	var mu sync.Mutex
+	var problems []string
+	messages := chromedp.Console(tab)
+	go func() {
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() || m.Source == "security" || (m.Type == chromedp.ConsoleError && m.Source != "network") {
+				mu.Lock()
+				problems = append(problems, m.String())
+				mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, p := range problems {
+			t.Errorf("browser console: %s", p)
+		}
+	})
+}
+
+func saveScreenshot(t *testing.T, tab context.Context, name string) {
+	data, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Logf("no screenshot of %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(os.TempDir(), "authstarter-"+strings.ReplaceAll(t.Name(), "/", "_")+"-"+name+".png")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Logf("no screenshot of %s: %v", name, err)
+		return
+	}
+	t.Logf("screenshot of the %s when the test failed: %s", name, path)
+}
+
+// readmeScreenshot saves the page as docs/screenshots/<name>.png when
+// UPDATE_SCREENSHOTS=1, and does nothing otherwise: on a desktop all of its
+// content (not only the window), on a phone one screen. The PNG is
+// re-encoded at the best compression, so that the committed files stay
+// small.
+func readmeScreenshot(t *testing.T, tab context.Context, dev device.Info, name string) {
+	t.Helper()
+	if os.Getenv("UPDATE_SCREENSHOTS") != "1" {
+		return
+	}
+	// Nothing focused or hovered (no focus ring, no hover colour in the
+	// picture), and the window as tall as the content for the capture.
+	browse(t, tab, chromedp.Evaluate[chromedp.Void](`document.activeElement?.blur()`), chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 0, 0))
+	fit := dev
+	fit.Height = evaluate[int64](t, tab, `Math.ceil(document.querySelector("main").getBoundingClientRect().bottom + scrollY)`)
+	if dev.Mobile {
+		fit.Height = min(fit.Height, dev.Height)
+	}
+	browse(t, tab, chromedp.Emulate(fit))
+	data, err := chromedp.Run(tab, chromedp.CaptureScreenshot())
+	browse(t, tab, chromedp.Emulate(dev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestCompression}).Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join("..", "docs", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// stepTimeout bounds each browser step, so that a page that never shows
+// what a step waits for fails the test quickly, with a screenshot.
+const stepTimeout = 15 * time.Second
 
 func browse(t *testing.T, tab context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(tab, steps...); err != nil {
+	ctx, cancel := context.WithTimeout(tab, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func evaluate[T any](t *testing.T, tab context.Context, js string) T {
 	t.Helper()
-	v, err := chromedp.Run(tab, chromedp.Evaluate[T](js))
+	ctx, cancel := context.WithTimeout(tab, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
 	if err != nil {
 		t.Fatalf("%s: %v", js, err)
 	}
 	return v
 }
 
+// click clicks the element that the CSS selector finds, as a user would.
+func click(t *testing.T, tab context.Context, css string) {
+	t.Helper()
+	browse(t, tab, chromedp.Click(chromedp.CSS(css)))
+}
+
 // fillAndSubmit types values into fields (id, value pairs) of a form and
-// presses its button, as a user would.
+// presses its button, as a user would. Each field is emptied first
+// (chromedp.Clear resets the value attribute, not what was typed).
 func fillAndSubmit(t *testing.T, tab context.Context, form string, fields ...string) {
 	t.Helper()
 	var steps []chromedp.Action[chromedp.Void]
 	for i := 0; i+1 < len(fields); i += 2 {
-		steps = append(steps, chromedp.SendKeys(chromedp.ID(fields[i]), fields[i+1]))
+		empty := fmt.Sprintf(`document.getElementById(%q).value = ""`, fields[i])
+		steps = append(steps, chromedp.Evaluate[chromedp.Void](empty), chromedp.SendKeys(chromedp.ID(fields[i]), fields[i+1]))
 	}
-	browse(t, tab, append(steps, chromedp.Click(chromedp.CSS("#"+form+" button")))...)
+	browse(t, tab, append(steps, chromedp.Click(chromedp.CSS("#"+form+" button[type=submit]")))...)
 }
 
 // waitText waits until the element's text contains want.
@@ -112,6 +267,77 @@ func waitText(t *testing.T, tab context.Context, id, want string) {
 			t.Fatalf("#%s says %q (error %v), want %q", id, text, err, want)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitUntil waits until the JavaScript expression is true in the page. A page
+// that is loading meanwhile counts as false.
+func waitUntil(t *testing.T, tab context.Context, js string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := chromedp.Run(tab, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			url, _ := chromedp.Run(tab, chromedp.Evaluate[string](`location.href`))
+			t.Fatalf("still not true after 10s at %s: %s (error %v)", url, js, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitPage waits until the tab shows path, its script has run, and the
+// status region contains notice ("" for any).
+func waitPage(t *testing.T, tab context.Context, path, notice string) {
+	t.Helper()
+	quoted, _ := json.Marshal(path)
+	waitUntil(t, tab, `location.pathname === `+string(quoted)+` && document.querySelector('[data-view]:not([hidden])') !== null`)
+	if notice != "" {
+		waitText(t, tab, "status", notice)
+	}
+}
+
+// noTokenReadable checks that the page's JavaScript can read no token: no
+// cookie at all through document.cookie, and neither the name nor the value
+// of a session cookie in localStorage or sessionStorage. The cookies are
+// read through the DevTools protocol, which sees httpOnly cookies too; they
+// must be there, or the check would prove nothing.
+func noTokenReadable(t *testing.T, tab context.Context, appURL string) {
+	t.Helper()
+	cookies, err := chromedp.Run(tab, func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
+		r, err := cdp.Call(ctx, tg, network.GetCookies, network.GetCookiesParams{URLs: []string{appURL + "/api/auth/refresh"}})
+		if err != nil {
+			return nil, err
+		}
+		return r.Cookies, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, c := range cookies {
+		seen[c.Name] = true
+		if !c.HTTPOnly {
+			t.Errorf("cookie %s is not httpOnly", c.Name)
+		}
+	}
+	if !seen["access_token"] || !seen["refresh_token"] {
+		t.Fatalf("the browser holds cookies %v, want both session cookies", seen)
+	}
+
+	if jar := evaluate[string](t, tab, `document.cookie`); jar != "" {
+		t.Fatalf("document.cookie = %q, want nothing readable", jar)
+	}
+	storage := evaluate[string](t, tab, `JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])`)
+	for _, c := range cookies {
+		if strings.Contains(storage, c.Name) || strings.Contains(storage, c.Value) {
+			t.Fatalf("the page's storage holds the %s cookie: %s", c.Name, storage)
+		}
+	}
+	if strings.Contains(storage, "eyJ") { // how every JWT begins
+		t.Fatalf("the page's storage holds something like a JWT: %s", storage)
 	}
 }
 
@@ -137,22 +363,17 @@ func TestBrowserResetPassword(t *testing.T) {
 	fillAndSubmit(t, tab, "reset-form", "reset-password", "password1")
 	waitText(t, tab, "status", "most common")
 
-	browse(t, tab, chromedp.Evaluate[chromedp.Void](`document.getElementById("reset-password").value = ""`))
 	fillAndSubmit(t, tab, "reset-form", "reset-password", newPassword)
-	browse(t, tab, chromedp.WaitVisible(chromedp.ID("login-email")))
-	waitText(t, tab, "status", "password has been changed")
+	waitPage(t, tab, "/login", "password has been changed")
 
 	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", newPassword)
 	waitText(t, tab, "who", "Signed in as "+email)
-
-	storage := evaluate[string](t, tab, `document.cookie + "|" + JSON.stringify(localStorage) + "|" + JSON.stringify(sessionStorage)`)
-	if storage != "|{}|{}" {
-		t.Fatalf("the page can read stored state (cookies|localStorage|sessionStorage): %q", storage)
-	}
+	noTokenReadable(t, tab, app.URL)
 }
 
 // Reloading the reset page after the token has left the address bar shows
-// no form: submitting one would go nowhere.
+// no form: submitting one would go nowhere. An unknown path shows a "not
+// found" page.
 func TestBrowserResetPageWithoutToken(t *testing.T) {
 	app := newTestApp(t)
 	tab := newTab(t)
@@ -161,37 +382,29 @@ func TestBrowserResetPageWithoutToken(t *testing.T) {
 	if evaluate[bool](t, tab, `!document.getElementById("reset-form").hidden`) {
 		t.Fatal("the reset form is shown without a token")
 	}
+
+	browse(t, tab, chromedp.Navigate(app.URL+"/no-such-page"))
+	waitUntil(t, tab, `!document.querySelector('[data-view="not-found"]').hidden`)
 }
 
-// A new user: sign up through the form, follow the link from the mail
-// (signed in), sign out; an unconfirmed account at the sign-in form is
-// offered a new link.
-func TestBrowserSignUpAndVerify(t *testing.T) {
+// Signed out, the dashboard sends to the sign-in page, without a notice
+// (there was no session to end). An unconfirmed account at the sign-in form
+// is offered a new link.
+func TestBrowserUnconfirmedSignIn(t *testing.T) {
 	app := newTestApp(t)
 	tab := newTab(t)
-	email := uniqueEmail()
-	browse(t, tab, chromedp.Navigate(app.URL+"/signup"))
-	fillAndSubmit(t, tab, "signup-form", "signup-email", email, "signup-password", testPassword)
-	waitText(t, tab, "status", "Check your email")
-
-	link := app.Mail.waitFor(t, email, 1)[0].Link
-	browse(t, tab, chromedp.Navigate(link))
-	waitText(t, tab, "status", "You are signed in as "+email)
-	if loc := evaluate[string](t, tab, "location.href"); strings.Contains(loc, "token") {
-		t.Fatalf("address bar after verification: %q", loc)
-	}
 	browse(t, tab, chromedp.Navigate(app.URL+"/"))
-	waitText(t, tab, "who", "Signed in as "+email)
-	browse(t, tab, chromedp.Click(chromedp.ID("sign-out")))
-	waitText(t, tab, "who", "You are not signed in")
+	waitPage(t, tab, "/login", "")
+	if text := evaluate[string](t, tab, `document.getElementById("status").textContent`); text != "" {
+		t.Fatalf("a visitor who was never signed in is told %q", text)
+	}
 
 	unconfirmed := app.register(t)
 	app.settle(t)
 	app.Clock.Advance(61 * time.Second) // one confirmation mail a minute per address
-	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
 	fillAndSubmit(t, tab, "login-form", "login-email", unconfirmed, "login-password", testPassword)
 	waitText(t, tab, "status", "Confirm your email address first")
-	browse(t, tab, chromedp.Click(chromedp.ID("resend-button")))
+	click(t, tab, "#resend-button")
 	waitText(t, tab, "status", "new confirmation link is on its way")
 	app.Mail.waitFor(t, unconfirmed, 2)
 }

@@ -1,20 +1,19 @@
-// A small frontend for the account lifecycle: sign up, confirm the email,
-// sign in and out, forgot and reset the password. The tokens live in
-// httpOnly cookies and are never visible here; the server does all checks.
-const status = document.getElementById("status");
-const say = (text) => { status.textContent = text; };
+// The frontend: one page (index.html) with a view per path. Each view is a
+// small function; the dashboard has a module of its own. Every request goes
+// through session.js, which owns the token handling. (Not "api.js": the
+// server's /api group catches /api.js too, and answers its JSON 404.)
+import { call } from "./session.js";
+import { dashboard } from "./dashboard.js";
+import { $, failure, onSubmit, say, show } from "./ui.js";
 
-async function api(path, body) {
-  const res = await fetch(path, {
-    method: body === undefined ? "GET" : "POST",
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: "same-origin",
-  });
-  return { ok: res.ok, data: await res.json().catch(() => ({})) };
-}
-
-const failure = (data) => data.error?.message ?? "Something went wrong. Please try again.";
+// Notices that another page asks for with a fragment: /login#ended.
+const notices = {
+  ended: ["Your session has ended. Please sign in again.", "info"],
+  "signed-out": ["You have signed out.", "ok"],
+  "signed-out-everywhere": ["You have signed out on every device.", "ok"],
+  reset: ["Your password has been changed. Sign in with the new one.", "ok"],
+  verified: ["Your email address is confirmed, and you are signed in.", "ok"],
+};
 
 // The token of a link from an email, read from the fragment (browsers send
 // it neither to the server nor in Referer headers), then removed from the
@@ -25,91 +24,87 @@ function takeLinkToken() {
   return token;
 }
 
-function onSubmit(id, handler) {
-  const form = document.getElementById(id);
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const button = form.querySelector("button");
-    button.disabled = true;
-    try {
-      await handler(Object.fromEntries(new FormData(form)));
-    } finally {
-      button.disabled = false;
-    }
-  });
+// The development mailbox exists only while the server shows mail instead
+// of sending it: ask it, rather than guess from the host name.
+async function offerDevMailbox() {
+  const res = await fetch("/dev/mail", { method: "HEAD" }).catch(() => null);
+  for (const el of document.querySelectorAll(".dev-mail")) el.hidden = !res?.ok;
 }
 
 const views = {
-  async "/"() {
-    const { ok, data } = await api("/api/me");
-    document.getElementById("who").textContent = ok ? `Signed in as ${data.user.email}.` : "You are not signed in.";
-    document.querySelector(".signed-in").hidden = !ok;
-    document.querySelector(".signed-out").hidden = ok;
-    document.getElementById("sign-out").addEventListener("click", async () => {
-      await api("/api/auth/logout", {});
-      location.assign("/");
-    });
-  },
+  "/": dashboard,
+
   "/login"() {
-    const resend = document.getElementById("resend");
+    const resend = $("resend");
     onSubmit("login-form", async (form) => {
-      const { ok, data } = await api("/api/auth/login", form);
-      if (ok) return location.assign("/");
-      say(failure(data));
-      resend.hidden = data.error?.code !== "email_not_verified";
+      const res = await call("POST", "/api/auth/login", form);
+      if (res.ok) return location.assign("/");
+      say(failure(res));
+      resend.hidden = res.data.error?.code !== "email_not_verified";
     });
-    document.getElementById("resend-button").addEventListener("click", async () => {
-      const email = document.getElementById("login-email").value;
-      const { ok, data } = await api("/api/auth/resend-verification", { email });
-      say(ok ? "A new confirmation link is on its way. Check your email." : failure(data));
+    $("resend-button").addEventListener("click", async () => {
+      const res = await call("POST", "/api/auth/resend-verification", { email: $("login-email").value });
+      if (res.ok) say("A new confirmation link is on its way. Check your email.", { kind: "ok" });
+      else say(failure(res));
       resend.hidden = true;
+      $("login-email").focus();
     });
   },
+
   "/signup"() {
     onSubmit("signup-form", async (form) => {
-      const { ok, data } = await api("/api/auth/register", form);
-      say(ok ? "Check your email: we sent you a link to confirm your address." : failure(data));
+      const res = await call("POST", "/api/auth/register", form);
+      if (!res.ok) return say(failure(res));
+      say("");
+      $("signup-address").textContent = form.email;
+      await offerDevMailbox();
+      show("signup-panel", "signup-done");
     });
   },
+
   async "/verify-email"() {
     const token = takeLinkToken();
-    if (!token) return say("This link has no token. Ask for a new confirmation email.");
-    const { ok, data } = await api("/api/auth/verify-email", { token });
-    say(ok ? `Email confirmed. You are signed in as ${data.user.email}.` : failure(data));
+    const res = token ? await call("POST", "/api/auth/verify-email", { token }) : null;
+    if (res?.ok) return location.replace("/#verified"); // signed in: to the dashboard
+    $("verify-title").textContent = "This link did not work";
+    $("verify-help").hidden = false;
+    say(res ? failure(res) : "This link has no token. Ask for a new confirmation email.");
   },
+
   "/forgot-password"() {
     onSubmit("forgot-form", async (form) => {
-      const { ok, data } = await api("/api/auth/forgot-password", form);
-      say(ok ? "If an account uses this address, a reset link is on its way. Check your email." : failure(data));
+      const res = await call("POST", "/api/auth/forgot-password", form);
+      if (!res.ok) return say(failure(res));
+      say("");
+      $("forgot-address").textContent = form.email;
+      await offerDevMailbox();
+      show("forgot-panel", "forgot-done");
     });
   },
+
   "/reset-password"() {
     const token = takeLinkToken();
     if (!token) {
       // Reloaded after the token left the address bar, or a bad link: no form
       // without a token (submitting it would go nowhere).
-      document.getElementById("reset-form").hidden = true;
-      return say("This page needs the link from the reset email. Ask for a new one if it has expired.");
+      $("reset-form").hidden = true;
+      $("reset-help").hidden = false;
+      return say("This page needs the link from the reset email. Ask for a new one if it has expired.", { kind: "info" });
     }
     onSubmit("reset-form", async ({ password }) => {
-      const { ok, data } = await api("/api/auth/reset-password", { token, password });
-      if (ok) location.assign("/login#reset");
-      else say(failure(data));
+      const res = await call("POST", "/api/auth/reset-password", { token, password });
+      if (res.ok) return location.assign("/login#reset");
+      say(failure(res));
+      $("reset-help").hidden = res.data.error?.code !== "invalid_token"; // used or expired link
     });
   },
 };
 
-const view = views[location.pathname];
-if (view) {
-  document.querySelector(`[data-view="${location.pathname}"]`).hidden = false;
-  if (location.hash === "#reset") {
-    history.replaceState(null, "", location.pathname);
-    say("Your password has been changed. Sign in with the new one.");
-  }
-  await view();
-} else {
-  say("This page does not exist.");
+const path = location.pathname in views ? location.pathname : "not-found";
+document.querySelector(`[data-view="${path}"]`).hidden = false;
+const notice = notices[location.hash.slice(1)];
+if (notice) {
+  history.replaceState(null, "", location.pathname);
+  say(notice[0], { kind: notice[1] });
 }
-if (location.hostname === "localhost" || location.hostname === "127.0.0.1") {
-  document.querySelector(".dev-only").hidden = false;
-}
+await views[path]?.();

@@ -1,0 +1,132 @@
+// The dashboard ("/"): profile, sessions, change password, sign out, and the
+// recent security events. Every call goes through api(), so an expired
+// access token is refreshed on the way, and an ended session leads to the
+// sign-in page.
+import { api, changePassword, signOut, signOutEverywhere } from "./session.js";
+import { $, ago, date, device, failure, fill, onSubmit, say } from "./ui.js";
+
+export async function dashboard() {
+  const me = await api("GET", "/api/me");
+  if (!me.ok) return say(failure(me));
+  showProfile(me.data.user);
+
+  $("sign-out").addEventListener("click", () => act(signOut()));
+  $("sign-out-everywhere").addEventListener("click", () => act(signOutEverywhere()));
+  $("reload").addEventListener("click", reload);
+  onSubmit("password-form", async (fields, form) => {
+    const res = await changePassword(fields);
+    if (!res.ok) return say(failure(res), { into: "password-status" });
+    form.reset();
+    say("Password changed. Your other sessions have been signed out.", { kind: "ok", into: "password-status" });
+    showProfile(res.data.user);
+    await reload();
+  });
+  await reload();
+}
+
+// act shows the error of an action that did not navigate away.
+async function act(pending) {
+  const res = await pending;
+  if (res && !res.ok) say(failure(res));
+}
+
+function showProfile(user) {
+  $("who").textContent = `Signed in as ${user.email}`;
+  document.querySelector(".account").hidden = false;
+  $("profile-name").textContent = user.name || "—";
+  $("profile-email").textContent = user.email;
+  $("password-username").value = user.email;
+  $("profile-verified").hidden = !user.email_verified;
+  $("profile-created").textContent = date(user.created_at);
+  $("profile-password").textContent = ago(user.last_password_change);
+}
+
+// reload fetches the sessions and the events at once. aria-busy tells
+// assistive technology (and the browser tests) while the list is updating.
+async function reload() {
+  const card = $("sessions-card");
+  card.setAttribute("aria-busy", "true");
+  const [sessions, events] = await Promise.all([
+    api("GET", "/api/auth/sessions"),
+    api("GET", "/api/me/security-events"),
+  ]);
+  if (sessions.ok) showSessions(sessions.data.sessions);
+  else say(failure(sessions));
+  // The events are optional: a server without them answers 404.
+  $("events-card").hidden = !events.ok;
+  if (events.ok) showEvents(events.data.events);
+  card.setAttribute("aria-busy", "false");
+}
+
+function showSessions(sessions) {
+  // This device first, then the most recently used.
+  sessions.sort((a, b) => b.current - a.current || Date.parse(b.last_used_at) - Date.parse(a.last_used_at));
+  $("session-list").replaceChildren(...sessions.map((s) => {
+    const name = device(s.user_agent);
+    const item = fill("session-item", {
+      device: name,
+      current: s.current ? "This device" : "",
+      ip: s.ip,
+      created: `Signed in ${ago(s.created_at)}`,
+      used: `Active ${ago(s.last_used_at)}`,
+    });
+    item.dataset.session = s.id;
+    item.classList.toggle("current", s.current);
+    const button = item.querySelector("button");
+    // The visible label is short; screen readers hear which session it ends.
+    button.setAttribute("aria-label", s.current ? `Sign out on this device (${name})` : `Revoke the session of ${name}, ${s.ip}`);
+    if (s.current) {
+      button.textContent = "Sign out";
+      button.addEventListener("click", () => act(signOut()));
+    } else {
+      button.addEventListener("click", () => revoke(s.id, name));
+    }
+    return item;
+  }));
+}
+
+async function revoke(id, name) {
+  const res = await api("DELETE", `/api/auth/sessions/${encodeURIComponent(id)}`);
+  // 404: it had ended already, which is what the user wanted.
+  if (!res.ok && res.status !== 404) return say(failure(res));
+  say(`${name} is signed out.`, { kind: "ok" });
+  await reload();
+  $("sessions-title").focus(); // the button that had the focus is gone
+}
+
+// What each event type means, in words. A type this page does not know yet
+// still shows, by its name.
+const sentences = {
+  login_succeeded: "Signed in",
+  login_failed: "Failed sign-in attempt",
+  logout: "Signed out",
+  logout_all: "Signed out everywhere",
+  refresh_token_reused: "Session ended: an old sign-in token was used again, which can mean it was stolen",
+  session_revoked: "Revoked a session",
+  password_changed: "Password changed",
+  password_reset: "Password reset with an email link",
+  email_verified: "Email address confirmed",
+};
+const failures = {
+  invalid_credentials: "wrong password",
+  too_many_attempts: "refused after too many attempts",
+  email_not_verified: "email not confirmed yet",
+};
+const warnings = new Set(["login_failed", "refresh_token_reused"]);
+
+function showEvents(events) {
+  $("event-list").replaceChildren(...events.map((e) => {
+    let what = sentences[e.type] ?? e.type.replaceAll("_", " ");
+    if (e.type === "login_failed" && failures[e.detail]) what += ` (${failures[e.detail]})`;
+    const item = fill("event-item", {
+      what,
+      when: ago(e.created_at),
+      device: device(e.user_agent),
+      ip: e.ip,
+      here: e.current ? "this device" : "",
+    });
+    item.querySelector("[data-field=when]").title = date(e.created_at);
+    if (warnings.has(e.type)) item.classList.add("warn");
+    return item;
+  }));
+}

@@ -1,0 +1,93 @@
+// Small DOM helpers shared by the views. Text always goes in through
+// textContent, never innerHTML: a session's user agent, for one, is whatever
+// the client sent.
+
+export const $ = (id) => document.getElementById(id);
+
+// say puts a message into a live region (role="status"), which screen
+// readers announce. kind ("error", "ok" or "info") only picks the style; the
+// words carry the meaning.
+export function say(text, { kind = "error", into = "status" } = {}) {
+  const region = $(into);
+  region.dataset.kind = kind;
+  region.textContent = text;
+}
+
+export const failure = (res) => res.data.error?.message ?? "Something went wrong. Please try again.";
+
+// onSubmit runs handler with the form's fields. While it runs, the button is
+// marked busy (aria-disabled keeps it focusable, so keyboard users do not
+// lose their place, as they would with disabled) and further submits wait.
+export function onSubmit(id, handler) {
+  const form = $(id);
+  const button = form.querySelector("button[type=submit]");
+  let busy = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (busy) return;
+    busy = true;
+    button.setAttribute("aria-disabled", "true");
+    try {
+      await handler(Object.fromEntries(new FormData(form)), form);
+    } finally {
+      busy = false;
+      button.removeAttribute("aria-disabled");
+    }
+  });
+}
+
+// show swaps one panel for another and moves the focus to the new panel's
+// heading, so that keyboard and screen reader users land on what changed.
+export function show(hide, reveal) {
+  $(hide).hidden = true;
+  $(reveal).hidden = false;
+  $(reveal).querySelector("h1, h2")?.focus();
+}
+
+// fill clones a <template> and sets the text of its [data-field] elements.
+export function fill(templateID, fields) {
+  const node = $(templateID).content.firstElementChild.cloneNode(true);
+  for (const el of node.querySelectorAll("[data-field]")) {
+    const value = fields[el.dataset.field];
+    if (value === undefined || value === "") el.hidden = true;
+    else el.textContent = value;
+  }
+  return node;
+}
+
+// --- Dates ------------------------------------------------------------------
+
+// In the page's language (<html lang>), so that dates match the words around them.
+const lang = document.documentElement.lang;
+const relative = new Intl.RelativeTimeFormat(lang, { numeric: "auto" });
+
+export const date = (iso) => new Date(iso).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
+
+// ago says "5 minutes ago" for the last week, the date before that. A time a
+// little ahead of this computer's clock is "just now".
+export function ago(iso) {
+  const seconds = (Date.parse(iso) - Date.now()) / 1000;
+  if (seconds > -60) return "just now";
+  if (seconds < -7 * 86400) return date(iso);
+  const [unit, size] = [["day", 86400], ["hour", 3600], ["minute", 60]].find(([, size]) => -seconds >= size);
+  return relative.format(Math.round(seconds / size), unit);
+}
+
+// --- Devices ----------------------------------------------------------------
+
+// device names the browser and system of a user agent: "Firefox on
+// Windows". Good enough to recognise one's own devices; not a fingerprint.
+// The order matters: Chrome's agent also says Safari, Edge's also Chrome.
+export function device(ua) {
+  if (!ua) return "Unknown device";
+  const browser = [
+    [/Edg(e|A|iOS)?\//, "Edge"], [/OPR\//, "Opera"], [/(Firefox|FxiOS)\//, "Firefox"],
+    [/(Chrome|Chromium|CriOS)\//, "Chrome"], [/Safari\//, "Safari"],
+  ].find(([re]) => re.test(ua))?.[1];
+  const system = [
+    [/iPhone/, "iPhone"], [/iPad/, "iPad"], [/Android/, "Android"], [/CrOS/, "ChromeOS"],
+    [/Mac OS X|Macintosh/, "macOS"], [/Windows/, "Windows"], [/Linux/, "Linux"],
+  ].find(([re]) => re.test(ua))?.[1];
+  if (!browser) return ua.split(/[/\s]/)[0].slice(0, 40); // curl, an app, a script
+  return system ? `${browser} on ${system}` : browser;
+}
