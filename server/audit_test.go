@@ -42,7 +42,7 @@ func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets ma
 	other := app.newBrowser(t)
 	expectStatus(t, other.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", uaB), http.StatusOK)
 	access2, refresh2 := tokensOf(b)
-	otherID := currentSessionID(t, other)
+	otherID := currentSession(t, other).ID
 	expectStatus(t, b.do(http.MethodDelete, "/api/auth/sessions/"+otherID, nil, "User-Agent", uaA), http.StatusNoContent) // session_revoked
 
 	const changed = "a changed passphrase"
@@ -69,11 +69,12 @@ func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets ma
 	}
 }
 
-func currentSessionID(t *testing.T, b *browser) string {
+// currentSession returns the entry of b's own session in /api/auth/sessions.
+func currentSession(t *testing.T, b *browser) (current struct{ ID, IP string }) {
 	t.Helper()
 	var out struct {
 		Sessions []struct {
-			ID      string
+			ID, IP  string
 			Current bool
 		}
 	}
@@ -82,11 +83,12 @@ func currentSessionID(t *testing.T, b *browser) string {
 	decode(t, r, &out)
 	for _, s := range out.Sessions {
 		if s.Current {
-			return s.ID
+			current.ID, current.IP = s.ID, s.IP
+			return current
 		}
 	}
 	t.Fatalf("no current session in %s", r.Body)
-	return ""
+	return current
 }
 
 // Every kind of security event lands in the table and in the log, with the
@@ -191,7 +193,7 @@ func TestSecurityEventsRoute(t *testing.T) {
 		t.Fatalf("events newest first:\n got %v\nwant %v", types, want)
 	}
 	first := out.Events[0]
-	if !first.Current || first.SessionID != currentSessionID(t, b) || first.IP != "127.0.0.1" || first.UserAgent != "Device A" || first.CreatedAt.IsZero() {
+	if !first.Current || first.SessionID != currentSession(t, b).ID || first.IP != "127.0.0.1" || first.UserAgent != "Device A" || first.CreatedAt.IsZero() {
 		t.Errorf("newest event %+v, want this session's sign-in from Device A", first)
 	}
 	if out.Events[1].Current {

@@ -62,7 +62,7 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 	waitText(t, tab, "who", "Signed in as "+email)
 	waitReloaded(t, tab)
 	noTokenReadable(t, tab, app.URL)
-	session := currentSession(t, tab)
+	session := shownSession(t, tab)
 
 	// 2. A second tab; the access token expires; both tabs act at once.
 	tab2 := sameBrowserTab(t, tab)
@@ -71,7 +71,7 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 
 	app.Clock.Advance(11 * time.Minute)
 	reloadTogether(t, tab, tab2)
-	if got := currentSession(t, tab2); got != session {
+	if got := shownSession(t, tab2); got != session {
 		t.Fatalf("the second tab's session is %s, want %s: the session must go on", got, session)
 	}
 	ok, refused := refreshes(app, 200), refreshes(app, 401)
@@ -122,7 +122,7 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 	waitPage(t, phoneTab, "/login", "Your session has ended")
 	for _, each := range []context.Context{tab, tab2} {
 		reload(t, each)
-		if got := currentSession(t, each); got != session {
+		if got := shownSession(t, each); got != session {
 			t.Fatalf("after the password change, a tab's session is %s, want %s", got, session)
 		}
 	}
@@ -252,8 +252,8 @@ func waitReloaded(t *testing.T, tab context.Context) {
 		&& document.querySelector("#session-list li[data-stale]") === null`)
 }
 
-// currentSession is the id of the session that the dashboard marks "This device".
-func currentSession(t *testing.T, tab context.Context) string {
+// shownSession is the id of the session that the dashboard marks "This device".
+func shownSession(t *testing.T, tab context.Context) string {
 	t.Helper()
 	return evaluate[string](t, tab, `document.querySelector("#session-list li.current").dataset.session`)
 }

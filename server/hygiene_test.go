@@ -615,24 +615,7 @@ func currentSessionIP(t *testing.T, app *testApp, email string, headers ...strin
 	t.Helper()
 	b := app.newBrowser(t)
 	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, headers...), http.StatusOK)
-	r := b.get("/api/auth/sessions")
-	expectStatus(t, r, http.StatusOK)
-	var body struct {
-		Sessions []struct {
-			IP      string `json:"ip"`
-			Current bool   `json:"current"`
-		} `json:"sessions"`
-	}
-	if err := json.Unmarshal(r.Body, &body); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range body.Sessions {
-		if s.Current {
-			return s.IP
-		}
-	}
-	t.Fatalf("no current session in %s", r.Body)
-	return ""
+	return currentSession(t, b).IP
 }
 
 func TestSessionIPBehindProxies(t *testing.T) {

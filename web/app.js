@@ -31,6 +31,20 @@ async function offerDevMailbox() {
   for (const el of document.querySelectorAll(".dev-mail")) el.hidden = !res?.ok;
 }
 
+// checkYourEmail runs the forms that answer "check your email" whatever the
+// address (sign up, forgot password): the elements <name>-form, -panel,
+// -done and -address.
+function checkYourEmail(name, path) {
+  onSubmit(`${name}-form`, async (form) => {
+    const res = await call("POST", path, form);
+    if (!res.ok) return say(failure(res));
+    say("");
+    $(`${name}-address`).textContent = form.email;
+    await offerDevMailbox();
+    show(`${name}-panel`, `${name}-done`);
+  });
+}
+
 const views = {
   "/": dashboard,
 
@@ -52,14 +66,7 @@ const views = {
   },
 
   "/signup"() {
-    onSubmit("signup-form", async (form) => {
-      const res = await call("POST", "/api/auth/register", form);
-      if (!res.ok) return say(failure(res));
-      say("");
-      $("signup-address").textContent = form.email;
-      await offerDevMailbox();
-      show("signup-panel", "signup-done");
-    });
+    checkYourEmail("signup", "/api/auth/register");
   },
 
   async "/verify-email"() {
@@ -72,14 +79,7 @@ const views = {
   },
 
   "/forgot-password"() {
-    onSubmit("forgot-form", async (form) => {
-      const res = await call("POST", "/api/auth/forgot-password", form);
-      if (!res.ok) return say(failure(res));
-      say("");
-      $("forgot-address").textContent = form.email;
-      await offerDevMailbox();
-      show("forgot-panel", "forgot-done");
-    });
+    checkYourEmail("forgot", "/api/auth/forgot-password");
   },
 
   "/reset-password"() {
