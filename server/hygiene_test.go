@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -570,6 +571,24 @@ func TestAuthRateLimit(t *testing.T) {
 		// Refresh still reaches its handler.
 		expectError(t, b.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
 		expectError(t, b.post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}), http.StatusUnauthorized, "invalid_refresh_token")
+	})
+
+	t.Run("parallel requests cannot exceed the budget", func(t *testing.T) {
+		app := newTestApp(t, limit3)
+		statuses := make(chan int, 20)
+		var wg sync.WaitGroup
+		for range 20 {
+			wg.Go(func() { statuses <- app.newBrowser(t).post("/api/auth/login", someLogin).Status })
+		}
+		wg.Wait()
+		close(statuses)
+		counts := map[int]int{}
+		for s := range statuses {
+			counts[s]++
+		}
+		if counts[http.StatusUnauthorized] != 3 || counts[http.StatusTooManyRequests] != 17 {
+			t.Fatalf("20 parallel logins with a budget of 3: %v, want 3 × 401 and 17 × 429", counts)
+		}
 	})
 
 	t.Run("password grant is counted", func(t *testing.T) {
