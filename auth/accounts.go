@@ -175,16 +175,14 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client)
 }
 
 // SignIn checks an email and password and starts a session (login and the
-// password grant). Every refusal is recorded as a security event, a failed
-// guess at an address without an account too (without the address: people
-// type their password into the email field), so that both cases also cost
-// the same.
+// password grant). Refusals are recorded as security events (see
+// Audit.RecordRefusal), a failed guess at an address without an account too
+// (without the address: people type their password into the email field),
+// so that both cases also cost the same.
 func (a *Accounts) SignIn(ctx context.Context, email, password string, client Client) (Tokens, error) {
 	user, err := a.Authenticate(ctx, email, password)
-	if detail := loginFailure(err); detail != "" {
-		a.audit.Record(ctx, Event{Type: EventLoginFailed, UserID: user.ID, Detail: detail, Client: client})
-	}
 	if err != nil {
+		a.audit.RecordRefusal(ctx, EventLoginFailed, err, Event{UserID: user.ID, Client: client})
 		return Tokens{}, err
 	}
 	tokens, err := a.sessions.Start(ctx, user, client)

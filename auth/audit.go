@@ -1,9 +1,11 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/authstarter/authstarter/models"
@@ -22,8 +24,12 @@ const (
 	EventRefreshReused   EventType = "refresh_token_reused" // a rotated refresh token came back: its session was ended
 	EventSessionRevoked  EventType = "session_revoked"      // from the session list
 	EventPasswordChanged EventType = "password_changed"
-	EventPasswordReset   EventType = "password_reset"
-	EventEmailVerified   EventType = "email_verified"
+	// A wrong current password at change-password: someone holding the
+	// session does not know the password. Detail: invalid_current_password
+	// or too_many_attempts.
+	EventPasswordChangeFailed EventType = "password_change_failed"
+	EventPasswordReset        EventType = "password_reset"
+	EventEmailVerified        EventType = "email_verified"
 )
 
 // Event is one security event. It never holds a password, a token or a
@@ -67,7 +73,7 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 		IP: e.Client.IP, UserAgent: truncate(e.Client.UserAgent, 512), CreatedAt: a.now(),
 	}
 	level := slog.LevelInfo
-	if e.Type == EventRefreshReused || e.Type == EventLoginFailed {
+	if e.Type == EventRefreshReused || isFailure(e.Type) {
 		level = slog.LevelWarn
 	}
 	a.log.Log(ctx, level, "security event",
@@ -78,12 +84,38 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 	}
 }
 
-// Recent returns a user's newest security events, newest first.
+// RecentFailuresLimit is how many failed attempts Recent returns at most.
+const RecentFailuresLimit = 20
+
+// failureTypes are the events that anyone who knows an address can cause.
+var failureTypes = []string{string(EventLoginFailed), string(EventPasswordChangeFailed)}
+
+func isFailure(t EventType) bool { return slices.Contains(failureTypes, string(t)) }
+
+// Recent returns a user's newest security events, newest first: the
+// RecentEventsLimit newest events that are not failures, and the
+// RecentFailuresLimit newest failures. Failures are counted apart so that a
+// stream of wrong passwords, which anyone can send, cannot push an intruder's
+// sign-in out of the user's view.
 func (a *Audit) Recent(ctx context.Context, userID string) ([]models.SecurityEvent, error) {
-	var rows []models.SecurityEvent
-	err := a.db.WithContext(ctx).Where("user_id = ?", userID).
-		Order("created_at DESC, id DESC").Limit(RecentEventsLimit).Find(&rows).Error
-	return rows, err
+	newest := func() *gorm.DB {
+		return a.db.WithContext(ctx).Where("user_id = ?", userID).Order("created_at DESC, id DESC")
+	}
+	var events, failures []models.SecurityEvent
+	if err := newest().Where("type NOT IN ?", failureTypes).Limit(RecentEventsLimit).Find(&events).Error; err != nil {
+		return nil, err
+	}
+	if err := newest().Where("type IN ?", failureTypes).Limit(RecentFailuresLimit).Find(&failures).Error; err != nil {
+		return nil, err
+	}
+	events = append(events, failures...)
+	slices.SortFunc(events, func(x, y models.SecurityEvent) int {
+		if c := y.CreatedAt.Compare(x.CreatedAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(y.ID, x.ID)
+	})
+	return events, nil
 }
 
 // Prune deletes events older than SecurityEventRetention.
@@ -92,16 +124,28 @@ func (a *Audit) Prune(ctx context.Context) error {
 		Delete(&models.SecurityEvent{}).Error
 }
 
-// loginFailure is the Detail of a failed sign-in, or "" when err is not a
-// refusal of the sign-in (a malformed address, a busy server).
-func loginFailure(err error) string {
+// RecordRefusal records a refused password check (typ EventLoginFailed or
+// EventPasswordChangeFailed) with err's reason. Errors that are no refusal
+// (a malformed address, a busy server) are not recorded, and of the attempts
+// the throttle refuses unchecked, only the first of each window: they cost
+// an attacker nothing, and must neither bury other events nor fill the table.
+func (a *Audit) RecordRefusal(ctx context.Context, typ EventType, err error, e Event) {
+	var throttled *ThrottledError
 	switch {
+	case errors.As(err, &throttled) && errors.Is(err, ErrTooManyAttempts):
+		if !throttled.FirstRefusal {
+			return
+		}
+		e.Detail = "too_many_attempts"
 	case errors.Is(err, ErrInvalidCredentials):
-		return "invalid_credentials"
-	case errors.Is(err, ErrTooManyAttempts):
-		return "too_many_attempts"
+		e.Detail = "invalid_credentials"
+	case errors.Is(err, ErrInvalidCurrentPassword):
+		e.Detail = "invalid_current_password"
 	case errors.Is(err, ErrEmailNotVerified):
-		return "email_not_verified"
+		e.Detail = "email_not_verified"
+	default:
+		return
 	}
-	return ""
+	e.Type = typ
+	a.Record(ctx, e)
 }

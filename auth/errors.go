@@ -36,6 +36,9 @@ var (
 type ThrottledError struct {
 	Err        error // the sentinel, e.g. ErrTooManyAttempts
 	RetryAfter time.Duration
+	// FirstRefusal: the throttle refuses this key for the first time in
+	// its window (the audit log records only that one).
+	FirstRefusal bool
 }
 
 func (e *ThrottledError) Error() string { return e.Err.Error() }

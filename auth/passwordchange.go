@@ -91,8 +91,9 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 	// more tries here than at the login form.
 	if err := a.checkPassword(ctx, user.Email, current, user.PasswordHash); err != nil {
 		if errors.Is(err, ErrInvalidCredentials) {
-			return Tokens{}, ErrInvalidCurrentPassword
+			err = ErrInvalidCurrentPassword
 		}
+		a.audit.RecordRefusal(ctx, EventPasswordChangeFailed, err, Event{UserID: user.ID, SessionID: sessionID, Client: client})
 		return Tokens{}, err
 	}
 	if err := a.cfg.PasswordPolicy.Check(next, user.Email); err != nil {

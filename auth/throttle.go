@@ -31,6 +31,7 @@ type Throttle struct {
 type throttleEntry struct {
 	start    time.Time // beginning of the current window
 	failures int
+	refused  bool // an attempt has been refused in this window
 }
 
 // NewThrottle allows max attempts per key per window.
@@ -51,7 +52,9 @@ func (t *Throttle) Begin(key string) error {
 		t.entries[key] = e
 	}
 	if e.failures >= t.max {
-		return &ThrottledError{Err: ErrTooManyAttempts, RetryAfter: e.start.Add(t.window).Sub(now)}
+		first := !e.refused
+		e.refused = true
+		return &ThrottledError{Err: ErrTooManyAttempts, RetryAfter: e.start.Add(t.window).Sub(now), FirstRefusal: first}
 	}
 	e.failures++
 	return nil

@@ -256,3 +256,63 @@ func TestSecurityEventsArePruned(t *testing.T) {
 		t.Fatalf("after 91 days the table holds %v, want only the recent failure", types)
 	}
 }
+
+// Anyone who knows an address can send wrong passwords for it. Those
+// failures must not push an intruder's sign-in out of the owner's view, nor
+// fill the table: past the throttle's limit, only the first refusal of each
+// window is recorded.
+func TestFailedAttemptsCannotBuryASignIn(t *testing.T) {
+	app := newTestApp(t)
+	owner, email := app.signedIn(t)
+	intruder := app.newBrowser(t)
+	expectStatus(t, intruder.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", "Intruder"), http.StatusOK)
+	// The intruder tries 3 current passwords, then hides the sign-in behind
+	// 50 wrong passwords in each of three throttle windows.
+	for range 3 {
+		expectError(t, intruder.post("/api/auth/change-password", map[string]string{"current_password": "a wrong guess", "new_password": newPassword}),
+			http.StatusForbidden, "invalid_current_password")
+	}
+	for range 3 {
+		for range 50 {
+			intruder.post("/api/auth/login", map[string]string{"email": email, "password": "a wrong password"})
+		}
+		app.Clock.Advance(app.Config.LoginFailureWindow + time.Second)
+	}
+	app.settle(t)
+
+	var out struct {
+		Events []struct {
+			Type      string `json:"type"`
+			UserAgent string `json:"user_agent"`
+		} `json:"events"`
+	}
+	expectStatus(t, owner.post("/api/auth/refresh", nil), http.StatusOK)
+	r := owner.get("/api/me/security-events")
+	expectStatus(t, r, http.StatusOK)
+	decode(t, r, &out)
+	seen, failures := false, 0
+	for _, e := range out.Events {
+		seen = seen || e.Type == "login_succeeded" && e.UserAgent == "Intruder"
+		if e.Type == "login_failed" || e.Type == "password_change_failed" {
+			failures++
+		}
+	}
+	if !seen {
+		t.Fatalf("after 150 wrong passwords the owner no longer sees the intruder's sign-in: %s", r.Body)
+	}
+	if failures != 20 {
+		t.Errorf("the owner's view lists %d failures, want the 20 newest", failures)
+	}
+
+	type count struct {
+		Type, Detail string
+		N            int
+	}
+	var got []count
+	app.DB.Model(&models.SecurityEvent{}).Select("type, detail, count(*) AS n").
+		Where("type IN ?", []string{"login_failed", "password_change_failed"}).Group("type, detail").Order("type, detail").Scan(&got)
+	want := []count{{"login_failed", "invalid_credentials", 27}, {"login_failed", "too_many_attempts", 3}, {"password_change_failed", "invalid_current_password", 3}}
+	if !slices.Equal(got, want) {
+		t.Errorf("failures stored: %v, want %v (the checked guesses, then one note per throttle window)", got, want)
+	}
+}
