@@ -1,10 +1,14 @@
 package server_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +20,7 @@ import (
 // the browser still signed in, and every secret that went over the wire.
 func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets map[string]string) {
 	t.Helper()
+	issued := recordIssuedTokens(t)
 	const uaA, uaB = "Device A", "Device B"
 	email = app.register(t)
 	verification := app.Mail.lastToken(t, email)
@@ -60,13 +65,68 @@ func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets ma
 	access4, refresh4 := tokensOf(b)
 	app.settle(t)
 
-	return email, b, map[string]string{
+	secrets = map[string]string{
 		"first password": testPassword, "wrong password": "wrong password!", "unknown account's password": "unknown account pw",
 		"changed password": changed, "reset password": newPassword, "verification token": verification, "reset token": resetToken,
 		"access token 1": access1, "access token 2": access2, "access token 3": access3, "access token 4": access4,
 		"refresh token 1": refresh1, "refresh token 2": refresh2, "refresh token 3": refresh3, "refresh token 4": refresh4,
 		"token-mode access token": grant.AccessToken, "token-mode refresh token": grant.RefreshToken,
 	}
+	for i, token := range issued.all() {
+		secrets[fmt.Sprintf("issued token %d", i)] = token
+	}
+	return email, b, secrets
+}
+
+// tokenRecorder collects every token the server hands out: the values of the
+// session cookies it sets and the tokens of token-mode bodies.
+type tokenRecorder struct {
+	mu     sync.Mutex
+	tokens []string
+	next   http.RoundTripper
+}
+
+// recordIssuedTokens records the tokens of every answer the test's HTTP
+// clients receive (they use http.DefaultTransport) until the test ends.
+func recordIssuedTokens(t *testing.T) *tokenRecorder {
+	rec := &tokenRecorder{next: http.DefaultTransport}
+	http.DefaultTransport = rec
+	t.Cleanup(func() { http.DefaultTransport = rec.next })
+	return rec
+}
+
+func (r *tokenRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := r.next.RoundTrip(req)
+	if err != nil {
+		return res, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	var grant struct {
+		AccessToken  string `json:"access_token"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	json.Unmarshal(body, &grant)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, c := range res.Cookies() {
+		if strings.HasSuffix(c.Name, "_token") && c.Value != "" {
+			r.tokens = append(r.tokens, c.Value)
+		}
+	}
+	for _, tok := range []string{grant.AccessToken, grant.RefreshToken} {
+		if tok != "" {
+			r.tokens = append(r.tokens, tok)
+		}
+	}
+	return res, err
+}
+
+func (r *tokenRecorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.tokens)
 }
 
 // currentSession returns the entry of b's own session in /api/auth/sessions.
@@ -222,6 +282,15 @@ func TestLogsAndSecurityEventsHoldNoSecrets(t *testing.T) {
 	app.DB.Find(&rows)
 	if len(rows) < 10 {
 		t.Fatalf("%d security events: the flow did not run", len(rows))
+	}
+	issued := 0
+	for name := range secrets {
+		if strings.HasPrefix(name, "issued token") {
+			issued++
+		}
+	}
+	if issued < 18 { // nine sign-ins, refreshes and changes in auditFlow
+		t.Fatalf("%d tokens recorded as issued: the recorder missed answers", issued)
 	}
 	table := fmt.Sprintf("%+v", rows)
 	logs := app.Logs.String()

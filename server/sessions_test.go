@@ -53,19 +53,30 @@ func TestRefreshRotatesBothTokens(t *testing.T) {
 }
 
 // Browser-mode sign-ins say when the access token expires, so that the
-// frontend can refresh shortly before; the token itself stays in the cookie.
+// frontend can refresh shortly before; the tokens themselves stay in the
+// cookies.
 func TestSignInBodiesTellTheAccessExpiry(t *testing.T) {
 	app := newTestApp(t)
 	email := app.register(t)
 	b := app.newBrowser(t)
-	answers := map[string]response{
-		"verify-email": b.post("/api/auth/verify-email", map[string]string{"token": app.Mail.lastToken(t, email)}),
-		"login":        b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}),
-		"refresh":      b.post("/api/auth/refresh", nil),
-		"change-password": b.post("/api/auth/change-password",
-			map[string]string{"current_password": testPassword, "new_password": newPassword}),
+	steps := []struct {
+		route string
+		send  func() response
+	}{
+		{"verify-email", func() response {
+			return b.post("/api/auth/verify-email", map[string]string{"token": app.Mail.lastToken(t, email)})
+		}},
+		{"login", func() response {
+			return b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword})
+		}},
+		{"refresh", func() response { return b.post("/api/auth/refresh", nil) }},
+		{"change-password", func() response {
+			return b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword})
+		}},
 	}
-	for route, r := range answers {
+	for _, step := range steps {
+		app.Clock.Advance(time.Second) // every answer carries new tokens
+		r := step.send()
 		expectStatus(t, r, http.StatusOK)
 		var body struct {
 			AccessExpiresAt time.Time `json:"access_expires_at"`
@@ -74,10 +85,14 @@ func TestSignInBodiesTellTheAccessExpiry(t *testing.T) {
 		decode(t, r, &body)
 		wantAt := app.Clock.Now().Add(app.Config.AccessTokenTTL).Truncate(time.Second)
 		if body.AccessExpiresIn != int(app.Config.AccessTokenTTL.Seconds()) || !body.AccessExpiresAt.Truncate(time.Second).Equal(wantAt) {
-			t.Errorf("%s: access_expires_in %d, access_expires_at %v; want %v and %v", route, body.AccessExpiresIn, body.AccessExpiresAt, app.Config.AccessTokenTTL.Seconds(), wantAt)
+			t.Errorf("%s: access_expires_in %d, access_expires_at %v; want %v and %v", step.route, body.AccessExpiresIn, body.AccessExpiresAt, app.Config.AccessTokenTTL.Seconds(), wantAt)
 		}
-		if access, _ := tokensOf(b); bytes.Contains(r.Body, []byte(access)) {
-			t.Errorf("%s: the body holds the access token", route)
+		access, refresh := tokensOf(b) // the cookies this answer set
+		if access == "" || refresh == "" {
+			t.Fatalf("%s set no cookies", step.route)
+		}
+		if bytes.Contains(r.Body, []byte(access)) || bytes.Contains(r.Body, []byte(refresh)) {
+			t.Errorf("%s: the body holds a token: %s", step.route, r.Body)
 		}
 	}
 }
