@@ -51,6 +51,7 @@ func newTargetWithEnv(t *testing.T, env map[string]string, options ...func(*conf
 	// Registered after the app's shutdown, so it runs before it.
 	t.Cleanup(func() {
 		tg.transport.CloseIdleConnections()
+		app.WaitSettled(t) // the work done after answers logs too
 		if found := logProblems(app.Logs.String()); len(found) > 0 {
 			t.Errorf("the server log shows %s:\n%s", strings.Join(found, ", "), app.Logs.String())
 		}

@@ -17,7 +17,7 @@ import (
 // A job starts a moment after its answer (backgroundDelay), not at once:
 // running beside the answer, its database work would slow the answer down
 // for addresses that have an account, measurably
-// (TestMailRoutesTimingIsUniform saw 0.4 ms). At most backgroundLimit
+// (TestNoUserEnumeration saw 0.4 ms). At most backgroundLimit
 // jobs are pending or running; beyond that, work is dropped and logged: the
 // answer never waits, and a flood cannot pile up goroutines. Filling it takes
 // tens of thousands of requests a second, past the per-IP limit.

@@ -184,6 +184,11 @@ func (c Config) Validate() error {
 			bad("%s must be at least 1m: a link has to outlive its mail's delivery", link.name)
 		}
 	}
+	if c.AccessTokenTTL > 0 && (c.AccessTokenTTL < time.Second || c.AccessTokenTTL > 24*time.Hour) {
+		// Under a second, clients would refresh without pause (expires_in
+		// is whole seconds); over a day, a stolen token outlives its purpose.
+		bad("ACCESS_TOKEN_TTL must be between 1s and 24h")
+	}
 	if c.RefreshReuseInterval < 0 || c.RefreshReuseInterval > time.Minute {
 		bad("REFRESH_REUSE_INTERVAL must be between 0s and 1m (a longer window helps a token thief)")
 	}

@@ -143,6 +143,8 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"postgres url", map[string]string{"DATABASE_URL": "postgres://x"}, "DATABASE_URL"},
 		{"rate limit zero", map[string]string{"AUTH_RATE_LIMIT_MAX": "0"}, "AUTH_RATE_LIMIT_MAX"},
 		{"reuse interval too long", map[string]string{"REFRESH_REUSE_INTERVAL": "5m"}, "REFRESH_REUSE_INTERVAL"},
+		{"access token under a second", map[string]string{"ACCESS_TOKEN_TTL": "900ms"}, "ACCESS_TOKEN_TTL"},
+		{"access token over a day", map[string]string{"ACCESS_TOKEN_TTL": "25h"}, "ACCESS_TOKEN_TTL"},
 		{"reset link shorter than a mail delivery", map[string]string{"PASSWORD_RESET_TTL": "30s"}, "PASSWORD_RESET_TTL"},
 		{"verification link shorter than a mail delivery", map[string]string{"EMAIL_VERIFICATION_TTL": "10s"}, "EMAIL_VERIFICATION_TTL"},
 		{"password minimum below NIST's 8", map[string]string{"PASSWORD_MIN_LENGTH": "7"}, "PASSWORD_MIN_LENGTH"},

@@ -15,9 +15,12 @@ import (
 const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 
-// hstsValue asks browsers to use only HTTPS for this host and its subdomains
-// for a year, so that a network attacker cannot strip TLS from a later visit.
-const hstsValue = "max-age=31536000; includeSubDomains"
+// hstsValue asks browsers to use only HTTPS for this host for a year, so
+// that a network attacker cannot strip TLS from a later visit. Not
+// includeSubDomains: APP_URL may be an apex domain whose other hosts still
+// serve plain HTTP (the cookies need no more: __Host- and __Secure- cookies
+// cannot be set over HTTP).
+const hstsValue = "max-age=31536000"
 
 // SecurityHeaders sets the hardening headers on every response, errors
 // included: helmet's set (X-Content-Type-Options: nosniff, X-Frame-Options,
@@ -28,7 +31,7 @@ const hstsValue = "max-age=31536000; includeSubDomains"
 // proxy depends on TRUSTED_PROXIES; browsers ignore the header over plain
 // HTTP anyway (RFC 6797 §8.1), so it is sent on every response.
 func SecurityHeaders(hsts bool) fiber.Handler {
-	headers := helmet.New(helmet.Config{ContentSecurityPolicy: ContentSecurityPolicy, ReferrerPolicy: "no-referrer"})
+	headers := helmet.New(helmet.Config{ContentSecurityPolicy: ContentSecurityPolicy, ReferrerPolicy: "no-referrer", XFrameOptions: "DENY"})
 	if !hsts {
 		return headers
 	}

@@ -62,9 +62,10 @@ func Register(app *fiber.App, h Handlers) {
 	}
 
 	// Unknown /api paths answer a JSON 404 rather than the frontend. (Use
-	// matches by string prefix: "/api" alone would also take /api.js.)
+	// matches by string prefix, "/api" would also take /api.js; and like
+	// all routes, regardless of case.)
 	api.Use(func(c *fiber.Ctx) error {
-		if p := c.Path(); p != "/api" && !strings.HasPrefix(p, "/api/") {
+		if p := strings.ToLower(c.Path()); p != "/api" && !strings.HasPrefix(p, "/api/") {
 			return c.Next()
 		}
 		return fiber.ErrNotFound

@@ -748,7 +748,7 @@ func TestFrontendFallbackAndAPINotFound(t *testing.T) {
 			t.Errorf("GET %s does not serve the frontend's index.html", path)
 		}
 	}
-	for _, path := range []string{"/api/some/page", "/api/auth/some/page", "/api"} {
+	for _, path := range []string{"/api/some/page", "/api/auth/some/page", "/api", "/API/some/page", "/Api/auth/x"} {
 		r := b.get(path)
 		expectError(t, r, http.StatusNotFound, "not_found")
 		expectEnvelope(t, r)
