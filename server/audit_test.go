@@ -173,7 +173,7 @@ func TestSecurityEventsAreRecorded(t *testing.T) {
 		if r.UserID == "" && r.Type != "login_failed" || r.UserID != "" && r.UserID != user.ID {
 			t.Errorf("%s: user %q", r.Type, r.UserID)
 		}
-		needsSession := r.Type != "login_failed" && r.Type != "logout_all" && r.Type != "email_verified" && r.Type != "password_reset"
+		needsSession := r.Type != "login_failed" && r.Type != "logout_all" && r.Type != "password_reset"
 		if needsSession && r.SessionID == "" {
 			t.Errorf("%s: no session id", r.Type)
 		}
