@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/models"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/cdproto/network"
@@ -301,9 +302,9 @@ func waitPage(t *testing.T, tab context.Context, path, notice string) {
 
 // noTokenReadable checks that the page's JavaScript can read no token: no
 // cookie at all through document.cookie, and neither the name nor the value
-// of a session cookie in localStorage or sessionStorage. The cookies are
-// read through the DevTools protocol, which sees httpOnly cookies too; they
-// must be there, or the check would prove nothing.
+// of a session cookie in localStorage, sessionStorage or IndexedDB. The
+// cookies are read through the DevTools protocol, which sees httpOnly
+// cookies too; they must be there, or the check would prove nothing.
 func noTokenReadable(t *testing.T, tab context.Context, appURL string) {
 	t.Helper()
 	cookies, err := chromedp.Run(tab, func(ctx context.Context, tg *chromedp.Target) ([]*network.Cookie, error) {
@@ -331,6 +332,11 @@ func noTokenReadable(t *testing.T, tab context.Context, appURL string) {
 		t.Fatalf("document.cookie = %q, want nothing readable", jar)
 	}
 	storage := evaluate[string](t, tab, `JSON.stringify([Object.entries(localStorage), Object.entries(sessionStorage)])`)
+	notes, err := chromedp.Run(tab, chromedp.Evaluate[string](idbNotes, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storage += notes
 	for _, c := range cookies {
 		if strings.Contains(storage, c.Name) || strings.Contains(storage, c.Value) {
 			t.Fatalf("the page's storage holds the %s cookie: %s", c.Name, storage)
@@ -340,6 +346,27 @@ func noTokenReadable(t *testing.T, tab context.Context, appURL string) {
 		t.Fatalf("the page's storage holds something like a JWT: %s", storage)
 	}
 }
+
+// idbNotes is what session.js keeps in IndexedDB (the database "auth", see
+// "A note every tab reads alike" there), as JSON.
+const idbNotes = `(async () => {
+	if (!(await indexedDB.databases()).some((d) => d.name === "auth")) return "[]";
+	const db = await new Promise((resolve, reject) => {
+		const req = indexedDB.open("auth");
+		req.onsuccess = () => resolve(req.result);
+		req.onerror = () => reject(req.error);
+	});
+	try {
+		if (!db.objectStoreNames.contains("notes")) return "[]";
+		return JSON.stringify(await new Promise((resolve, reject) => {
+			const req = db.transaction("notes").objectStore("notes").getAll();
+			req.onsuccess = () => resolve(req.result);
+			req.onerror = () => reject(req.error);
+		}));
+	} finally {
+		db.close();
+	}
+})()`
 
 // The reset link from the mail, opened in a browser: the page takes the
 // token out of the address bar before anything else, refuses a weak
@@ -383,8 +410,110 @@ func TestBrowserResetPageWithoutToken(t *testing.T) {
 		t.Fatal("the reset form is shown without a token")
 	}
 
+	browse(t, tab, chromedp.Navigate(app.URL+"/verify-email"))
+	waitText(t, tab, "status", "This link has no token")
+	waitText(t, tab, "verify-title", "This link did not work")
+	if evaluate[bool](t, tab, `!document.getElementById("verify-form").hidden`) {
+		t.Fatal("the confirmation button is shown without a token")
+	}
+
 	browse(t, tab, chromedp.Navigate(app.URL+"/no-such-page"))
 	waitUntil(t, tab, `!document.querySelector('[data-view="not-found"]').hidden`)
+}
+
+// The server serves the pages whatever the case of their path and with one
+// trailing slash (Fiber's routing): the page shows the view of the path as
+// written in lower case, without the slash, and puts that in the address
+// bar.
+func TestBrowserPathVariants(t *testing.T) {
+	app := newTestApp(t)
+	tab := newTab(t)
+	for _, path := range []string{"/login/", "/Login", "/LOGIN/"} {
+		res, err := chromedp.Run(tab, chromedp.NavigateResponse(app.URL+path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status != 200 {
+			t.Fatalf("GET %s: status %d, want 200", path, res.Status)
+		}
+		waitUntil(t, tab, `!document.querySelector('[data-view="/login"]').hidden`)
+		if evaluate[bool](t, tab, `!document.querySelector('[data-view="not-found"]').hidden`) {
+			t.Fatalf("%s shows \"Page not found\" too", path)
+		}
+		if got := evaluate[string](t, tab, `location.pathname`); got != "/login" {
+			t.Fatalf("the address bar of %s says %s, want /login", path, got)
+		}
+	}
+	// The form works there: it is the sign-in form, not a look-alike.
+	fillAndSubmit(t, tab, "login-form", "login-email", "nobody@example.com", "login-password", testPassword)
+	waitText(t, tab, "status", "email or password is incorrect")
+}
+
+// A second identical error is announced again: the live region is emptied,
+// then written, so that screen readers hear a change each time (writing the
+// same words into it is no change).
+func TestBrowserRepeatedErrorsAreAnnounced(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	tab := newTab(t)
+	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", "not my password")
+	waitText(t, tab, "status", "email or password is incorrect")
+
+	// Record what the region says after each change to it.
+	browse(t, tab, chromedp.Evaluate[chromedp.Void](`
+		window.heard = [];
+		const region = document.getElementById("status");
+		new MutationObserver(() => heard.push(region.textContent))
+			.observe(region, { childList: true, characterData: true, subtree: true });
+		0`))
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", "still not my password")
+	waitUntil(t, tab, `heard.at(-1)?.includes("email or password is incorrect")`)
+	heard := evaluate[[]string](t, tab, `heard`)
+	if len(heard) < 2 || heard[len(heard)-2] != "" {
+		t.Fatalf("the status region went through %q: the second error must follow an empty region", heard)
+	}
+}
+
+// The proactive refresh's timer stays between 1 s and the longest delay
+// that setTimeout takes, whatever the schedule says. Here the schedule is
+// put into localStorage by hand (a page without a session: the refresh
+// would answer 401), and the server's log shows when the page refreshed.
+func TestBrowserRefreshTimerBounds(t *testing.T) {
+	app := newTestApp(t)
+	tab := newTab(t)
+	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
+	refreshed := func() int { return refreshes(app, 200) + refreshes(app, 401) }
+	load := func(schedule string) {
+		t.Helper()
+		browse(t, tab, chromedp.Evaluate[chromedp.Void](`localStorage.setItem("auth:access-expiry", JSON.stringify(`+schedule+`)); 0`))
+		browse(t, tab, chromedp.Navigate(app.URL+"/login"))
+		waitPage(t, tab, "/login", "")
+	}
+
+	// An access token of 35 days: 80% of it is 2.4e9 ms, more than
+	// setTimeout takes (it would fire at once).
+	load(`{ at: Date.now(), expiresIn: 35 * 86400 }`)
+	// No lifetime: no timer at all.
+	load(`{ at: Date.now(), expiresIn: 0 }`)
+	time.Sleep(1500 * time.Millisecond)
+	if n := refreshed(); n != 0 {
+		t.Fatalf("%d refresh(es) with a far or no expiry; want none", n)
+	}
+
+	// Due long ago: the refresh waits a second, not less.
+	load(`{ at: Date.now() - 3600e3, expiresIn: 600 }`)
+	time.Sleep(300 * time.Millisecond)
+	if n := refreshed(); n != 0 {
+		t.Fatalf("a refresh that was due long ago ran at once; the timer must wait at least 1 s")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for refreshed() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("a refresh that was due long ago did not run")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // Signed out, the dashboard sends to the sign-in page, without a notice
@@ -406,5 +535,54 @@ func TestBrowserUnconfirmedSignIn(t *testing.T) {
 	waitText(t, tab, "status", "Confirm your email address first")
 	click(t, tab, "#resend-button")
 	waitText(t, tab, "status", "new confirmation link is on its way")
-	app.Mail.waitFor(t, unconfirmed, 2)
+	link := app.Mail.waitFor(t, unconfirmed, 2)[1].Link
+	confirmEmail(t, app, tab, link, unconfirmed)
+	waitText(t, tab, "who", "Signed in as "+unconfirmed)
+
+	// The link works once: opened again, it says so when pressed.
+	browse(t, tab, chromedp.Navigate(link))
+	waitUntil(t, tab, `!document.querySelector("#verify-form button").disabled`)
+	click(t, tab, "#verify-form button[type=submit]")
+	waitText(t, tab, "verify-title", "This link did not work")
+	waitText(t, tab, "status", "already used")
+	waitUntil(t, tab, `document.activeElement === document.getElementById("verify-title")`)
+}
+
+// confirmEmail follows the confirmation link of a mail to addr. Opening the
+// link only shows a button: mail scanners that open links, even with
+// JavaScript, must spend neither the single-use token nor the session it
+// opens. The token leaves the address bar at once; nothing is posted until
+// the press, and then the dashboard opens.
+func confirmEmail(t *testing.T, app *testApp, tab context.Context, link, addr string) {
+	t.Helper()
+	var user models.User
+	if err := app.DB.Take(&user, "email = ?", addr).Error; err != nil {
+		t.Fatal(err)
+	}
+	countSessions := func() (n int64) {
+		app.DB.Model(&models.Session{}).Where("user_id = ?", user.ID).Count(&n)
+		return n
+	}
+	posts, sessions := strings.Count(app.Logs.String(), "path=/api/auth/verify-email"), countSessions()
+
+	browse(t, tab, chromedp.Navigate(link))
+	waitText(t, tab, "verify-title", "Confirm your email address")
+	waitUntil(t, tab, `!document.querySelector("#verify-form button").disabled`)
+	if loc := evaluate[string](t, tab, "location.href"); loc != app.URL+"/verify-email" {
+		t.Fatalf("address bar after load: %q; the token must be gone", loc)
+	}
+	readmeScreenshot(t, tab, desktop, "confirm-email")
+	time.Sleep(500 * time.Millisecond) // time for a request that the page would make by itself
+	if n := strings.Count(app.Logs.String(), "path=/api/auth/verify-email"); n != posts {
+		t.Fatal("opening the confirmation link posted its token; only the button may")
+	}
+	if err := app.DB.Take(&user, "id = ?", user.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if user.EmailVerifiedAt != nil || countSessions() != sessions {
+		t.Fatal("opening the confirmation link confirmed the address or started a session")
+	}
+
+	click(t, tab, "#verify-form button[type=submit]")
+	waitPage(t, tab, "/", "email address is confirmed")
 }

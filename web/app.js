@@ -1,7 +1,6 @@
 // The frontend: one page (index.html) with a view per path. Each view is a
 // small function; the dashboard has a module of its own. Every request goes
-// through session.js, which owns the token handling. (Not "api.js": the
-// server's /api group catches /api.js too, and answers its JSON 404.)
+// through session.js, which owns the token handling.
 import { call } from "./session.js";
 import { dashboard } from "./dashboard.js";
 import { $, failure, onSubmit, say, show } from "./ui.js";
@@ -69,13 +68,27 @@ const views = {
     checkYourEmail("signup", "/api/auth/register");
   },
 
-  async "/verify-email"() {
-    const token = takeLinkToken();
-    const res = token ? await call("POST", "/api/auth/verify-email", { token }) : null;
-    if (res?.ok) return location.replace("/#verified"); // signed in: to the dashboard
-    $("verify-title").textContent = "This link did not work";
-    $("verify-help").hidden = false;
-    say(res ? failure(res) : "This link has no token. Ask for a new confirmation email.");
+  // Opening the link only shows a button; pressing it confirms. Mail
+  // scanners open links, some of them running the page's script: on load,
+  // one would spend the single-use token, and get the session it opens.
+  "/verify-email"() {
+    const token = takeLinkToken(); // kept in memory only, until the press
+    const failed = (message) => {
+      $("verify-title").textContent = "This link did not work";
+      $("verify-form").hidden = true;
+      $("verify-help").hidden = false;
+      say(message);
+    };
+    if (!token) return failed("This link has no token. Ask for a new confirmation email.");
+    onSubmit("verify-form", async () => {
+      const res = await call("POST", "/api/auth/verify-email", { token });
+      if (res.ok) return location.replace("/#verified"); // signed in: to the dashboard
+      if (res.data.error?.code === "invalid_token") {
+        failed(failure(res)); // used or expired
+        return $("verify-title").focus(); // the button that had the focus is gone
+      }
+      say(failure(res)); // the server unreachable, too many tries...: the button stays
+    });
   },
 
   "/forgot-password"() {
@@ -100,7 +113,13 @@ const views = {
   },
 };
 
-const path = location.pathname in views ? location.pathname : "not-found";
+// The server matches paths whatever their case and with or without one
+// trailing slash, so /Login and /login/ get this page too: they show the
+// view of /login, and the address bar says /login.
+let path = location.pathname.toLowerCase();
+if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+if (!Object.hasOwn(views, path)) path = "not-found";
+else if (path !== location.pathname) history.replaceState(null, "", path + location.search + location.hash);
 document.querySelector(`[data-view="${path}"]`).hidden = false;
 const notice = notices[location.hash.slice(1)];
 if (notice) {

@@ -15,7 +15,9 @@
 // a time; the others wait, see that a refresh happened meanwhile, and retry
 // with the new cookies instead of refreshing again. A BroadcastChannel tells
 // the other tabs at once. (The server's grace window, REFRESH_REUSE_INTERVAL,
-// would forgive a race; the frontend still avoids one.)
+// would forgive a race; the frontend still avoids one.) Whether "a refresh
+// happened meanwhile" is read from IndexedDB, not only from localStorage: see
+// "A note every tab reads alike" below.
 
 const LOCK = "auth-refresh";
 const SCHEDULE = "auth:access-expiry"; // localStorage: {at, expiresIn}; no token
@@ -52,7 +54,7 @@ async function send(method, path, body) {
 // answer starts the proactive schedule.
 export async function call(method, path, body) {
   const res = await send(method, path, body);
-  if (res.ok && res.data.access_expires_in) remember(res.data.access_expires_in);
+  if (res.ok && res.data.access_expires_in) await remember(res.data.access_expires_in);
   return res;
 }
 
@@ -82,9 +84,20 @@ function refresh(since) {
   if (lastRefresh() > since) return Promise.resolve("ok"); // newer cookies already: just retry
   // Waiting for the lock can take a while: another tab may have refreshed
   // meanwhile, and then the cookies are new and this tab just retries.
-  inFlight ??= exclusive(async () => (lastRefresh() > since ? "ok" : rotate()))
+  inFlight ??= exclusive(async () => ((await renewedSince(since)) ? "ok" : rotate()))
     .finally(() => { inFlight = null; });
   return inFlight;
+}
+
+// renewedSince says whether this browser got new cookies after since. Run
+// under the lock, it sees every refresh that another tab finished before
+// (the note in IndexedDB), even one that localStorage does not show yet.
+async function renewedSince(since) {
+  if (lastRefresh() > since) return true;
+  const note = await readNote();
+  if (!(note?.at > since)) return false;
+  heard = note; // newer than what localStorage and the channel said so far
+  return true;
 }
 
 // exclusive runs fn while no other tab of this browser refreshes. Without
@@ -99,14 +112,14 @@ async function rotate() {
   const sentAt = Date.now();
   const res = await send("POST", "/api/auth/refresh");
   if (res.ok) {
-    remember(res.data.access_expires_in);
+    await remember(res.data.access_expires_in); // noted before the lock is released
     return "ok";
   }
   if (res.status !== 401) return res;
   // 401 invalid_refresh_token: the server has cleared the cookies, unless a
   // password change in this session replaced them while we asked. Then the
   // cookies are newer than the token we sent, and the session goes on.
-  return lastRefresh() > sentAt ? "ok" : "ended";
+  return (await renewedSince(sentAt)) ? "ok" : "ended";
 }
 
 // changePassword replaces this session's cookies, like a refresh: it holds
@@ -121,21 +134,79 @@ export function changePassword(body) {
       if (refreshed !== "ok") return refreshed;
       res = await send("POST", path, body);
     }
-    if (res.ok) remember(res.data.access_expires_in);
+    if (res.ok) await remember(res.data.access_expires_in); // noted under the lock
     return res;
   });
 }
+
+// --- A note every tab reads alike ---------------------------------------------
+
+// localStorage and the BroadcastChannel reach the other tabs *eventually*.
+// In Chromium each tab (renderer process) reads its own copy of
+// localStorage, which the browser process updates asynchronously, and
+// nothing orders that update with the grant of a Web Lock. So a tab that
+// waited for the lock could still see the old schedule when it gets the
+// lock, and refresh a second time (with the new cookies: harmless, but a
+// wasted rotation). IndexedDB keeps no such copies: a transaction that
+// starts after another one has committed sees its writes, from any tab. So
+// remember also writes the schedule there, and a refresh holds the lock
+// until that write has committed; a tab that then gets the lock reads it
+// (renewedSince). Where IndexedDB fails (storage blocked...), the note is
+// missing, and localStorage and the channel remain.
+
+const NOTES = "notes";
+let notes = null; // the database, opened on first use
+
+function database() {
+  notes ??= new Promise((resolve) => {
+    try {
+      const req = indexedDB.open("auth", 1);
+      req.onupgradeneeded = () => req.result.createObjectStore(NOTES);
+      req.onsuccess = () => {
+        req.result.onversionchange = () => req.result.close(); // let a newer page upgrade it
+        resolve(req.result);
+      };
+      req.onerror = req.onblocked = () => resolve(null);
+    } catch {
+      resolve(null);
+    }
+  });
+  return notes;
+}
+
+// transact runs one request and resolves with its result once the
+// transaction has committed; null if anything fails, or after a second
+// without an answer: a database that hangs must not hold the lock.
+function transact(mode, request) {
+  const done = database().then((db) => new Promise((resolve) => {
+    try {
+      const tx = db.transaction(NOTES, mode);
+      const req = request(tx.objectStore(NOTES));
+      tx.oncomplete = () => resolve(req.result ?? null);
+      tx.onerror = tx.onabort = () => resolve(null);
+    } catch {
+      resolve(null); // no database
+    }
+  }));
+  return Promise.race([done, new Promise((resolve) => setTimeout(resolve, 1000, null))]);
+}
+
+const readNote = () => transact("readonly", (store) => store.get(SCHEDULE));
+const writeNote = (schedule) => transact("readwrite", (store) => store.put(schedule, SCHEDULE));
 
 // --- The proactive schedule, shared by the tabs -------------------------------
 
 // remember notes that new cookies just arrived (sign-in, refresh, password
 // change), tells the other tabs, and plans the next refresh. It stores only
-// when and for how long, in this browser's own clock: never a token.
+// when and for how long, in this browser's own clock: never a token. It
+// resolves once the note in IndexedDB is written: a refresh holds the lock
+// until then.
 function remember(expiresIn) {
   const schedule = { at: Date.now(), expiresIn };
   localStorage.setItem(SCHEDULE, JSON.stringify(schedule));
   channel?.postMessage({ type: "refreshed", ...schedule });
   plan(schedule);
+  return writeNote(schedule);
 }
 
 function stored() {
@@ -159,14 +230,24 @@ const wasSignedIn = () => signedIn || lost || stored() !== null;
 // plan sets the timer for 80% of the access token's lifetime. A hidden tab
 // lets its timer pass: background tabs need no fresh token, and their timers
 // are throttled anyway. It catches up when it becomes visible again.
+//
+// Whatever access_expires_in says, the page must not refresh in a loop.
+// Without a usable lifetime (0, missing, not a number) there is no timer:
+// the reactive refresh still works. Otherwise the delay stays between 1
+// second (never more than one refresh a second, whatever the schedule) and
+// the longest that setTimeout takes, 2^31 - 1 ms, about 24.8 days (beyond
+// that, it would fire at once).
 const dueAt = (schedule) => schedule.at + schedule.expiresIn * 800; // 80%, in ms
+const MIN_DELAY = 1000;
+const MAX_DELAY = 2 ** 31 - 1;
 
 function plan(schedule) {
   clearTimeout(timer);
-  if (!schedule) return;
+  if (!(schedule?.expiresIn > 0 && Number.isFinite(schedule.at))) return;
+  const delay = Math.min(Math.max(dueAt(schedule) - Date.now(), MIN_DELAY), MAX_DELAY);
   timer = setTimeout(() => {
     if (!document.hidden) proactive(schedule.at);
-  }, Math.max(0, dueAt(schedule) - Date.now()));
+  }, delay);
 }
 
 async function proactive(since) {
@@ -182,7 +263,7 @@ async function proactive(since) {
 }
 
 // A tab shown again plans anew: a refresh that came due while it was hidden
-// runs at once.
+// runs a second later.
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden) plan(current());
 });
@@ -205,6 +286,7 @@ function forget() {
   clearTimeout(timer);
   heard = null;
   localStorage.removeItem(SCHEDULE);
+  transact("readwrite", (store) => store.delete(SCHEDULE));
 }
 
 // leave ends this browser's session on the page's side: it forgets the

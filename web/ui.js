@@ -7,10 +7,28 @@ export const $ = (id) => document.getElementById(id);
 // say puts a message into a live region (role="status"), which screen
 // readers announce. kind ("error", "ok" or "info") only picks the style; the
 // words carry the meaning.
+//
+// A screen reader announces a change of the region, and writing the same
+// words again (a second wrong password) is none. So say empties the region
+// at once and writes the message a moment later, in a task of its own: the
+// empty region and the message are two changes, and the message is
+// announced every time. (A frame is too short: the empty state might never
+// reach the accessibility tree. A hidden tab's timers run late, but run.)
+// A newer message, or "" to clear, replaces one still waiting.
+const ANNOUNCE_DELAY = 100; // ms
+const waiting = new Map(); // region → timer of its message
+
 export function say(text, { kind = "error", into = "status" } = {}) {
   const region = $(into);
-  region.dataset.kind = kind;
-  region.textContent = text;
+  clearTimeout(waiting.get(region));
+  waiting.delete(region);
+  region.textContent = "";
+  if (!text) return;
+  waiting.set(region, setTimeout(() => {
+    waiting.delete(region);
+    region.dataset.kind = kind;
+    region.textContent = text;
+  }, ANNOUNCE_DELAY));
 }
 
 export const failure = (res) => res.data.error?.message ?? "Something went wrong. Please try again.";
@@ -18,6 +36,11 @@ export const failure = (res) => res.data.error?.message ?? "Something went wrong
 // onSubmit runs handler with the form's fields. While it runs, the button is
 // marked busy (aria-disabled keeps it focusable, so keyboard users do not
 // lose their place, as they would with disabled) and further submits wait.
+//
+// In index.html, every form's fields are in a <fieldset disabled>: until
+// this handler is attached, the form cannot be submitted at all (Enter in a
+// field would otherwise post it natively, passwords included, to the page's
+// own address). onSubmit enables it once it has taken the form over.
 export function onSubmit(id, handler) {
   const form = $(id);
   const button = form.querySelector("button[type=submit]");
@@ -34,6 +57,7 @@ export function onSubmit(id, handler) {
       button.removeAttribute("aria-disabled");
     }
   });
+  for (const set of form.querySelectorAll("fieldset")) set.disabled = false;
 }
 
 // show swaps one panel for another and moves the focus to the new panel's
