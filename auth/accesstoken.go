@@ -28,6 +28,19 @@ type AccessClaims struct {
 	jwt.RegisteredClaims
 }
 
+// compactJWS reports whether s holds only the base64url alphabet and dots.
+// Go's base64 decoders skip \r and \n, so without this check one token
+// could be written many ways, all accepted.
+func compactJWS(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // UnmarshalJSON refuses time claims written as strings: golang-jwt's
 // NumericDate accepts "exp":"1700000000", while RFC 7519 §2 asks for a
 // number. A signer that writes strings is not this server, so its token is
@@ -111,7 +124,7 @@ func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int) (token 
 // Verify checks the signature and every required claim. It does not consult
 // the revocation list; see RevocationList.IsRevoked.
 func (a *AccessTokens) Verify(raw string) (*AccessClaims, error) {
-	if raw == "" || len(raw) > maxAccessTokenLength {
+	if raw == "" || len(raw) > maxAccessTokenLength || !compactJWS(raw) {
 		return nil, ErrInvalidAccessToken
 	}
 	claims := &AccessClaims{}

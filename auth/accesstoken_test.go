@@ -542,6 +542,8 @@ func TestVerifyRefusesMalformedTokens(t *testing.T) {
 		"non-base64 payload":        parts[0] + ".@@@@." + parts[2],
 		"non-base64 signature":      parts[0] + "." + parts[1] + ".!!!!",
 		"padded signature":          tok + "==",
+		"line break in signature":   tok[:len(tok)-10] + "\r\n" + tok[len(tok)-10:], // Go's base64 skips it
+		"line break in payload":     parts[0] + "." + parts[1][:8] + "\n" + parts[1][8:] + "." + parts[2],
 		"standard base64 alphabet":  strings.NewReplacer("-", "+", "_", "/").Replace(tok) + "+/",
 		"header not JSON":           b64([]byte("not json")) + "." + parts[1] + "." + parts[2],
 		"header JSON array":         b64([]byte(`["alg","EdDSA"]`)) + "." + parts[1] + "." + parts[2],
