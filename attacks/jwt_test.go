@@ -369,12 +369,12 @@ func TestForgedAccessTokensAreRefused(t *testing.T) {
 	expectRefused(t, me(t, genuine, deliveries[0]), http.StatusUnauthorized, "unauthenticated")
 }
 
-// DEFECT: a time claim written as a JSON string holding a number
-// ("exp": "1767225600") is accepted. RFC 7519 §2 makes NumericDate a JSON
-// number; golang-jwt's NumericDate.UnmarshalJSON decodes into json.Number,
-// which also takes a numeric string. Only a holder of the signing key can
-// make such a token (the server never does), so this is strictness, not a
-// way in; the fix is a check of the JSON types in auth.AccessTokens.Verify.
+// A time claim written as a JSON string holding a number ("exp":
+// "1767225600") must be refused: RFC 7519 §2 makes NumericDate a JSON
+// number, but golang-jwt's NumericDate.UnmarshalJSON decodes into
+// json.Number, which also takes a numeric string (this suite found it
+// accepted once). Only a holder of the signing key can make such a token,
+// so this is strictness, not a way in.
 func TestTimeClaimsMustBeNumbers(t *testing.T) {
 	t.Parallel()
 	tg := newTarget(t)

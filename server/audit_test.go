@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -204,17 +205,19 @@ func TestSecurityEventsAreRecorded(t *testing.T) {
 
 	logs := app.Logs.String()
 	for _, r := range rows {
-		line := fmt.Sprintf(`msg="security event" event=%s user_id=%s session_id=%s`, r.Type, logValue(r.UserID), logValue(r.SessionID))
+		line := fmt.Sprintf(`msg="security event" event=%s user_id=%s session_id=%s detail=%s ip=%s user_agent=%s`,
+			r.Type, logValue(r.UserID), logValue(r.SessionID), logValue(r.Detail), logValue(r.IP), logValue(r.UserAgent))
 		if !strings.Contains(logs, line) {
 			t.Errorf("the log lacks %s", line)
 		}
 	}
 }
 
-// logValue is how slog's text handler writes a string value.
+// logValue is how slog's text handler writes a string value: quoted when
+// empty or when it holds a space, a quote or an equals sign.
 func logValue(s string) string {
-	if s == "" {
-		return `""`
+	if s == "" || strings.ContainsAny(s, " \"=") {
+		return strconv.Quote(s)
 	}
 	return s
 }

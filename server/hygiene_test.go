@@ -573,6 +573,25 @@ func TestAuthRateLimit(t *testing.T) {
 		expectError(t, b.post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}), http.StatusUnauthorized, "invalid_refresh_token")
 	})
 
+	t.Run("every credential-less route is limited", func(t *testing.T) {
+		for route, body := range map[string]map[string]string{
+			"register":            {"email": "x@example.com", "password": testPassword},
+			"verify-email":        {"token": "not-a-token"},
+			"resend-verification": {"email": "x@example.com"},
+			"login":               {"email": "x@example.com", "password": "x"},
+			"forgot-password":     {"email": "x@example.com"},
+			"reset-password":      {"token": "not-a-token", "password": testPassword},
+			"token":               {"grant_type": "password", "email": "x@example.com", "password": "x"},
+		} {
+			app := newTestApp(t, func(c *config.Config) { c.AuthRateLimitMax = 1 })
+			b := app.newBrowser(t)
+			if r := b.post("/api/auth/"+route, body); r.Status == http.StatusTooManyRequests {
+				t.Fatalf("%s: the first request is refused", route)
+			}
+			expectRateLimited(t, b.post("/api/auth/"+route, body))
+		}
+	})
+
 	t.Run("parallel requests cannot exceed the budget", func(t *testing.T) {
 		app := newTestApp(t, limit3)
 		statuses := make(chan int, 20)
