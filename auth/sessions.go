@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
@@ -450,8 +451,15 @@ func notFoundAs(err, sentinel error) error {
 }
 
 // truncate keeps at most n bytes of s, cut at a character boundary, and
-// drops bytes that are not UTF-8: stored request headers are shown back as
-// JSON, which would turn a broken character into U+FFFD.
+// drops bytes that are not UTF-8 (stored request headers are shown back as
+// JSON, which would turn a broken character into U+FFFD) and control and
+// format characters: a right-to-left override in a user agent would make
+// the session list show the owner a device name written backwards.
 func truncate(s string, n int) string {
-	return strings.ToValidUTF8(s[:min(len(s), n)], "")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s[:min(len(s), n)], ""))
 }

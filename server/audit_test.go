@@ -131,12 +131,13 @@ func (r *tokenRecorder) all() []string {
 }
 
 // currentSession returns the entry of b's own session in /api/auth/sessions.
-func currentSession(t *testing.T, b *browser) (current struct{ ID, IP string }) {
+func currentSession(t *testing.T, b *browser) (current struct{ ID, IP, UserAgent string }) {
 	t.Helper()
 	var out struct {
 		Sessions []struct {
-			ID, IP  string
-			Current bool
+			ID, IP    string
+			UserAgent string `json:"user_agent"`
+			Current   bool
 		}
 	}
 	r := b.get("/api/auth/sessions")
@@ -144,7 +145,7 @@ func currentSession(t *testing.T, b *browser) (current struct{ ID, IP string }) 
 	decode(t, r, &out)
 	for _, s := range out.Sessions {
 		if s.Current {
-			current.ID, current.IP = s.ID, s.IP
+			current.ID, current.IP, current.UserAgent = s.ID, s.IP, s.UserAgent
 			return current
 		}
 	}

@@ -435,6 +435,20 @@ func TestParallelMixedTrafficHasNoServerErrors(t *testing.T) {
 
 // A long user agent is stored cut at a character boundary, never in the
 // middle of one (which the session list would show as U+FFFD).
+// Format characters such as a right-to-left override (U+202E) are dropped
+// from stored user agents: they would let a device name read as something
+// else in the owner's session list and security events.
+func TestUserAgentLosesFormatCharacters(t *testing.T) {
+	app := newTestApp(t)
+	_, email := app.signedIn(t)
+	b := app.newBrowser(t)
+	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword},
+		"User-Agent", "Safari\u202egnp.exe\u200b on iPhone"), http.StatusOK)
+	if got := currentSession(t, b).UserAgent; got != "Safarignp.exe on iPhone" {
+		t.Fatalf("stored user agent %q, want the text without U+202E and U+200B", got)
+	}
+}
+
 func TestLongUserAgentIsCutAtACharacter(t *testing.T) {
 	app := newTestApp(t)
 	_, email := app.signedIn(t)
