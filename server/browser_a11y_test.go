@@ -189,10 +189,7 @@ func tabThrough(t *testing.T, tab context.Context, path string) {
 func TestBrowserSignOutEverywhere(t *testing.T) {
 	app := newTestApp(t)
 	_, email := app.signedIn(t)
-	tab := newTab(t)
-	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
-	waitReloaded(t, tab)
+	tab := dashboardTab(t, app, email)
 	tab2 := sameBrowserTab(t, tab)
 	browse(t, tab2, chromedp.Navigate(app.URL+"/"))
 	waitReloaded(t, tab2)

@@ -168,10 +168,7 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 func TestBrowserRefreshesBeforeExpiry(t *testing.T) {
 	app := newTestApp(t, func(c *config.Config) { c.AccessTokenTTL = 2 * time.Second })
 	_, email := app.signedIn(t)
-	tab := newTab(t)
-	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
-	waitReloaded(t, tab)
+	tab := dashboardTab(t, app, email)
 
 	waitRefreshes(t, app, 2)
 	reload(t, tab)
@@ -202,10 +199,7 @@ func TestBrowserRefreshesBeforeExpiry(t *testing.T) {
 func TestBrowserFormsInertUntilReady(t *testing.T) {
 	app := newTestApp(t)
 	_, email := app.signedIn(t)
-	tab := newTab(t)
-	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
-	waitReloaded(t, tab)
+	tab := dashboardTab(t, app, email)
 
 	ctx, cancel := context.WithTimeout(tab, stepTimeout)
 	defer cancel()
@@ -293,6 +287,17 @@ func markStale(t *testing.T, tab context.Context) {
 	t.Helper()
 	browse(t, tab, chromedp.Evaluate[chromedp.Void](
 		`document.querySelectorAll("#session-list li").forEach((li) => { li.dataset.stale = "" }); 0`))
+}
+
+// dashboardTab is a new browser signed in as email through the sign-in
+// form, showing the dashboard.
+func dashboardTab(t *testing.T, app *testApp, email string) context.Context {
+	t.Helper()
+	tab := newTab(t)
+	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
+	waitReloaded(t, tab)
+	return tab
 }
 
 // waitReloaded waits until the tab shows the dashboard with a session list
