@@ -13,8 +13,8 @@ import (
 // No user enumeration (ASVS 5.0 6.3.8): every route that takes an email
 // without a session answers an address with an account and one without
 // with the same status, body and cookies, in the same time. The time is
-// compared by medians of alternating requests, which a shared, noisy
-// machine does not skew towards either side.
+// compared by the median difference of paired requests, which a shared,
+// noisy machine does not skew towards either side.
 func TestNoUserEnumeration(t *testing.T) {
 	verified := func(t *testing.T, app *testApp) string { _, email := app.signedIn(t); return email }
 	unverified := func(t *testing.T, app *testApp) string { return app.register(t) }
@@ -64,22 +64,38 @@ func TestNoUserEnumeration(t *testing.T) {
 				}
 				return elapsed
 			}
-			const rounds = 60
-			var withAccount, without []time.Duration
-			for i := range rounds {
-				app.Clock.Advance(61 * time.Second) // every request for a known address mails
-				if i%2 == 0 {
-					withAccount = append(withAccount, timed(known[i%len(known)]))
-					without = append(without, timed(uniqueEmail()))
-				} else {
-					without = append(without, timed(uniqueEmail()))
-					withAccount = append(withAccount, timed(known[i%len(known)]))
+			// One attempt: 60 pairs of requests, one for an address with an
+			// account and one without, in alternating order. A pair sees the
+			// same machine load, so the median of the pairs' differences
+			// cancels noise that medians of each side would not.
+			measure := func() (diff, typical time.Duration) {
+				var diffs, all []time.Duration
+				for i := range 60 {
+					app.Clock.Advance(61 * time.Second) // every request for a known address mails
+					var k, u time.Duration
+					if i%2 == 0 {
+						k = timed(known[i%len(known)])
+						u = timed(uniqueEmail())
+					} else {
+						u = timed(uniqueEmail())
+						k = timed(known[i%len(known)])
+					}
+					diffs = append(diffs, k-u)
+					all = append(all, k, u)
 				}
+				return median(diffs), median(all)
 			}
-			a, u := median(withAccount), median(without)
-			t.Logf("median answer: %v with an account, %v without", a, u)
-			if diff := max(a, u) - min(a, u); diff > 200*time.Microsecond && diff > min(a, u)/5 {
-				t.Fatalf("medians differ by %v (%v with an account, %v without): the answer reveals the account", diff, a, u)
+			// A burst of load (other packages' tests, a browser) can still
+			// skew one attempt; a real difference skews every one.
+			for attempt := 1; ; attempt++ {
+				diff, typical := measure()
+				t.Logf("attempt %d: answers take %v; with an account minus without: %v (median of pairs)", attempt, typical, diff)
+				if diff.Abs() <= max(50*time.Microsecond, typical/10) {
+					break
+				}
+				if attempt == 3 {
+					t.Fatalf("an address with an account answers %v slower than one without (typical answer %v), in 3 attempts: the timing reveals the account", diff, typical)
+				}
 			}
 			app.settle(t)
 			// (The jobs run 50 ms after their answers, when the fake clock
