@@ -142,14 +142,7 @@ func (a *Accounts) createAccount(ctx context.Context, email, name, hash string) 
 // an unverified account, and silently does nothing otherwise. The work
 // happens after the answer (see background).
 func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) error {
-	email, err := NormalizeEmail(rawEmail)
-	if err != nil {
-		return err
-	}
-	a.background.run("resend-verification", func(ctx context.Context) error {
-		return a.mailLink(ctx, email, models.PurposeEmailVerification)
-	})
-	return nil
+	return a.mailLinkLater(rawEmail, models.PurposeEmailVerification)
 }
 
 // VerifyEmail consumes a verification token, marks the email verified and
@@ -170,13 +163,7 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client)
 	if err != nil {
 		return Tokens{}, err
 	}
-	tokens, err := a.sessions.Start(ctx, user, client)
-	if err != nil {
-		return Tokens{}, err
-	}
-	// The event names the session the link opened, like a sign-in does.
-	a.audit.Record(ctx, Event{Type: EventEmailVerified, UserID: user.ID, SessionID: tokens.SessionID, Client: client})
-	return tokens, nil
+	return a.startSession(ctx, user, EventEmailVerified, client)
 }
 
 // SignIn checks an email and password and starts a session (login and the
@@ -190,11 +177,17 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, client Cl
 		a.audit.RecordRefusal(ctx, EventLoginFailed, err, Event{UserID: user.ID, Client: client})
 		return Tokens{}, err
 	}
+	return a.startSession(ctx, user, EventLoginSucceeded, client)
+}
+
+// startSession opens a session for a user who has just proven who they are,
+// and records how (the event names the new session).
+func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, client Client) (Tokens, error) {
 	tokens, err := a.sessions.Start(ctx, user, client)
 	if err != nil {
 		return Tokens{}, err
 	}
-	a.audit.Record(ctx, Event{Type: EventLoginSucceeded, UserID: user.ID, SessionID: tokens.SessionID, Client: client})
+	a.audit.Record(ctx, Event{Type: how, UserID: user.ID, SessionID: tokens.SessionID, Client: client})
 	return tokens, nil
 }
 
@@ -317,6 +310,21 @@ func (a *Accounts) linkTTL(purpose string) time.Duration {
 		return a.cfg.PasswordResetTTL
 	}
 	return a.cfg.EmailVerificationTTL
+}
+
+// mailLinkLater checks the address, then mails a link of purpose in the
+// background (see mailLink): the caller answers at once, the same for every
+// address, so that neither the answer nor its timing tells whether an
+// account exists.
+func (a *Accounts) mailLinkLater(rawEmail, purpose string) error {
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return err
+	}
+	a.background.run(purpose, func(ctx context.Context) error {
+		return a.mailLink(ctx, email, purpose)
+	})
+	return nil
 }
 
 // mailLink mails a new verification or reset link to the account of email,

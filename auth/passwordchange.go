@@ -20,14 +20,7 @@ import (
 // answers at once and does the work in the background, so that neither the
 // answer nor its timing tells whether the account exists.
 func (a *Accounts) ForgotPassword(ctx context.Context, rawEmail string) error {
-	email, err := NormalizeEmail(rawEmail)
-	if err != nil {
-		return err
-	}
-	a.background.run("forgot-password", func(ctx context.Context) error {
-		return a.mailLink(ctx, email, models.PurposePasswordReset)
-	})
-	return nil
+	return a.mailLinkLater(rawEmail, models.PurposePasswordReset)
 }
 
 // ResetPassword sets a new password with a reset link's token. It does not
