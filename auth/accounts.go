@@ -10,6 +10,7 @@ import (
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // AccountConfig holds the account rules that come from configuration.
@@ -19,6 +20,9 @@ type AccountConfig struct {
 	PasswordResetTTL         time.Duration
 	RequireEmailVerification bool
 	PasswordPolicy           PasswordPolicy
+	// LinkKey derives the tokens of the links in mails from the outbox
+	// mail's id (see Link), so that the outbox stores no token.
+	LinkKey []byte
 }
 
 // AccountDeps are the services Accounts works with, built in server.New.
@@ -28,7 +32,7 @@ type AccountDeps struct {
 	Logins    *Throttle // failed logins per account
 	Sessions  *Sessions // started at sign-in; ended or renewed when a password changes
 	Audit     *Audit
-	Mailer    mail.Mailer
+	Outbox    *mail.Outbox // mails are stored with the change they report
 	Log       *slog.Logger
 	Now       func() time.Time
 }
@@ -36,38 +40,22 @@ type AccountDeps struct {
 // Accounts registers users, verifies their email, checks and changes their
 // password.
 type Accounts struct {
-	db         *gorm.DB
-	passwords  *PasswordHasher
-	logins     *Throttle
-	mails      *Throttle // mails of each kind per address sent on unauthenticated requests
-	sessions   *Sessions
-	audit      *Audit
-	mailer     mail.Mailer
-	background *background
-	cfg        AccountConfig
-	log        *slog.Logger
-	now        func() time.Time
+	db        *gorm.DB
+	passwords *PasswordHasher
+	logins    *Throttle
+	sessions  *Sessions
+	audit     *Audit
+	outbox    *mail.Outbox
+	cfg       AccountConfig
+	log       *slog.Logger
+	now       func() time.Time
 }
-
-// mailInterval is the least time between two mails of one kind to one
-// address that anybody can trigger (verification, reset, the "someone tried
-// to register" notice): the per-IP limit alone would let an attacker flood
-// one inbox from many addresses. Each kind has its own limit, so that the
-// notice, which an attacker can trigger at will, never uses up the minute of
-// a reset link; and a request refused by the limit loses nothing, since a
-// mail of its kind with a live link went out less than a minute before.
-// (Mails that follow a proven action, such as "your password was changed",
-// are not limited.)
-const mailInterval = time.Minute
 
 // NewAccounts returns the account service.
 func NewAccounts(deps AccountDeps, cfg AccountConfig) *Accounts {
-	now := utc(deps.Now)
 	return &Accounts{
-		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, audit: deps.Audit, mailer: deps.Mailer,
-		mails:      NewThrottle(1, mailInterval, now),
-		background: newBackground(backgroundLimit, deps.Log),
-		cfg:        cfg, log: deps.Log, now: now,
+		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, audit: deps.Audit, outbox: deps.Outbox,
+		cfg: cfg, log: deps.Log, now: utc(deps.Now),
 	}
 }
 
@@ -80,11 +68,13 @@ type Registration struct {
 
 const maxNameLength = 200
 
-// Register checks a registration and hashes its password, then answers; the
-// account is created after the answer (see createAccount). Only a malformed
-// address, a refused password or a busy server get an error: whether the
-// address is taken shows neither in the answer nor in its timing (a new
-// account's insert commits to disk, a taken address fails at once).
+// Register creates an unverified account and stores its verification
+// mail, both in one transaction that has committed when it returns. For an
+// address that already has an account it stores a notice to the owner
+// instead. Both paths make the same two writes and one commit, so that
+// whether the address is taken shows neither in the answer nor in its
+// timing. Only a malformed address, a refused password or a busy server get
+// an error.
 func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	email, err := NormalizeEmail(in.Email)
 	if err != nil {
@@ -97,52 +87,31 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	if len([]rune(name)) > maxNameLength {
 		return ErrNameTooLong
 	}
-	// Hashed in the request, so that a flood of registrations meets the
-	// hashing slots (503 server_busy) rather than piling up in memory.
-	hash, err := a.passwords.Hash(ctx, in.Password)
+	hash, err := a.passwords.Hash(ctx, in.Password) // waits for a hashing slot: a flood meets 503 server_busy
 	if err != nil {
 		return err
 	}
-	a.background.run("register", func(ctx context.Context) error {
-		return a.createAccount(ctx, email, name, hash)
+	user := models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: a.now()}
+	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// DO NOTHING rather than a failing insert: a failed statement
+		// would abort the whole transaction on PostgreSQL.
+		created := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&user)
+		if created.Error != nil {
+			return created.Error
+		}
+		if created.RowsAffected == 0 {
+			return a.queueMail(tx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
+		}
+		return a.queueMail(tx, mail.Verification, email, mail.Data{ExpiresIn: a.cfg.EmailVerificationTTL})
 	})
-	return nil
+	return busyWhenFull(err)
 }
 
-// createAccount creates an unverified account and mails a verification
-// link. For an address that already has an account it creates nothing and
-// mails the owner a notice instead.
-func (a *Accounts) createAccount(ctx context.Context, email, name, hash string) error {
-	now := a.now()
-	user := models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: now}
-	var link string
-	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if err := tx.Create(&user).Error; err != nil {
-			return err
-		}
-		var err error
-		link, err = a.newLink(tx, user.ID, models.PurposeEmailVerification, now)
-		return err
-	})
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		if a.mails.Begin(mailKey(mail.RegistrationAttempt, email)) == nil {
-			a.send(ctx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
-		}
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	a.mails.Begin(mailKey(mail.Verification, email)) // a resend within the minute waits
-	a.send(ctx, mail.Verification, email, mail.Data{Link: link, ExpiresIn: a.cfg.EmailVerificationTTL})
-	return nil
-}
-
-// ResendVerification mails a new verification link if the address belongs to
-// an unverified account, and silently does nothing otherwise. The work
-// happens after the answer (see background).
+// ResendVerification stores a request for a new verification link. The
+// outbox decides when it delivers whether the address has an unverified
+// account (see Prepare), so that neither the answer nor its timing tells.
 func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) error {
-	return a.mailLinkLater(rawEmail, models.PurposeEmailVerification)
+	return a.requestLink(ctx, rawEmail, mail.Verification)
 }
 
 // VerifyEmail consumes a verification token, marks the email verified and
@@ -278,32 +247,6 @@ func (a *Accounts) Prune(ctx context.Context) error {
 	return a.db.WithContext(ctx).Where("expires_at < ? OR used_at < ?", cutoff, cutoff).Delete(&models.OneTimeToken{}).Error
 }
 
-// Wait blocks until the work started after answers (mails being prepared)
-// has finished, or ctx is done.
-func (a *Accounts) Wait(ctx context.Context) error { return a.background.wait(ctx) }
-
-// Close refuses new background work and waits for the scheduled work (server
-// shutdown, before the mail queue and the database close).
-func (a *Accounts) Close(ctx context.Context) error { return a.background.close(ctx) }
-
-// linkPaths are the frontend pages that links in emails open.
-var linkPaths = map[string]string{
-	models.PurposeEmailVerification: "/verify-email",
-	models.PurposePasswordReset:     "/reset-password",
-}
-
-// newLink stores a fresh single-use token (voiding older ones of the same
-// purpose) and returns the link to mail. The link is built from APP_URL,
-// never from request headers, and carries the token in the fragment, which
-// browsers send neither to servers nor in Referer headers.
-func (a *Accounts) newLink(tx *gorm.DB, userID, purpose string, now time.Time) (string, error) {
-	token, err := issueOneTimeToken(tx, userID, purpose, now, a.linkTTL(purpose))
-	if err != nil {
-		return "", err
-	}
-	return a.cfg.AppURL + linkPaths[purpose] + "#token=" + token, nil
-}
-
 // linkTTL is the lifetime of a link of purpose.
 func (a *Accounts) linkTTL(purpose string) time.Duration {
 	if purpose == models.PurposePasswordReset {
@@ -312,64 +255,29 @@ func (a *Accounts) linkTTL(purpose string) time.Duration {
 	return a.cfg.EmailVerificationTTL
 }
 
-// mailLinkLater checks the address, then mails a link of purpose in the
-// background (see mailLink): the caller answers at once, the same for every
-// address, so that neither the answer nor its timing tells whether an
-// account exists.
-func (a *Accounts) mailLinkLater(rawEmail, purpose string) error {
+// requestLink checks the address and stores a request for a link mail of
+// kind. The same single write happens for every address; the outbox looks
+// the account up when it delivers (see Prepare).
+func (a *Accounts) requestLink(ctx context.Context, rawEmail string, kind mail.Kind) error {
 	email, err := NormalizeEmail(rawEmail)
 	if err != nil {
 		return err
 	}
-	a.background.run(purpose, func(ctx context.Context) error {
-		return a.mailLink(ctx, email, purpose)
-	})
-	return nil
+	err = a.queueMail(a.db.WithContext(ctx), kind, email, mail.Data{ExpiresIn: a.linkTTL(linkPurposes[kind])})
+	return busyWhenFull(err)
 }
 
-// mailLink mails a new verification or reset link to the account of email,
-// if there is one (for verification: an unverified one), at most once per
-// mailInterval. It runs in the background.
-func (a *Accounts) mailLink(ctx context.Context, email, purpose string) error {
-	query := a.db.WithContext(ctx).Where("email = ?", email)
-	kind := mail.PasswordReset
-	if purpose == models.PurposeEmailVerification {
-		query = query.Where("email_verified_at IS NULL")
-		kind = mail.Verification
-	}
-	var user models.User
-	if err := query.Take(&user).Error; err != nil {
-		return notFoundAs(err, nil) // no account: nothing to send, nothing to log
-	}
-	key := mailKey(kind, email)
-	if a.mails.Begin(key) != nil {
-		return nil // the previous link is less than a minute old
-	}
-	var link string
-	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) (err error) {
-		link, err = a.newLink(tx, user.ID, purpose, a.now())
-		return err
-	})
-	if err != nil {
-		a.mails.Release(key) // nothing was sent: the user may ask again at once
-		return err
-	}
-	a.send(ctx, kind, email, mail.Data{Link: link, ExpiresIn: a.linkTTL(purpose)})
-	return nil
-}
-
-func mailKey(kind mail.Kind, email string) string { return string(kind) + ":" + email }
-
-// send composes and queues a message; a failure is logged (without the
-// message, which may hold a token) but not returned, so that the HTTP answer
-// stays the same.
-func (a *Accounts) send(ctx context.Context, kind mail.Kind, to string, data mail.Data) {
+// queueMail stores a mail in tx, the transaction of the change it reports.
+func (a *Accounts) queueMail(tx *gorm.DB, kind mail.Kind, to string, data mail.Data) error {
 	data.AppURL = a.cfg.AppURL
-	msg, err := mail.Compose(kind, to, data)
-	if err == nil {
-		err = a.mailer.Send(ctx, msg)
+	return a.outbox.Add(tx, kind, to, data)
+}
+
+// busyWhenFull turns a full outbox into the server_busy answer: the request
+// is refused before it is acknowledged.
+func busyWhenFull(err error) error {
+	if errors.Is(err, mail.ErrOutboxFull) {
+		return &ThrottledError{Err: ErrServerBusy, RetryAfter: 30 * time.Second}
 	}
-	if err != nil {
-		a.log.ErrorContext(ctx, "sending mail failed", "kind", kind, "error", err)
-	}
+	return err
 }

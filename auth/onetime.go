@@ -7,16 +7,15 @@ import (
 	"gorm.io/gorm"
 )
 
-// issueOneTimeToken stores a new single-use token for a user and purpose and
-// voids the user's older unused tokens of that purpose: only the newest link
-// works.
-func issueOneTimeToken(tx *gorm.DB, userID, purpose string, now time.Time, ttl time.Duration) (string, error) {
+// issueOneTimeToken stores the hash of a new single-use token for a user and
+// purpose and voids the user's older unused tokens of that purpose: only the
+// newest link works.
+func issueOneTimeToken(tx *gorm.DB, userID, purpose, token string, now time.Time, ttl time.Duration) error {
 	if err := voidOneTimeTokens(tx, userID, purpose, now); err != nil {
-		return "", err
+		return err
 	}
-	token := NewOpaqueToken()
 	row := models.OneTimeToken{UserID: userID, Purpose: purpose, TokenHash: HashToken(token), ExpiresAt: now.Add(ttl), CreatedAt: now}
-	return token, tx.Create(&row).Error
+	return tx.Create(&row).Error
 }
 
 // voidOneTimeTokens spends every unused token of a user and purpose.

@@ -16,11 +16,11 @@ import (
 // someone else got in), and both mail a notice, so that a change the owner
 // did not make does not go unnoticed.
 
-// ForgotPassword mails a reset link if the address has an account. It
-// answers at once and does the work in the background, so that neither the
-// answer nor its timing tells whether the account exists.
+// ForgotPassword stores a request for a reset link. The outbox decides when
+// it delivers whether the address has an account (see Prepare), so that
+// neither the answer nor its timing tells.
 func (a *Accounts) ForgotPassword(ctx context.Context, rawEmail string) error {
-	return a.mailLinkLater(rawEmail, models.PurposePasswordReset)
+	return a.requestLink(ctx, rawEmail, mail.PasswordReset)
 }
 
 // ResetPassword sets a new password with a reset link's token. It does not
@@ -58,15 +58,16 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 		}).Error; err != nil {
 			return err
 		}
-		_, err := a.endWhatThePasswordOpened(tx, user.ID, "", now)
-		return err
+		if _, err := a.endWhatThePasswordOpened(tx, user.ID, "", now); err != nil {
+			return err
+		}
+		return a.queuePasswordChanged(tx, user.Email, now, client)
 	})
 	if err != nil {
 		return err
 	}
 	a.logins.Succeeded(user.Email) // the owner is back: earlier failures no longer count
 	a.audit.Record(ctx, Event{Type: EventPasswordReset, UserID: user.ID, Client: client})
-	a.sendPasswordChanged(ctx, user.Email, now, client)
 	return nil
 }
 
@@ -117,14 +118,15 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 			return err
 		}
 		user.PasswordHash, user.LastPasswordChange = hash, now
-		session, refresh, err = a.sessions.renew(tx, user, sessionID, now, client)
-		return err
+		if session, refresh, err = a.sessions.renew(tx, user, sessionID, now, client); err != nil {
+			return err
+		}
+		return a.queuePasswordChanged(tx, user.Email, now, client)
 	})
 	if err != nil {
 		return Tokens{}, err
 	}
 	a.audit.Record(ctx, Event{Type: EventPasswordChanged, UserID: user.ID, SessionID: sessionID, Client: client})
-	a.sendPasswordChanged(ctx, user.Email, now, client)
 	return a.sessions.issue(user, session, refresh)
 }
 
@@ -142,6 +144,8 @@ func (a *Accounts) endWhatThePasswordOpened(tx *gorm.DB, userID, keep string, no
 	return a.sessions.endAll(tx, userID, keep, now)
 }
 
-func (a *Accounts) sendPasswordChanged(ctx context.Context, email string, at time.Time, client Client) {
-	a.send(ctx, mail.PasswordChanged, email, mail.Data{Link: a.cfg.AppURL + "/forgot-password", Time: at, IP: client.IP})
+// queuePasswordChanged stores the notice of a password change in its
+// transaction.
+func (a *Accounts) queuePasswordChanged(tx *gorm.DB, email string, at time.Time, client Client) error {
+	return a.queueMail(tx, mail.PasswordChanged, email, mail.Data{Link: a.cfg.AppURL + "/forgot-password", Time: at, IP: client.IP})
 }

@@ -45,11 +45,14 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	}, []byte("successor"), clock.Now)
 	hasher := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, auth.HashLimit{Concurrency: 2, MaxWait: 2 * time.Second})
 	mailer := &recordingMailer{}
+	outbox := mail.NewOutbox(db, mailer, discardLog, clock.Now, mail.OutboxOptions{})
 	accounts := auth.NewAccounts(auth.AccountDeps{
 		DB: db, Passwords: hasher, Logins: auth.NewThrottle(10, 15*time.Minute, clock.Now), Sessions: sessions,
-		Audit: audit, Mailer: mailer, Log: discardLog, Now: clock.Now,
+		Audit: audit, Outbox: outbox, Log: discardLog, Now: clock.Now,
 	}, auth.AccountConfig{AppURL: testIssuer, EmailVerificationTTL: time.Hour, PasswordResetTTL: 30 * time.Minute,
-		RequireEmailVerification: true, PasswordPolicy: auth.PasswordPolicy{MinLength: 8}})
+		RequireEmailVerification: true, PasswordPolicy: auth.PasswordPolicy{MinLength: 8}, LinkKey: []byte("links")})
+	outbox.Start(accounts)
+	t.Cleanup(func() { outbox.Close(context.Background()) })
 
 	const oldPassword = "old leaked passphrase"
 	hash, err := hasher.Hash(ctx, oldPassword)
@@ -64,7 +67,7 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	if err := accounts.ForgotPassword(ctx, victim.Email); err != nil {
 		t.Fatal(err)
 	}
-	if err := accounts.Wait(ctx); err != nil {
+	if err := outbox.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if len(mailer.msgs) != 1 {

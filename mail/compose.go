@@ -43,16 +43,17 @@ type Data struct {
 // expiry of "0 seconds" is a caller bug, so Compose refuses it rather than
 // mailing it.
 var kinds = map[Kind]*kind{
-	Verification:        {subject: "Confirm your email address", needsExpiry: true},
-	PasswordReset:       {subject: "Reset your password", needsExpiry: true},
+	Verification:        {subject: "Confirm your email address", needsExpiry: true, public: true},
+	PasswordReset:       {subject: "Reset your password", needsExpiry: true, public: true},
 	PasswordChanged:     {subject: "Your password was changed", needsTime: true},
-	RegistrationAttempt: {subject: "Someone tried to create an account with your email address"},
+	RegistrationAttempt: {subject: "Someone tried to create an account with your email address", public: true},
 }
 
 type kind struct {
 	subject     string
 	needsExpiry bool
 	needsTime   bool
+	public      bool // anyone can trigger it: limited per address (see publicInterval) and by the outbox's Capacity
 	text        *texttemplate.Template
 	html        *htmltemplate.Template
 }

@@ -1,8 +1,8 @@
 // Package mail sends the account emails. The domain depends only on the
-// Mailer interface; main.go picks the implementation:
+// Outbox; server.New picks the transport behind it:
 //
+//	Outbox                       stores each mail with the change it reports, delivers it with retries
 //	Compose(kind, to, data)      renders a Message from the embedded templates
-//	Queue                        takes delivery off the request path, retries
 //	SMTPMailer                   delivers through an SMTP server (TLS enforced)
 //	LogMailer                    logs instead of sending (no SMTP configured)
 //	Mailbox                      keeps recent messages for the /dev/mail page
@@ -22,6 +22,7 @@ import (
 // Message is one email. Link is the action URL in the body, kept separately
 // so the development mailer and mailbox page can show it on its own.
 type Message struct {
+	ID      string // a stable id, the same at every attempt (the Message-ID's local part); "" for a random one
 	To      string
 	Subject string
 	Text    string // plain-text body

@@ -149,7 +149,12 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	out.Subject(msg.Subject)
 	// go-mail would take the domain of the Message-ID from the local host
 	// name (a container ID, often); the sender's domain looks less like spam.
-	out.SetMessageIDWithValue(rand.Text() + "@" + m.domain)
+	// The outbox's id makes a retried send recognisable as the same mail.
+	id := msg.ID
+	if id == "" {
+		id = rand.Text()
+	}
+	out.SetMessageIDWithValue(id + "@" + m.domain)
 	out.SetBodyString(gomail.TypeTextPlain, msg.Text)
 	if msg.HTML != "" {
 		out.AddAlternativeString(gomail.TypeTextHTML, msg.HTML)

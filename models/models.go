@@ -107,10 +107,39 @@ type SecurityEvent struct {
 	CreatedAt time.Time `gorm:"not null;index;index:idx_security_events_user_time,priority:2"`
 }
 
+// Outcomes of an outbox mail.
+const (
+	MailSent    = "sent"    // the mail server accepted it
+	MailSkipped = "skipped" // nothing to send after all (no such account, or one of its kind went out less than a minute before)
+	MailFailed  = "failed"  // given up after the last attempt
+)
+
+// OutboxMail is one mail the server has decided to send, written in the
+// transaction of the change it reports and delivered by the outbox workers
+// (package mail). It holds no secret: a link's token is derived from the ID
+// with a server key when the message is written (package auth).
+type OutboxMail struct {
+	ID        string    `gorm:"primaryKey;size:36"` // also the Message-ID, so a retried send can be recognised
+	Kind      string    `gorm:"not null;size:32;index:idx_outbox_mails_recipient,priority:2"`
+	Recipient string    `gorm:"not null;size:254;index:idx_outbox_mails_recipient,priority:1"`
+	Data      string    `gorm:"not null"` // JSON of the message's non-secret details (time, IP)
+	CreatedAt time.Time `gorm:"not null"`
+	// Delivery state. A worker leases a row (ClaimedUntil) before it
+	// delivers, so that two workers, on one instance or several, never send
+	// it at once; a worker that dies leaves a lease that runs out.
+	DueAt        time.Time  `gorm:"not null;index:idx_outbox_mails_due,priority:2"` // the next attempt
+	DoneAt       *time.Time `gorm:"index:idx_outbox_mails_due,priority:1"`          // set with Outcome
+	ClaimedUntil *time.Time
+	Attempts     int        `gorm:"not null;default:0"`
+	PreparedAt   *time.Time `gorm:"index:idx_outbox_mails_recipient,priority:3"` // when the first attempt decided to send it
+	Outcome      string     `gorm:"size:16"`
+	LastError    string     `gorm:"size:300"`
+}
+
 // NewID returns a random (version 4) UUID for users and sessions.
 func NewID() string { return uuid.NewString() }
 
 // Migrate creates or updates every table.
 func Migrate(db *gorm.DB) error {
-	return db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{})
+	return db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{})
 }

@@ -36,6 +36,8 @@ type Options struct {
 	// RevocationSyncInterval bounds how long another instance on the same
 	// database takes to learn a revocation made here (default 2s).
 	RevocationSyncInterval time.Duration
+	// Outbox tunes mail delivery (workers, retries, capacity).
+	Outbox mail.OutboxOptions
 }
 
 // Server is the assembled application.
@@ -46,8 +48,7 @@ type Server struct {
 	Revocations *auth.RevocationList
 
 	log      *slog.Logger
-	accounts *auth.Accounts
-	mail     *mail.Queue
+	outbox   *mail.Outbox
 	prunes   []func(context.Context) error
 	stop     context.CancelFunc
 	done     chan struct{}
@@ -92,16 +93,15 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
-	// Nothing below fails: the queue's workers and the database are
-	// released by Shutdown. Delivery happens off the request path, with
-	// retries.
-	mailQueue := mail.NewQueue(transport, log, mail.QueueOptions{})
+	// Nothing below fails: the outbox's workers and the database are
+	// released by Shutdown.
+	outbox := mail.NewOutbox(db, transport, log, now, opts.Outbox)
 	audit := auth.NewAudit(db, log, now)
 	sessions := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
-	}, successorKey(key), now)
+	}, deriveKey(key, "authstarter refresh-token successor v1"), now)
 	passwords := auth.NewPasswordHasher(auth.Argon2Params{
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 	}, auth.HashLimit{Concurrency: cfg.PasswordHashConcurrency, MaxWait: cfg.PasswordHashMaxWait})
@@ -111,7 +111,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Logins:    auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginFailureWindow, now),
 		Sessions:  sessions,
 		Audit:     audit,
-		Mailer:    mailQueue,
+		Outbox:    outbox,
 		Log:       log,
 		Now:       now,
 	}, auth.AccountConfig{
@@ -120,7 +120,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PasswordResetTTL:         cfg.PasswordResetTTL,
 		RequireEmailVerification: cfg.RequireEmailVerification,
 		PasswordPolicy:           auth.PasswordPolicy{MinLength: cfg.PasswordMinLength},
+		LinkKey:                  deriveKey(key, "authstarter mail links v1"),
 	})
+	outbox.Start(accounts) // accounts writes the links of the mails
 
 	app := fiber.New(fiber.Config{
 		AppName: "authstarter",
@@ -174,8 +176,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, accounts: accounts, mail: mailQueue,
-		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune},
+		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, outbox: outbox,
+		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune},
 		stop:   stop, done: make(chan struct{}),
 	}
 	syncEvery := opts.RevocationSyncInterval
@@ -212,8 +214,8 @@ func (s *Server) maintain(ctx context.Context, syncEvery time.Duration) {
 }
 
 // Prune deletes expired revocations, sessions that ended more than a day
-// ago (with their refresh tokens), spent links and security events past
-// their retention.
+// ago (with their refresh tokens), spent links, delivered mail and security
+// events past their retention.
 func (s *Server) Prune(ctx context.Context) error {
 	var errs []error
 	for _, prune := range s.prunes {
@@ -223,17 +225,15 @@ func (s *Server) Prune(ctx context.Context) error {
 }
 
 // Shutdown stops accepting requests, waits for those in flight and for the
-// mail they queued (up to timeout in all), stops the background work and
-// closes the database.
+// mail deliveries under way (up to timeout in all), stops the background
+// work and closes the database. Undelivered mail stays in the outbox for the
+// next start.
 func (s *Server) Shutdown(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := s.App.ShutdownWithContext(ctx)
-	if jobErr := s.accounts.Close(ctx); jobErr != nil { // mails being prepared after their answer
-		s.log.Error("background work cut short at shutdown", "error", jobErr)
-	}
-	if mailErr := s.mail.Close(ctx); mailErr != nil {
-		s.log.Error("mail left undelivered at shutdown", "error", mailErr)
+	if mailErr := s.outbox.Close(ctx); mailErr != nil {
+		s.log.Warn("mail deliveries cut short at shutdown; they are retried at the next start", "error", mailErr)
 	}
 	s.stop()
 	<-s.done
@@ -245,15 +245,9 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	return err
 }
 
-// Settle waits until the work that answered requests left behind is done:
-// mails being prepared after their answer (forgot-password, resend), then
-// their delivery. Tests call it before asserting that no mail was sent.
-func (s *Server) Settle(ctx context.Context) error {
-	if err := s.accounts.Wait(ctx); err != nil {
-		return err
-	}
-	return s.mail.Flush(ctx)
-}
+// Settle delivers the mail that is due (see Outbox.Flush). Tests call it
+// before asserting on the mail that requests left behind.
+func (s *Server) Settle(ctx context.Context) error { return s.outbox.Flush(ctx) }
 
 // mailTransport picks how mail leaves: the test's mailer, SMTP, or in
 // development the log plus the mailbox page at /dev/mail (returned so that
@@ -284,10 +278,11 @@ func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
 	return auth.LoadOrCreateDevKey(path)
 }
 
-// successorKey derives the secret that derives refresh token successors
-// from the signing key, so there is no second secret to manage.
-func successorKey(key auth.SigningKey) []byte {
+// deriveKey derives a secret for one purpose (refresh token successors, the
+// tokens of mailed links) from the signing key, so there is no second secret
+// to manage.
+func deriveKey(key auth.SigningKey, purpose string) []byte {
 	mac := hmac.New(sha256.New, key.Private.Seed())
-	mac.Write([]byte("authstarter refresh-token successor v1"))
+	mac.Write([]byte(purpose))
 	return mac.Sum(nil)
 }

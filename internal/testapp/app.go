@@ -16,6 +16,7 @@ import (
 
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 )
 
@@ -88,9 +89,10 @@ func NewWithEnv(tb testing.TB, env map[string]string, opts server.Options, optio
 }
 
 // ServerOptions are the options of New: mail recorded, background
-// revocation sync off.
+// revocation sync off, and the outbox's workers woken only by new mail (no
+// polling), so that nothing queries the database unless a request asks.
 func ServerOptions() server.Options {
-	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailbox()}
+	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailbox(), Outbox: mail.OutboxOptions{Poll: time.Hour}}
 }
 
 // AnotherInstance starts a second app on the same configuration, database

@@ -1,0 +1,461 @@
+package mail
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/authstarter/authstarter/internal/inflight"
+	"github.com/authstarter/authstarter/models"
+	"gorm.io/gorm"
+)
+
+var (
+	// ErrOutboxFull means too many mails that anyone can trigger are
+	// waiting: the request that wanted one more is refused (503) before it
+	// is acknowledged, rather than acknowledged and dropped.
+	ErrOutboxFull = errors.New("mail: outbox full")
+	// ErrNotSent, from a Writer's Prepare, means there is nothing to send
+	// after all (no such account, for instance).
+	ErrNotSent = errors.New("mail: nothing to send")
+)
+
+// Writer supplies what only the domain knows about a stored mail: whether
+// it still goes out, and its link.
+type Writer interface {
+	// Prepare runs once, in the transaction of a mail's first delivery
+	// attempt: it returns ErrNotSent when there is nothing to send, and
+	// otherwise stores what the link needs (its token's hash).
+	Prepare(tx *gorm.DB, m models.OutboxMail) error
+	// Link returns m's link, the same at every attempt, or "" to keep the
+	// link stored with the mail. A link with a token is not stored: it is
+	// derived again for each attempt.
+	Link(m models.OutboxMail) string
+}
+
+// OutboxOptions tunes an Outbox. Zero values pick the defaults.
+type OutboxOptions struct {
+	Workers     int           // concurrent deliveries; 0 means 2
+	MaxAttempts int           // attempts per mail, the first included; 0 means 10
+	Backoff     time.Duration // first retry delay, doubled each time up to maxBackoff; 0 means 5s
+	// Capacity is how many undelivered mails may wait before Add refuses
+	// the kinds anyone can trigger; 0 means 10,000. It bounds the table
+	// while the mail server is down and requests keep coming.
+	Capacity int
+	Poll     time.Duration // how often idle workers look for due mail; 0 means 1s
+}
+
+const (
+	// A worker leases a mail for claimTimeout and gives an attempt
+	// attemptTimeout, so that a lease never runs out while its attempt is
+	// still going: only a worker that died leaves a mail to its lease. The
+	// lease is short because it is how long such a mail waits after a crash.
+	claimTimeout   = 15 * time.Second
+	attemptTimeout = 10 * time.Second
+	// maxBackoff caps the retry delay. With the defaults, the attempts span
+	// about 40 minutes: a mail server down for that long loses nothing.
+	maxBackoff = 30 * time.Minute
+	// wakeDelay is how long a worker woken by Add waits before it looks:
+	// the request that added the mail has committed by then, and the
+	// delivery's database work does not slow that request's answer (a
+	// difference that TestNoUserEnumeration would see for known addresses).
+	wakeDelay = 50 * time.Millisecond
+	// doneRetention is how long delivered mails stay in the table (for the
+	// per-address limit, which looks back one minute, and for inspection).
+	doneRetention = 24 * time.Hour
+)
+
+// Outbox is the transactional outbox for mail. A change and the mail that
+// reports it are written in one transaction (Add), so an answer that says
+// "done" never loses its mail, whatever happens to the process after it.
+// Workers deliver the stored mails off the request path, with retries and
+// backoff, and mark each sent, skipped or failed. Delivery is at least once:
+// a worker that dies between the mail server's acceptance and the mark
+// leaves the mail to be sent again when its lease runs out, under the same
+// Message-ID, which lets receiving systems recognise the repeat.
+//
+// Leases (claimed_until, taken with a compare-and-swap) keep two workers,
+// on one instance or several sharing the database, from sending one mail at
+// once.
+type Outbox struct {
+	db        *gorm.DB
+	transport Mailer
+	writer    Writer
+	log       *slog.Logger
+	now       func() time.Time
+	opts      OutboxOptions
+
+	backlog  atomic.Int64     // undelivered mails, counted at each round and on Add
+	wake     chan struct{}    // a nudge to an idle worker (see nudge)
+	rounds   inflight.Counter // workers' rounds running or nudged (Flush waits for them)
+	inFlight inflight.Counter // deliveries under way
+
+	ctx     context.Context // the deliveries' context; Close cancels it when it gives up
+	cancel  context.CancelFunc
+	stop    chan struct{} // closed by Close: workers finish their attempt and return
+	workers sync.WaitGroup
+	once    sync.Once
+}
+
+// NewOutbox returns an outbox on db that delivers through transport. Start
+// starts its workers.
+func NewOutbox(db *gorm.DB, transport Mailer, log *slog.Logger, now func() time.Time, opts OutboxOptions) *Outbox {
+	if opts.Workers <= 0 {
+		opts.Workers = 2
+	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 10
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = 5 * time.Second
+	}
+	if opts.Capacity <= 0 {
+		opts.Capacity = 10_000
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = time.Second
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Outbox{
+		db: db, transport: transport, log: log, now: now, opts: opts,
+		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, stop: make(chan struct{}),
+	}
+}
+
+// Start starts the workers; w writes the mails' links.
+func (o *Outbox) Start(w Writer) {
+	o.writer = w
+	for range o.opts.Workers {
+		o.workers.Go(o.work)
+	}
+}
+
+// Add stores a mail of kind to address to in tx, the transaction of the
+// change it reports; it goes out once tx commits. A kind that anyone can
+// trigger is refused with ErrOutboxFull while Capacity mails wait.
+func (o *Outbox) Add(tx *gorm.DB, kind Kind, to string, d Data) error {
+	spec, ok := kinds[kind]
+	if !ok {
+		return errors.New("mail: unknown kind " + string(kind))
+	}
+	if spec.public && o.backlog.Load() >= int64(o.opts.Capacity) {
+		return ErrOutboxFull
+	}
+	data, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	now := o.now()
+	row := models.OutboxMail{ID: models.NewID(), Kind: string(kind), Recipient: to, Data: string(data), CreatedAt: now, DueAt: now}
+	if err := tx.Create(&row).Error; err != nil {
+		return err
+	}
+	o.backlog.Add(1)
+	o.nudge()
+	return nil
+}
+
+// nudge wakes an idle worker, unless one is woken already. The round it
+// starts is counted from here, so that Flush never sees the workers idle
+// between a nudge and its round. After Close there is no worker to wake.
+func (o *Outbox) nudge() {
+	select {
+	case <-o.stop:
+		return
+	default:
+	}
+	o.rounds.Add()
+	select {
+	case o.wake <- struct{}{}:
+	default:
+		o.rounds.Done()
+	}
+}
+
+// work is one worker: it delivers what is due when woken by Add or by its
+// ticker, until Close.
+func (o *Outbox) work() {
+	tick := time.NewTicker(o.opts.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-tick.C:
+			o.rounds.Add()
+		case <-o.wake:
+			select {
+			case <-time.After(wakeDelay):
+			case <-o.stop:
+				o.rounds.Done()
+				return
+			}
+		}
+		if err := o.deliverDue(o.ctx, o.stop); err != nil && o.ctx.Err() == nil {
+			o.log.Error("mail outbox: reading due mail failed", "error", err)
+		}
+		o.countBacklog()
+		o.rounds.Done()
+	}
+}
+
+// deliverDue delivers due mails one by one until none is left to claim, or
+// stop is closed.
+func (o *Outbox) deliverDue(ctx context.Context, stop <-chan struct{}) error {
+	for {
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+		row, err := o.claim(ctx)
+		if err != nil || row == nil {
+			return err
+		}
+		o.nudge() // another idle worker may take the next one meanwhile
+		o.deliver(ctx, *row)
+		o.inFlight.Done()
+	}
+}
+
+// claim leases the oldest due mail that nobody holds, or returns nil. The
+// lease is a compare-and-swap on claimed_until: of two workers reaching for
+// one mail, one updates the row and the other moves on to the next.
+func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
+	now := o.now()
+	db := o.db.WithContext(ctx)
+	var ids []string
+	err := db.Model(&models.OutboxMail{}).
+		Where("done_at IS NULL AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)", now, now).
+		Order("due_at").Limit(o.opts.Workers+1).Pluck("id", &ids).Error
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		res := db.Model(&models.OutboxMail{}).
+			Where("id = ? AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)", id, now).
+			Updates(map[string]any{"claimed_until": now.Add(claimTimeout), "attempts": gorm.Expr("attempts + 1")})
+		if res.Error != nil {
+			return nil, res.Error
+		}
+		if res.RowsAffected == 1 {
+			o.inFlight.Add()
+			var row models.OutboxMail
+			if err := db.Take(&row, "id = ?", id).Error; err != nil {
+				o.inFlight.Done() // the lease runs out and the mail is tried again
+				return nil, err
+			}
+			return &row, nil
+		}
+	}
+	return nil, nil
+}
+
+// deliver makes one attempt at a claimed mail and records its outcome. The
+// logs name the recipient and subject only: the message holds a live link.
+func (o *Outbox) deliver(ctx context.Context, row models.OutboxMail) {
+	attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	msg, err := o.write(attemptCtx, &row)
+	if err == nil {
+		err = o.transport.Send(attemptCtx, msg)
+	}
+	switch {
+	case err == nil:
+		o.finish(row, models.MailSent, nil)
+	case errors.Is(err, ErrNotSent):
+		o.finish(row, models.MailSkipped, nil)
+	case row.Attempts >= o.opts.MaxAttempts:
+		o.log.Error("mail delivery failed, giving up", "id", row.ID, "to", row.Recipient, "kind", row.Kind, "attempts", row.Attempts, "error", err)
+		o.finish(row, models.MailFailed, err)
+	default:
+		wait := o.backoff(row.Attempts)
+		o.log.Warn("mail delivery failed, will retry", "id", row.ID, "to", row.Recipient, "kind", row.Kind, "attempt", row.Attempts, "error", err, "retry_in", wait)
+		o.record(row, map[string]any{"due_at": o.now().Add(wait), "claimed_until": nil, "last_error": errorText(err)})
+	}
+}
+
+// write returns the message of a stored mail. At the first attempt it asks
+// the per-address limit and the Writer whether the mail still goes out, and
+// marks it prepared in the same transaction.
+func (o *Outbox) write(ctx context.Context, row *models.OutboxMail) (Message, error) {
+	if row.PreparedAt == nil {
+		err := o.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			if err := o.limit(tx, *row); err != nil {
+				return err
+			}
+			if err := o.writer.Prepare(tx, *row); err != nil {
+				return err
+			}
+			now := o.now()
+			row.PreparedAt = &now
+			return tx.Model(&models.OutboxMail{}).Where("id = ?", row.ID).Update("prepared_at", now).Error
+		})
+		if err != nil {
+			return Message{}, err
+		}
+	}
+	var d Data
+	if err := json.Unmarshal([]byte(row.Data), &d); err != nil {
+		return Message{}, err
+	}
+	if link := o.writer.Link(*row); link != "" {
+		d.Link = link
+	}
+	msg, err := Compose(Kind(row.Kind), row.Recipient, d)
+	msg.ID = row.ID
+	return msg, err
+}
+
+// publicInterval is the least time between two mails of one kind to one
+// address that anybody can trigger (verification, reset, the "someone tried
+// to register" notice): the per-IP limit alone would let an attacker flood
+// one inbox from many addresses. Each kind has its own limit, so that the
+// notice, which an attacker can trigger at will, never uses up the minute of
+// a reset link; and a mail skipped by the limit loses nothing, since one of
+// its kind with a live link went out less than a minute before. (Mails that
+// follow a proven action, such as "your password was changed", are not
+// limited.) The limit reads the outbox itself, so it holds after a restart
+// and for every instance on the database.
+const publicInterval = time.Minute
+
+func (o *Outbox) limit(tx *gorm.DB, row models.OutboxMail) error {
+	if !kinds[Kind(row.Kind)].public {
+		return nil
+	}
+	var recent int64
+	err := tx.Model(&models.OutboxMail{}).
+		Where("recipient = ? AND kind = ? AND prepared_at > ? AND id <> ?", row.Recipient, row.Kind, o.now().Add(-publicInterval), row.ID).
+		Count(&recent).Error
+	if err == nil && recent > 0 {
+		err = ErrNotSent
+	}
+	return err
+}
+
+// finish marks a mail done with its outcome.
+func (o *Outbox) finish(row models.OutboxMail, outcome string, err error) {
+	o.record(row, map[string]any{"done_at": o.now(), "outcome": outcome, "claimed_until": nil, "last_error": errorText(err)})
+	o.backlog.Add(-1)
+}
+
+// record writes a delivery's result. It must not be lost to the attempt's
+// timeout or to shutdown (the mail would be sent again), so it gets a
+// context of its own.
+func (o *Outbox) record(row models.OutboxMail, updates map[string]any) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := o.db.WithContext(ctx).Model(&models.OutboxMail{}).Where("id = ?", row.ID).Updates(updates).Error; err != nil {
+		o.log.Error("mail outbox: recording a delivery failed; the mail is tried again when its lease ends", "id", row.ID, "error", err)
+	}
+}
+
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	text := err.Error()
+	if len(text) > 300 {
+		text = text[:300]
+	}
+	return text
+}
+
+// countBacklog refreshes the count that Add checks against Capacity: every
+// instance's undelivered mail.
+func (o *Outbox) countBacklog() {
+	var n int64
+	if err := o.db.WithContext(o.ctx).Model(&models.OutboxMail{}).Where("done_at IS NULL").Count(&n).Error; err == nil {
+		o.backlog.Store(n)
+	}
+}
+
+// backoff is the delay after the given failed attempt: Backoff doubled per
+// attempt, capped, then jittered to a random point in its upper half so
+// that mails that failed together (a server outage) do not retry in
+// lockstep.
+func (o *Outbox) backoff(attempt int) time.Duration {
+	d := o.opts.Backoff
+	for i := 1; i < attempt && d < maxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, maxBackoff)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Flush delivers every mail that is due now, and waits for those other
+// workers are delivering, until none is left and the workers are idle, or
+// ctx is done. Mails waiting for a retry are not due. Tests call it before
+// asserting on the mail that requests left behind, or on the queries they
+// made.
+func (o *Outbox) Flush(ctx context.Context) error {
+	for {
+		if err := o.deliverDue(ctx, nil); err != nil {
+			return err
+		}
+		if err := o.rounds.Wait(ctx); err != nil {
+			return err
+		}
+		if err := o.inFlight.Wait(ctx); err != nil {
+			return err
+		}
+		var due int64
+		if err := o.db.WithContext(ctx).Model(&models.OutboxMail{}).
+			Where("done_at IS NULL AND due_at <= ?", o.now()).Count(&due).Error; err != nil {
+			return err
+		}
+		if due == 0 {
+			return nil
+		}
+		select { // claimed by another instance: wait for it
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops the workers (each finishes the attempt it is making), then
+// delivers what is due, until ctx ends: mail asked for just before a
+// graceful shutdown goes out before the process ends. When ctx ends first,
+// the attempts are cancelled; undelivered mail stays stored for the next
+// start. Calling it again is safe.
+func (o *Outbox) Close(ctx context.Context) error {
+	defer o.cancel()
+	o.once.Do(func() { close(o.stop) })
+	stopped := make(chan struct{})
+	go func() {
+		o.workers.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		o.cancel()
+		<-stopped
+		return ctx.Err()
+	}
+	for { // nudges no worker will take
+		select {
+		case <-o.wake:
+			o.rounds.Done()
+			continue
+		default:
+		}
+		break
+	}
+	return o.Flush(ctx)
+}
+
+// Prune deletes mails that were done more than a day ago.
+func (o *Outbox) Prune(ctx context.Context) error {
+	return o.db.WithContext(ctx).Where("done_at < ?", o.now().Add(-doneRetention)).Delete(&models.OutboxMail{}).Error
+}
