@@ -100,9 +100,9 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 			return created.Error
 		}
 		if created.RowsAffected == 0 {
-			return a.queueMail(tx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
+			return a.storeMail(tx, mail.RegistrationAttempt, email, mail.Data{Link: a.cfg.AppURL + "/login"})
 		}
-		return a.queueMail(tx, mail.Verification, email, mail.Data{ExpiresIn: a.cfg.EmailVerificationTTL})
+		return a.storeMail(tx, mail.Verification, email, mail.Data{ExpiresIn: a.cfg.EmailVerificationTTL})
 	})
 	return busyWhenFull(err)
 }
@@ -263,12 +263,12 @@ func (a *Accounts) requestLink(ctx context.Context, rawEmail string, kind mail.K
 	if err != nil {
 		return err
 	}
-	err = a.queueMail(a.db.WithContext(ctx), kind, email, mail.Data{ExpiresIn: a.linkTTL(linkPurposes[kind])})
+	err = a.storeMail(a.db.WithContext(ctx), kind, email, mail.Data{ExpiresIn: a.linkTTL(linkPurposes[kind])})
 	return busyWhenFull(err)
 }
 
-// queueMail stores a mail in tx, the transaction of the change it reports.
-func (a *Accounts) queueMail(tx *gorm.DB, kind mail.Kind, to string, data mail.Data) error {
+// storeMail stores a mail in tx, the transaction of the change it reports.
+func (a *Accounts) storeMail(tx *gorm.DB, kind mail.Kind, to string, data mail.Data) error {
 	data.AppURL = a.cfg.AppURL
 	return a.outbox.Add(tx, kind, to, data)
 }

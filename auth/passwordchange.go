@@ -61,7 +61,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 		if _, err := a.endWhatThePasswordOpened(tx, user.ID, "", now); err != nil {
 			return err
 		}
-		return a.queuePasswordChanged(tx, user.Email, now, client)
+		return a.storePasswordChanged(tx, user.Email, now, client)
 	})
 	if err != nil {
 		return err
@@ -121,7 +121,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 		if session, refresh, err = a.sessions.renew(tx, user, sessionID, now, client); err != nil {
 			return err
 		}
-		return a.queuePasswordChanged(tx, user.Email, now, client)
+		return a.storePasswordChanged(tx, user.Email, now, client)
 	})
 	if err != nil {
 		return Tokens{}, err
@@ -144,8 +144,8 @@ func (a *Accounts) endWhatThePasswordOpened(tx *gorm.DB, userID, keep string, no
 	return a.sessions.endAll(tx, userID, keep, now)
 }
 
-// queuePasswordChanged stores the notice of a password change in its
+// storePasswordChanged stores the notice of a password change in its
 // transaction.
-func (a *Accounts) queuePasswordChanged(tx *gorm.DB, email string, at time.Time, client Client) error {
-	return a.queueMail(tx, mail.PasswordChanged, email, mail.Data{Link: a.cfg.AppURL + "/forgot-password", Time: at, IP: client.IP})
+func (a *Accounts) storePasswordChanged(tx *gorm.DB, email string, at time.Time, client Client) error {
+	return a.storeMail(tx, mail.PasswordChanged, email, mail.Data{Link: a.cfg.AppURL + "/forgot-password", Time: at, IP: client.IP})
 }

@@ -38,6 +38,9 @@ func (h *AuthController) Register(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
+	if err := required("email", in.Email, "password", in.Password); err != nil {
+		return err
+	}
 	if err := h.Accounts.Register(c.UserContext(), auth.Registration{Email: in.Email, Password: in.Password, Name: in.Name}); err != nil {
 		return err
 	}
@@ -69,13 +72,16 @@ func (h *AuthController) ResendVerification(c *fiber.Ctx) error {
 }
 
 // acceptEmail serves the routes that take {email} and answer acceptedBody
-// whatever the address (only a malformed one gets an error): do decides in
-// the background what, if anything, to mail.
+// whatever the address (only a missing or malformed one gets an error): do
+// stores the request, and the outbox decides what, if anything, to mail.
 func acceptEmail(c *fiber.Ctx, do func(context.Context, string) error) error {
 	var in struct {
 		Email string `json:"email"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := required("email", in.Email); err != nil {
 		return err
 	}
 	if err := do(c.UserContext(), in.Email); err != nil {
@@ -91,6 +97,9 @@ func (h *AuthController) Login(c *fiber.Ctx) error {
 		Password string `json:"password"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := required("email", in.Email, "password", in.Password); err != nil {
 		return err
 	}
 	tokens, err := h.Accounts.SignIn(c.UserContext(), in.Email, in.Password, client(c))

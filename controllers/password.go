@@ -6,7 +6,7 @@ import (
 )
 
 // ForgotPassword handles POST /api/auth/forgot-password. The answer is the
-// same, and as fast, for every address: the mail is prepared after it.
+// same, and as fast, for every address: the outbox decides after it.
 func (h *AuthController) ForgotPassword(c *fiber.Ctx) error {
 	return acceptEmail(c, h.Accounts.ForgotPassword)
 }
@@ -22,7 +22,7 @@ func (h *AuthController) ResetPassword(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := required("token", in.Token); err != nil {
+	if err := required("token", in.Token, "password", in.Password); err != nil {
 		return err
 	}
 	if err := h.Accounts.ResetPassword(c.UserContext(), in.Token, in.Password, client(c)); err != nil {
@@ -44,7 +44,7 @@ func (h *AuthController) ChangePassword(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := required("current_password", in.CurrentPassword); err != nil {
+	if err := required("current_password", in.CurrentPassword, "new_password", in.NewPassword); err != nil {
 		return err
 	}
 	claims := middleware.Claims(c)

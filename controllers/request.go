@@ -55,10 +55,15 @@ func noBody(c *fiber.Ctx) error {
 	return decodeJSON(c, &struct{}{})
 }
 
-// required reports a missing field with a 400.
-func required(field, value string) error {
-	if value == "" {
-		return middleware.BadRequest("missing_field", "The field \""+field+"\" is required.")
+// required reports the first of its field names and values that is absent
+// or empty with a 400 missing_field: the contract's answer on every route,
+// checked before any other rule (so a login without a password is a client
+// error, not a wrong password).
+func required(fieldsAndValues ...string) error {
+	for i := 0; i+1 < len(fieldsAndValues); i += 2 {
+		if fieldsAndValues[i+1] == "" {
+			return middleware.BadRequest("missing_field", "The field \""+fieldsAndValues[i]+"\" is required.")
+		}
 	}
 	return nil
 }

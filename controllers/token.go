@@ -30,7 +30,12 @@ func (h *AuthController) Token(c *fiber.Ctx) error {
 		err    error
 	)
 	switch in.GrantType {
+	case "":
+		return required("grant_type", in.GrantType)
 	case grantPassword:
+		if err := required("email", in.Email, "password", in.Password); err != nil {
+			return err
+		}
 		tokens, err = h.Accounts.SignIn(c.UserContext(), in.Email, in.Password, client(c))
 	case grantRefreshToken:
 		if err := required("refresh_token", in.RefreshToken); err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/authstarter/authstarter/mail"
 )
 
-// syncBuffer is a log sink that the queue's workers may write to while the
+// syncBuffer is a log sink that the outbox's workers may write to while the
 // test reads it.
 type syncBuffer struct {
 	mu sync.Mutex

@@ -391,11 +391,11 @@ func (o *Outbox) backoff(attempt int) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-// Flush delivers every mail that is due now, and waits for those other
-// workers are delivering, until none is left and the workers are idle, or
-// ctx is done. Mails waiting for a retry are not due. Tests call it before
-// asserting on the mail that requests left behind, or on the queries they
-// made.
+// Flush delivers every mail that is due now and that no other instance
+// holds, and waits for the deliveries of this instance's workers, until
+// none is left and the workers are idle, or ctx is done. Mails waiting for a
+// retry are not due. Tests call it before asserting on the mail that
+// requests left behind, or on the queries they made.
 func (o *Outbox) Flush(ctx context.Context) error {
 	for {
 		if err := o.deliverDue(ctx, nil); err != nil {
@@ -407,18 +407,12 @@ func (o *Outbox) Flush(ctx context.Context) error {
 		if err := o.inFlight.Wait(ctx); err != nil {
 			return err
 		}
+		now := o.now()
 		var due int64
 		if err := o.db.WithContext(ctx).Model(&models.OutboxMail{}).
-			Where("done_at IS NULL AND due_at <= ?", o.now()).Count(&due).Error; err != nil {
+			Where("done_at IS NULL AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)", now, now).
+			Count(&due).Error; err != nil || due == 0 {
 			return err
-		}
-		if due == 0 {
-			return nil
-		}
-		select { // claimed by another instance: wait for it
-		case <-time.After(10 * time.Millisecond):
-		case <-ctx.Done():
-			return ctx.Err()
 		}
 	}
 }

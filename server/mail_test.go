@@ -89,7 +89,7 @@ func TestSMTPFailureDoesNotHoldTheAnswer(t *testing.T) {
 	email := uniqueEmail()
 	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
 	waitForLog(t, app, "will retry")
-	app.Clock.Advance(10 * time.Second) // past the first backoff (5 s at most)
+	app.Clock.Advance(10 * time.Second)      // past the first backoff (5 s at most)
 	m := smtp.Wait(t, email, 10*time.Second) // the second attempt, at the workers' next look (every second)
 	if m.Subject != "Confirm your email address" {
 		t.Fatalf("got %q", m.Subject)

@@ -47,11 +47,11 @@ type Server struct {
 	Config      config.Config
 	Revocations *auth.RevocationList
 
-	log      *slog.Logger
-	outbox   *mail.Outbox
-	prunes   []func(context.Context) error
-	stop     context.CancelFunc
-	done     chan struct{}
+	log    *slog.Logger
+	outbox *mail.Outbox
+	prunes []func(context.Context) error
+	stop   context.CancelFunc
+	done   chan struct{}
 }
 
 const maxBodyBytes = 64 << 10

@@ -88,7 +88,10 @@ func TestTokenModeErrors(t *testing.T) {
 		{"bad refresh token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}, 401, "invalid_refresh_token"},
 		{"missing refresh token", map[string]string{"grant_type": "refresh_token"}, 400, "missing_field"},
 		{"unknown grant", map[string]string{"grant_type": "client_credentials"}, 400, "unsupported_grant_type"},
-		{"no grant", map[string]string{}, 400, "unsupported_grant_type"},
+		{"no grant", map[string]string{}, 400, "missing_field"},
+		{"password grant without password", map[string]string{"grant_type": "password", "email": email}, 400, "missing_field"},
+		{"password grant with an empty password", map[string]string{"grant_type": "password", "email": email, "password": ""}, 400, "missing_field"},
+		{"password grant without email", map[string]string{"grant_type": "password", "password": testPassword}, 400, "missing_field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

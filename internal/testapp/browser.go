@@ -181,8 +181,7 @@ func UniqueEmail() string {
 }
 
 // Register creates an account with Password and returns its email
-// (unverified). The account exists when it returns: the server creates it
-// after its answer.
+// (unverified), once its verification mail is delivered.
 func (a *App) Register(tb testing.TB) string {
 	tb.Helper()
 	email := UniqueEmail()

@@ -11,7 +11,7 @@ import (
 )
 
 // Mailbox records every message instead of sending it. Mail leaves through
-// the server's queue, after the answer, so readers wait for it.
+// the server's outbox, after the answer, so readers wait for it.
 type Mailbox struct {
 	mu      sync.Mutex
 	msgs    []mail.Message
