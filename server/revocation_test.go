@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 	"gorm.io/gorm"
 )
@@ -35,7 +36,12 @@ func countQueries(t *testing.T, db *gorm.DB) *atomic.Int64 {
 // revocation list: no database query. /api/me itself reads the user once, so
 // N requests must cost exactly N queries; refused tokens cost none.
 func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
-	app := newTestApp(t) // its background sync is off: nothing else queries during the count
+	// Its background revocation sync is off, and the outbox's workers look
+	// for mail only when a request stores one: nothing else queries during
+	// the count.
+	opts := newServerOptions()
+	opts.Outbox = mail.OutboxOptions{Poll: time.Hour}
+	app := newTestAppWith(t, opts)
 	b, email := app.signedIn(t)
 	access, _ := tokensOf(b)
 	other := app.login(t, email)

@@ -16,7 +16,6 @@ import (
 
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testclock"
-	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 )
 
@@ -89,10 +88,9 @@ func NewWithEnv(tb testing.TB, env map[string]string, opts server.Options, optio
 }
 
 // ServerOptions are the options of New: mail recorded, background
-// revocation sync off, and the outbox's workers woken only by new mail (no
-// polling), so that nothing queries the database unless a request asks.
+// revocation sync off.
 func ServerOptions() server.Options {
-	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailbox(), Outbox: mail.OutboxOptions{Poll: time.Hour}}
+	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailbox()}
 }
 
 // AnotherInstance starts a second app on the same configuration, database
