@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/internal/smtptest"
+	"github.com/authstarter/authstarter/internal/testapp"
 	"github.com/authstarter/authstarter/mail"
 )
 
@@ -108,11 +109,11 @@ func crashScenario(t *testing.T, bin string, verify bool) {
 		"AUTH_RATE_LIMIT_MAX=1000000",
 		"REQUIRE_EMAIL_VERIFICATION=" + strconv.FormatBool(verify),
 	}
-	var out1, out2 crashBuffer
+	var out1, out2 testapp.SyncBuffer
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("server output, first run (killed):\n%s", out1.Tail(8000))
-			t.Logf("server output, second run:\n%s", out2.Tail(8000))
+			t.Logf("server output, first run (killed):\n%s", tail(&out1, 8000))
+			t.Logf("server output, second run:\n%s", tail(&out2, 8000))
 		}
 	})
 
@@ -618,24 +619,9 @@ func (c *crashChild) kill() {
 	<-c.exited
 }
 
-// crashBuffer collects a child's output; the child writes while the test
-// may read.
-type crashBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *crashBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// Tail returns the last n bytes of the output.
-func (b *crashBuffer) Tail(n int) string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
+// tail returns the last n bytes of a child's output.
+func tail(out *testapp.SyncBuffer, n int) string {
+	s := out.String()
 	if len(s) > n {
 		return "...\n" + s[len(s)-n:]
 	}
