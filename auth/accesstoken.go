@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -76,12 +77,14 @@ type AccessTokens struct {
 	ttl      time.Duration
 	now      func() time.Time
 	parser   *jwt.Parser
+	verified *verifiedCache
 }
 
 // NewAccessTokens returns the access token issuer and verifier.
 func NewAccessTokens(key SigningKey, issuer, audience string, ttl time.Duration, now func() time.Time) *AccessTokens {
 	return &AccessTokens{
 		key: key, issuer: issuer, audience: audience, ttl: ttl, now: now,
+		verified: newVerifiedCache(verifiedCacheSize),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), // pinned: no "none", no HS256 with the public key
 			jwt.WithIssuer(issuer),
@@ -121,12 +124,28 @@ func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int) (token 
 	return token, expiresAt, err
 }
 
-// Verify checks the signature and every required claim. It does not consult
-// the revocation list; see RevocationList.IsRevoked.
+// Verify checks the signature and every required claim, or finds the token
+// among those verified before (see verifiedCache) and checks its time
+// claims again. It does not consult the revocation list; see
+// RevocationList.IsRevoked. The claims returned are the caller's own copy.
 func (a *AccessTokens) Verify(raw string) (*AccessClaims, error) {
 	if raw == "" || len(raw) > maxAccessTokenLength || !compactJWS(raw) {
 		return nil, ErrInvalidAccessToken
 	}
+	key := sha256.Sum256([]byte(raw))
+	if claims, ok := a.verified.get(key, a.now()); ok {
+		return claims, nil
+	}
+	claims, err := a.verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	a.verified.put(key, claims, a.now())
+	return claims, nil
+}
+
+// verify checks the signature and every required claim.
+func (a *AccessTokens) verify(raw string) (*AccessClaims, error) {
 	claims := &AccessClaims{}
 	_, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, AccessTokenType) {

@@ -564,3 +564,43 @@ func TestVerifyRefusesMalformedTokens(t *testing.T) {
 		t.Run(name, func(t *testing.T) { mustRefuse(t, f.at, raw) })
 	}
 }
+
+// A token verified once is not verified again: the repeat costs a hash and
+// a map lookup, not a signature check and a JSON parse (allocations tell
+// the two apart without timing anything). A token that differs in a byte is
+// checked afresh and refused.
+func TestVerifyRemembersVerifiedTokens(t *testing.T) {
+	f := newTokenFixture(t)
+	tok, _, err := f.at.Issue("user-1", "session-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh := func() string {
+		tok, _, err := f.at.Issue("user-1", "session-1", 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	cold := testing.AllocsPerRun(50, func() {
+		if _, err := f.at.Verify(fresh()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if _, err := f.at.Verify(tok); err != nil {
+		t.Fatal(err)
+	}
+	cached := testing.AllocsPerRun(50, func() {
+		if _, err := f.at.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if cached > 2 || cold < 20 {
+		t.Fatalf("allocations per Verify: %v cached, %v for a new token (issue included); want the cached one to skip parsing", cached, cold)
+	}
+	i := len(tok) - 10 // inside the signature
+	changed := tok[:i] + map[bool]string{true: "B", false: "A"}[tok[i] == 'A'] + tok[i+1:]
+	if _, err := f.at.Verify(changed); err == nil {
+		t.Fatal("a token with its signature changed was accepted after the original was cached")
+	}
+}

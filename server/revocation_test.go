@@ -130,3 +130,46 @@ func TestRevocationEntriesArePruned(t *testing.T) {
 		t.Fatalf("expired revocation rows were kept: %d", live)
 	}
 }
+
+// Verified access tokens are remembered (no second signature check), but
+// the revocation list is asked on every request: a token used a moment
+// before is refused on the very next request after each way a session ends.
+func TestRememberedTokenIsRefusedRightAfterRevocation(t *testing.T) {
+	app := newTestApp(t)
+	for _, tc := range []struct {
+		name string
+		end  func(t *testing.T, b *browser, email, access string)
+	}{
+		{"logout", func(t *testing.T, b *browser, _, access string) {
+			expectStatus(t, app.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+access), http.StatusNoContent)
+		}},
+		{"logout-all", func(t *testing.T, _ *browser, email, _ string) {
+			expectStatus(t, app.login(t, email).post("/api/auth/logout-all", nil), http.StatusNoContent)
+		}},
+		{"session delete", func(t *testing.T, b *browser, email, _ string) {
+			id := currentSession(t, b).ID
+			expectStatus(t, app.login(t, email).do(http.MethodDelete, "/api/auth/sessions/"+id, nil), http.StatusNoContent)
+		}},
+		{"password change", func(t *testing.T, b *browser, _, _ string) {
+			expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": "another long passphrase"}), http.StatusOK)
+		}},
+		{"refresh token reuse", func(t *testing.T, b *browser, _, _ string) {
+			_, stolen := tokensOf(b)
+			expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK)
+			app.Clock.Advance(app.Config.RefreshReuseInterval + time.Second)
+			r, _ := app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": stolen})
+			expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b, email := app.signedIn(t)
+			access, _ := tokensOf(b)
+			client := app.newBrowser(t)
+			for range 2 { // the second is answered from the remembered verification
+				expectStatus(t, client.get("/api/me", "Authorization", "Bearer "+access), http.StatusOK)
+			}
+			tc.end(t, b, email, access)
+			expectError(t, client.get("/api/me", "Authorization", "Bearer "+access), http.StatusUnauthorized, "unauthenticated")
+		})
+	}
+}

@@ -1,0 +1,80 @@
+package auth
+
+import (
+	"crypto/sha256"
+	"sync"
+	"time"
+)
+
+// verifiedCache remembers access tokens whose signature and claims have
+// been verified, so that the next request with the same token skips the
+// Ed25519 check (about 40 µs, four times a bare Fiber request). It is keyed
+// by the SHA-256 of the whole token string: a token that differs in any
+// byte is verified afresh. It holds no decision that can change: whether a
+// token is revoked is asked of the revocation list on every request, and
+// the time claims are checked again on every hit, so a cached token is
+// refused the moment it expires or is revoked.
+//
+// The cache is bounded: when full, entries whose token has expired go
+// first, then arbitrary ones (Go's map order), which costs a later request
+// one signature check.
+type verifiedCache struct {
+	max int
+
+	mu      sync.RWMutex
+	entries map[[sha256.Size]byte]AccessClaims
+}
+
+const verifiedCacheSize = 10_000
+
+func newVerifiedCache(max int) *verifiedCache {
+	return &verifiedCache{max: max, entries: make(map[[sha256.Size]byte]AccessClaims)}
+}
+
+// get returns a copy of the claims of a verified token that is still valid
+// at now.
+func (v *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*AccessClaims, bool) {
+	v.mu.RLock()
+	claims, ok := v.entries[key]
+	v.mu.RUnlock()
+	if !ok || !timeClaimsHold(&claims, now) {
+		return nil, false
+	}
+	return &claims, true
+}
+
+// put remembers the claims of a token that has just been verified.
+func (v *verifiedCache) put(key [sha256.Size]byte, claims *AccessClaims, now time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.entries) >= v.max {
+		for k, c := range v.entries {
+			if !timeClaimsHold(&c, now) {
+				delete(v.entries, k)
+			}
+		}
+		for k := range v.entries {
+			if len(v.entries) < v.max {
+				break
+			}
+			delete(v.entries, k)
+		}
+	}
+	v.entries[key] = *claims
+}
+
+// timeClaimsHold applies the parser's time rules (see NewAccessTokens) to
+// claims that were verified earlier: not expired, not issued or valid only
+// in the future, with the same leeway.
+func timeClaimsHold(c *AccessClaims, now time.Time) bool {
+	if c.ExpiresAt == nil || !now.Before(c.ExpiresAt.Add(clockLeeway)) {
+		return false
+	}
+	if c.IssuedAt != nil && now.Add(clockLeeway).Before(c.IssuedAt.Time) {
+		return false
+	}
+	if c.NotBefore != nil && now.Add(clockLeeway).Before(c.NotBefore.Time) {
+		return false
+	}
+	return true
+}
