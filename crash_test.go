@@ -66,9 +66,9 @@ const (
 	crashLoadWorkers = 16
 	crashMaxRequests = 1500
 	// A mail that the killed process had leased is sent again when its lease
-	// runs out (15 s in mail/outbox.go): the mail is watched this long after
+	// runs out (claimTimeout, 20 s, in mail/outbox.go): the mail is watched this long after
 	// the kill, so that a second copy of anything is seen.
-	crashRedeliveryHorizon = 20 * time.Second
+	crashRedeliveryHorizon = 25 * time.Second
 	crashMailDeadline      = 30 * time.Second // after the restart
 )
 

@@ -95,7 +95,7 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// DO NOTHING rather than a failing insert: a failed statement
 		// would abort the whole transaction on PostgreSQL.
-		created := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&user)
+		created := tx.Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "email"}}, DoNothing: true}).Create(&user)
 		if created.Error != nil {
 			return created.Error
 		}

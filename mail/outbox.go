@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/authstarter/authstarter/internal/inflight"
 	"github.com/authstarter/authstarter/models"
@@ -23,6 +25,8 @@ var (
 	// ErrNotSent, from a Writer's Prepare, means there is nothing to send
 	// after all (no such account, for instance).
 	ErrNotSent = errors.New("mail: nothing to send")
+
+	errLinkExpired = errors.New("mail: its link expired before it could be delivered")
 )
 
 // Writer supplies what only the domain knows about a stored mail: whether
@@ -52,10 +56,14 @@ type OutboxOptions struct {
 
 const (
 	// A worker leases a mail for claimTimeout and gives an attempt
-	// attemptTimeout, so that a lease never runs out while its attempt is
-	// still going: only a worker that died leaves a mail to its lease. The
-	// lease is short because it is how long such a mail waits after a crash.
-	claimTimeout   = 15 * time.Second
+	// attemptTimeout: the other 10 s cover waiting for the database's write
+	// lock before the attempt (SQLite's busy timeout is 5 s) and recording
+	// its outcome after it, so that a lease does not run out while its
+	// attempt is going. Only a worker that died leaves a mail to its lease;
+	// the lease is short because it is how long such a mail waits after a
+	// crash. (Should an attempt outlive its lease all the same, the outcome
+	// is recorded by whoever holds the lease: see ClaimToken.)
+	claimTimeout   = 20 * time.Second
 	attemptTimeout = 10 * time.Second
 	// maxBackoff caps the retry delay. With the defaults, the attempts span
 	// about 40 minutes: a mail server down for that long loses nothing.
@@ -90,7 +98,8 @@ type Outbox struct {
 	now       func() time.Time
 	opts      OutboxOptions
 
-	backlog  atomic.Int64     // undelivered mails, counted at each round and on Add
+	backlog  atomic.Int64     // undelivered mails: counted every Poll and when it reaches Capacity, plus Add's since
+	counted  atomic.Int64     // when backlog was last counted (Unix nanoseconds)
 	wake     chan struct{}    // a nudge to an idle worker (see nudge)
 	rounds   inflight.Counter // workers' rounds running or nudged (Flush waits for them)
 	inFlight inflight.Counter // deliveries under way
@@ -125,7 +134,9 @@ func NewOutbox(db *gorm.DB, transport Mailer, log *slog.Logger, now func() time.
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Outbox{
-		db: db, transport: transport, log: log, now: now, opts: opts,
+		// UTC: SQLite stores times as text with their offset, and compares
+		// them as text.
+		db: db, transport: transport, log: log, now: func() time.Time { return now().UTC() }, opts: opts,
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, stop: make(chan struct{}),
 	}
 }
@@ -133,8 +144,25 @@ func NewOutbox(db *gorm.DB, transport Mailer, log *slog.Logger, now func() time.
 // Start starts the workers; w writes the mails' links.
 func (o *Outbox) Start(w Writer) {
 	o.writer = w
+	o.countBacklog()
 	for range o.opts.Workers {
 		o.workers.Go(o.work)
+	}
+	o.workers.Go(o.count)
+}
+
+// count refreshes the backlog every Poll, apart from the workers, which may
+// be busy with a slow mail server for a while.
+func (o *Outbox) count() {
+	tick := time.NewTicker(o.opts.Poll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-o.stop:
+			return
+		case <-tick.C:
+			o.countBacklog()
+		}
 	}
 }
 
@@ -146,7 +174,7 @@ func (o *Outbox) Add(tx *gorm.DB, kind Kind, to string, d Data) error {
 	if !ok {
 		return errors.New("mail: unknown kind " + string(kind))
 	}
-	if spec.public && o.backlog.Load() >= int64(o.opts.Capacity) {
+	if spec.public && o.full() {
 		return ErrOutboxFull
 	}
 	data, err := json.Marshal(d)
@@ -202,7 +230,6 @@ func (o *Outbox) work() {
 		if err := o.deliverDue(o.ctx, o.stop); err != nil && o.ctx.Err() == nil {
 			o.log.Error("mail outbox: reading due mail failed", "error", err)
 		}
-		o.countBacklog()
 		o.rounds.Done()
 	}
 }
@@ -228,7 +255,8 @@ func (o *Outbox) deliverDue(ctx context.Context, stop <-chan struct{}) error {
 
 // claim leases the oldest due mail that nobody holds, or returns nil. The
 // lease is a compare-and-swap on claimed_until: of two workers reaching for
-// one mail, one updates the row and the other moves on to the next.
+// one mail, one updates the row and the other moves on to the next. The new
+// claim token names this lease in every later write.
 func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 	now := o.now()
 	db := o.db.WithContext(ctx)
@@ -242,7 +270,7 @@ func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 	for _, id := range ids {
 		res := db.Model(&models.OutboxMail{}).
 			Where("id = ? AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)", id, now).
-			Updates(map[string]any{"claimed_until": now.Add(claimTimeout), "attempts": gorm.Expr("attempts + 1")})
+			Updates(map[string]any{"claimed_until": o.now().Add(claimTimeout), "claim_token": models.NewID(), "attempts": gorm.Expr("attempts + 1")})
 		if res.Error != nil {
 			return nil, res.Error
 		}
@@ -260,19 +288,24 @@ func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 }
 
 // deliver makes one attempt at a claimed mail and records its outcome. The
-// logs name the recipient and subject only: the message holds a live link.
+// logs name the recipient and kind only: the message holds a live link.
 func (o *Outbox) deliver(ctx context.Context, row models.OutboxMail) {
 	attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
 	defer cancel()
-	msg, err := o.write(attemptCtx, &row)
-	if err == nil {
-		err = o.transport.Send(attemptCtx, msg)
+	var err error
+	if row.Attempts > o.opts.MaxAttempts { // the last attempts ended with their process
+		err = errors.New("no attempt left")
+	} else {
+		err = o.attempt(attemptCtx, &row)
 	}
 	switch {
 	case err == nil:
 		o.finish(row, models.MailSent, nil)
 	case errors.Is(err, ErrNotSent):
 		o.finish(row, models.MailSkipped, nil)
+	case errors.Is(err, errLinkExpired):
+		o.log.Error("mail not delivered: its link expired during the retries", "id", row.ID, "to", row.Recipient, "kind", row.Kind, "attempts", row.Attempts)
+		o.finish(row, models.MailFailed, err)
 	case row.Attempts >= o.opts.MaxAttempts:
 		o.log.Error("mail delivery failed, giving up", "id", row.ID, "to", row.Recipient, "kind", row.Kind, "attempts", row.Attempts, "error", err)
 		o.finish(row, models.MailFailed, err)
@@ -281,6 +314,21 @@ func (o *Outbox) deliver(ctx context.Context, row models.OutboxMail) {
 		o.log.Warn("mail delivery failed, will retry", "id", row.ID, "to", row.Recipient, "kind", row.Kind, "attempt", row.Attempts, "error", err, "retry_in", wait)
 		o.record(row, map[string]any{"due_at": o.now().Add(wait), "claimed_until": nil, "last_error": errorText(err)})
 	}
+}
+
+// attempt writes the message of a claimed mail and sends it. A panic in
+// the writer or the transport fails the attempt, not the process.
+func (o *Outbox) attempt(ctx context.Context, row *models.OutboxMail) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("mail: panic: %v", p)
+		}
+	}()
+	msg, err := o.write(ctx, row)
+	if err != nil {
+		return err
+	}
+	return o.transport.Send(ctx, msg)
 }
 
 // write returns the message of a stored mail. At the first attempt it asks
@@ -307,6 +355,9 @@ func (o *Outbox) write(ctx context.Context, row *models.OutboxMail) (Message, er
 	if err := json.Unmarshal([]byte(row.Data), &d); err != nil {
 		return Message{}, err
 	}
+	if d.ExpiresIn > 0 && !o.now().Before(row.PreparedAt.Add(d.ExpiresIn)) {
+		return Message{}, errLinkExpired
+	}
 	if link := o.writer.Link(*row); link != "" {
 		d.Link = link
 	}
@@ -327,13 +378,16 @@ func (o *Outbox) write(ctx context.Context, row *models.OutboxMail) (Message, er
 // and for every instance on the database.
 const publicInterval = time.Minute
 
+// limit refuses a public mail when one of its kind to its recipient was
+// prepared less than publicInterval ago and has not failed.
 func (o *Outbox) limit(tx *gorm.DB, row models.OutboxMail) error {
-	if !kinds[Kind(row.Kind)].public {
-		return nil
+	if spec, ok := kinds[Kind(row.Kind)]; !ok || !spec.public {
+		return nil // an unknown kind fails in Compose
 	}
 	var recent int64
 	err := tx.Model(&models.OutboxMail{}).
-		Where("recipient = ? AND kind = ? AND prepared_at > ? AND id <> ?", row.Recipient, row.Kind, o.now().Add(-publicInterval), row.ID).
+		Where("recipient = ? AND kind = ? AND prepared_at > ? AND id <> ? AND outcome <> ?",
+			row.Recipient, row.Kind, o.now().Add(-publicInterval), row.ID, models.MailFailed).
 		Count(&recent).Error
 	if err == nil && recent > 0 {
 		err = ErrNotSent
@@ -343,38 +397,61 @@ func (o *Outbox) limit(tx *gorm.DB, row models.OutboxMail) error {
 
 // finish marks a mail done with its outcome.
 func (o *Outbox) finish(row models.OutboxMail, outcome string, err error) {
-	o.record(row, map[string]any{"done_at": o.now(), "outcome": outcome, "claimed_until": nil, "last_error": errorText(err)})
-	o.backlog.Add(-1)
-}
-
-// record writes a delivery's result. It must not be lost to the attempt's
-// timeout or to shutdown (the mail would be sent again), so it gets a
-// context of its own.
-func (o *Outbox) record(row models.OutboxMail, updates map[string]any) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := o.db.WithContext(ctx).Model(&models.OutboxMail{}).Where("id = ?", row.ID).Updates(updates).Error; err != nil {
-		o.log.Error("mail outbox: recording a delivery failed; the mail is tried again when its lease ends", "id", row.ID, "error", err)
+	if o.record(row, map[string]any{"done_at": o.now(), "outcome": outcome, "claimed_until": nil, "last_error": errorText(err)}) {
+		o.backlog.Add(-1)
 	}
 }
 
+// record writes an attempt's result, if this worker still holds the lease
+// (its claim token), and reports whether it did. It must not be lost to the
+// attempt's timeout or to shutdown (the mail would be sent again), so it
+// gets a context of its own.
+func (o *Outbox) record(row models.OutboxMail, updates map[string]any) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := o.db.WithContext(ctx).Model(&models.OutboxMail{}).Where("id = ? AND claim_token = ?", row.ID, row.ClaimToken).Updates(updates)
+	switch {
+	case res.Error != nil:
+		o.log.Error("mail outbox: recording an attempt failed; the mail is tried again when its lease ends", "id", row.ID, "error", res.Error)
+	case res.RowsAffected == 0:
+		o.log.Error("mail outbox: an attempt outlived its lease; another worker has taken the mail over", "id", row.ID, "to", row.Recipient, "kind", row.Kind)
+	}
+	return res.Error == nil && res.RowsAffected == 1
+}
+
+// errorText is err's text, cut to fit the column (at a character boundary).
 func errorText(err error) string {
 	if err == nil {
 		return ""
 	}
 	text := err.Error()
-	if len(text) > 300 {
-		text = text[:300]
+	for len(text) > 300 {
+		_, size := utf8.DecodeLastRuneInString(text)
+		text = text[:len(text)-size]
 	}
 	return text
 }
 
-// countBacklog refreshes the count that Add checks against Capacity: every
-// instance's undelivered mail.
+// full reports whether Capacity mails wait undelivered. The backlog counts
+// Adds whose transaction may have rolled back since, so a backlog that
+// looks full is counted again (at most every 100 ms) before a refusal.
+func (o *Outbox) full() bool {
+	limit := int64(o.opts.Capacity)
+	if o.backlog.Load() < limit {
+		return false
+	}
+	if time.Since(time.Unix(0, o.counted.Load())) > 100*time.Millisecond {
+		o.countBacklog()
+	}
+	return o.backlog.Load() >= limit
+}
+
+// countBacklog counts the undelivered mail of every instance.
 func (o *Outbox) countBacklog() {
 	var n int64
 	if err := o.db.WithContext(o.ctx).Model(&models.OutboxMail{}).Where("done_at IS NULL").Count(&n).Error; err == nil {
 		o.backlog.Store(n)
+		o.counted.Store(time.Now().UnixNano())
 	}
 }
 

@@ -350,3 +350,102 @@ func TestOutboxCloseAtDeadlineKeepsTheMail(t *testing.T) {
 		t.Fatalf("row %+v, %d sent; want the mail kept undone", rows[0], len(transport.messages()))
 	}
 }
+
+// transportFunc is a transport made of a function.
+type transportFunc func(context.Context, mail.Message) error
+
+func (f transportFunc) Send(ctx context.Context, m mail.Message) error { return f(ctx, m) }
+
+// An attempt that outlives its lease cannot record its outcome over the
+// worker that took the mail over: the lease's claim token fences it off.
+func TestOutboxAttemptThatOutlivesItsLeaseRecordsNothing(t *testing.T) {
+	env := newOutboxEnv(t)
+	var b *mail.Outbox
+	slow := transportFunc(func(ctx context.Context, m mail.Message) error {
+		env.clock.Advance(time.Minute) // the lease runs out during this send...
+		env.flush(t, b)                // ...and the other instance takes the mail over
+		return nil
+	})
+	a := env.start(t, slow, mail.OutboxOptions{Poll: time.Hour})
+	b = env.start(t, transportFunc(func(context.Context, mail.Message) error { return errors.New("452 mailbox busy") }),
+		mail.OutboxOptions{Poll: time.Hour, Backoff: time.Hour})
+	add(t, a, env.db, mail.PasswordReset, "fenced@example.com", resetData)
+	env.flush(t, a)
+
+	row := env.rows(t)[0]
+	if row.DoneAt != nil || row.Attempts != 2 || !strings.Contains(row.LastError, "452") {
+		t.Fatalf("row %+v; want the second worker's retry, not the first worker's late success", row)
+	}
+	if !strings.Contains(env.logs.String(), "outlived its lease") {
+		t.Fatalf("the lost lease is not logged:\n%s", env.logs.String())
+	}
+}
+
+// A mail the binary does not know (a newer version wrote it) fails without
+// taking the process down; so does a panic in the transport.
+func TestOutboxSurvivesUnknownKindsAndPanics(t *testing.T) {
+	env := newOutboxEnv(t)
+	now := env.clock.Now()
+	if err := env.db.Create(&models.OutboxMail{ID: models.NewID(), Kind: "from_the_future", Recipient: "a@example.com", Data: "{}", CreatedAt: now, DueAt: now}).Error; err != nil {
+		t.Fatal(err)
+	}
+	panicking := transportFunc(func(context.Context, mail.Message) error { panic("transport bug") })
+	o := env.start(t, panicking, mail.OutboxOptions{MaxAttempts: 1, Poll: time.Hour})
+	add(t, o, env.db, mail.PasswordReset, "b@example.com", resetData)
+	env.flush(t, o)
+	for _, row := range env.rows(t) {
+		if row.Outcome != models.MailFailed {
+			t.Fatalf("row %s (%s): outcome %q, want failed", row.ID, row.Kind, row.Outcome)
+		}
+	}
+}
+
+// The capacity counts what is stored: mails left by an earlier run count
+// from the start, and Adds whose transaction rolled back do not count.
+func TestOutboxCapacityCountsStoredMail(t *testing.T) {
+	env := newOutboxEnv(t)
+	earlier := mail.NewOutbox(env.db, &recorder{}, slog.New(slog.NewTextHandler(env.logs, nil)), env.clock.Now, mail.OutboxOptions{})
+	for i := range 3 {
+		add(t, earlier, env.db, mail.PasswordReset, fmt.Sprintf("left%d@example.com", i), resetData)
+	}
+	transport := &recorder{block: make(chan struct{})}
+	defer close(transport.block)
+	o := env.start(t, transport, mail.OutboxOptions{Capacity: 3, Workers: 1})
+	if err := o.Add(env.db, mail.PasswordReset, "new@example.com", resetData); !errors.Is(err, mail.ErrOutboxFull) {
+		t.Fatalf("Add with 3 mails left by the last run = %v, want ErrOutboxFull", err)
+	}
+
+	env2 := newOutboxEnv(t)
+	o2 := env2.start(t, &recorder{}, mail.OutboxOptions{Capacity: 3, Workers: 1, Poll: time.Hour})
+	for range 3 {
+		env2.db.Transaction(func(tx *gorm.DB) error {
+			add(t, o2, tx, mail.PasswordReset, "rolled-back@example.com", resetData)
+			return errors.New("the change failed")
+		})
+	}
+	time.Sleep(150 * time.Millisecond) // past the recount interval
+	if err := o2.Add(env2.db, mail.PasswordReset, "kept@example.com", resetData); err != nil {
+		t.Fatalf("Add after 3 rolled-back Adds = %v, want accepted (nothing is stored)", err)
+	}
+}
+
+// A link whose lifetime ends during the retries is not mailed dead: the
+// mail fails, and the one-a-minute limit does not count it.
+func TestOutboxDoesNotMailExpiredLinks(t *testing.T) {
+	env := newOutboxEnv(t)
+	transport := &recorder{failures: 1}
+	o := env.start(t, transport, mail.OutboxOptions{Backoff: time.Second, Poll: time.Hour})
+	short := mail.Data{AppURL: "http://app.example", ExpiresIn: time.Minute}
+	add(t, o, env.db, mail.PasswordReset, "late@example.com", short)
+	env.flush(t, o) // the first attempt fails
+	env.clock.Advance(2 * time.Minute)
+	env.flush(t, o)
+	if row := env.rows(t)[0]; row.Outcome != models.MailFailed || len(transport.messages()) != 0 {
+		t.Fatalf("row %+v, %d sent; want failed, nothing sent", row, len(transport.messages()))
+	}
+	add(t, o, env.db, mail.PasswordReset, "late@example.com", short)
+	env.flush(t, o)
+	if len(transport.messages()) != 1 {
+		t.Fatal("the failed mail held the one-a-minute limit: the new link was not sent")
+	}
+}

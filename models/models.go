@@ -130,6 +130,7 @@ type OutboxMail struct {
 	DueAt        time.Time  `gorm:"not null;index:idx_outbox_mails_due,priority:2"` // the next attempt
 	DoneAt       *time.Time `gorm:"index:idx_outbox_mails_due,priority:1"`          // set with Outcome
 	ClaimedUntil *time.Time
+	ClaimToken   string     `gorm:"size:36"` // names the lease: a worker whose lease was taken over cannot record its outcome
 	Attempts     int        `gorm:"not null;default:0"`
 	PreparedAt   *time.Time `gorm:"index:idx_outbox_mails_recipient,priority:3"` // when the first attempt decided to send it
 	Outcome      string     `gorm:"size:16"`

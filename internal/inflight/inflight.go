@@ -1,8 +1,8 @@
 // Package inflight counts work in progress and lets a caller wait, with a
 // deadline, until none is left. Unlike sync.WaitGroup, new work may start
 // while someone waits: the wait ends the first time the count reaches zero.
-// The mail queue and the account service's background jobs use it for
-// graceful shutdown and for tests that wait for the mail a request left.
+// The mail outbox uses it for graceful shutdown and for tests that wait for
+// the mail a request left.
 package inflight
 
 import (
