@@ -1,7 +1,7 @@
 package attacks_test
 
 // Hostile request bodies against every route that reads one. The defences:
-// Fiber's BodyLimit (64 KiB → 413, before the body is buffered further),
+// middleware.MaxBody (64 KiB → 413; Fiber refuses what is over 2 MiB unread),
 // middleware.JSONOnly (compressed bodies → 415 before anything inflates
 // them), and the strict decoder of controllers/request.go (valid UTF-8, one
 // JSON object, no unknown fields, no wrong types → 400 invalid_json; the

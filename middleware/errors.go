@@ -90,7 +90,7 @@ func ErrorHandler(log *slog.Logger, hsts bool) fiber.ErrorHandler {
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(math.Ceil(throttled.RetryAfter.Seconds()))))
 		}
 		// Errors are never cached; this also covers answers written before
-		// any middleware ran (413 for an oversized body).
+		// any middleware ran (413 for a body over 2 MiB, 431).
 		c.Set(fiber.HeaderCacheControl, "no-store")
 		if e.Status == fiber.StatusUnauthorized {
 			c.Set(fiber.HeaderWWWAuthenticate, `Bearer error="invalid_token"`)

@@ -42,7 +42,7 @@ func SecurityHeaders(hsts bool) fiber.Handler {
 }
 
 // refusalHeaders gives the answers that Fiber writes before any middleware
-// runs (413 for an oversized body, 431 for oversized headers) the hardening
+// runs (413 for a body over 2 MiB, 431 for oversized headers) the hardening
 // headers that matter for a JSON error. Answers that went through
 // SecurityHeaders already have them and are left alone.
 func refusalHeaders(c *fiber.Ctx, hsts bool) {

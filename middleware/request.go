@@ -106,3 +106,19 @@ func NoStore() fiber.Handler {
 		return c.Next()
 	}
 }
+
+// MaxBody refuses a body over limit bytes with 413. Fiber's own BodyLimit
+// (set higher, see server.New) would refuse such a body before reading it
+// and close the connection with the body still in the socket; closing a
+// socket with unread data makes the kernel send a reset, which can destroy
+// the 413 before the client reads it (Go's net/http client then reports a
+// broken connection instead of the answer). Here the body has been read, so
+// the answer arrives like any other and the connection stays usable.
+func MaxBody(limit int) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if len(c.Request().Body()) > limit {
+			return fiber.ErrRequestEntityTooLarge
+		}
+		return c.Next()
+	}
+}

@@ -54,7 +54,17 @@ type Server struct {
 	done   chan struct{}
 }
 
-const maxBodyBytes = 64 << 10
+// maxBodyBytes is the contract's body limit, enforced by middleware.MaxBody
+// once the body is read. Fiber refuses bodies over maxReadBodyBytes before
+// reading them and closes the connection, which a client may see as a
+// reset rather than the 413: that limit is set high enough for every body a
+// client plausibly sends by mistake (a 1 MiB upload), and low enough that
+// a connection cannot make the server hold much (2 MiB at most, for at most
+// ReadTimeout).
+const (
+	maxBodyBytes     = 64 << 10
+	maxReadBodyBytes = 2 << 20
+)
 
 // New builds the server: it opens and migrates the database, loads (or in
 // development creates) the signing key, and loads the live revocations.
@@ -131,7 +141,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		// revocation list does, and safe in code that users add.
 		Immutable:             true,
 		ErrorHandler:          middleware.ErrorHandler(log, cfg.CookieSecure),
-		BodyLimit:             maxBodyBytes,
+		BodyLimit:             maxReadBodyBytes,
 		DisableStartupMessage: true,
 		ReadTimeout:           10 * time.Second,
 		WriteTimeout:          10 * time.Second,
@@ -150,6 +160,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		middleware.RequestLog(log),
 		recover.New(), // inside the request log, so a panicking request is logged too
 		middleware.SecurityHeaders(cfg.CookieSecure),
+		middleware.MaxBody(maxBodyBytes),
 	)
 	// Before the refusals below, so that those answers are not cacheable either.
 	app.Use("/api", middleware.NoStore())
