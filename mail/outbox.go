@@ -56,10 +56,9 @@ type OutboxOptions struct {
 
 const (
 	// A worker leases a mail for claimTimeout and gives an attempt
-	// attemptTimeout: the other 10 s cover waiting for the database's write
-	// lock before the attempt (SQLite's busy timeout is 5 s) and recording
-	// its outcome after it, so that a lease does not run out while its
-	// attempt is going. Only a worker that died leaves a mail to its lease;
+	// attemptTimeout: the other 10 s cover recording its outcome after it,
+	// so that a lease does not run out while its attempt is going (a claim
+	// that waited long for the database's write lock is renewed first). Only a worker that died leaves a mail to its lease;
 	// the lease is short because it is how long such a mail waits after a
 	// crash. (Should an attempt outlive its lease all the same, the outcome
 	// is recorded by whoever holds the lease: see ClaimToken.)
@@ -268,6 +267,7 @@ func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 		return nil, err
 	}
 	for _, id := range ids {
+		asked := time.Now()
 		res := db.Model(&models.OutboxMail{}).
 			Where("id = ? AND done_at IS NULL AND (claimed_until IS NULL OR claimed_until <= ?)", id, now).
 			Updates(map[string]any{"claimed_until": o.now().Add(claimTimeout), "claim_token": models.NewID(), "attempts": gorm.Expr("attempts + 1")})
@@ -277,7 +277,13 @@ func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 		if res.RowsAffected == 1 {
 			o.inFlight.Add()
 			var row models.OutboxMail
-			if err := db.Take(&row, "id = ?", id).Error; err != nil {
+			err := db.Take(&row, "id = ?", id).Error
+			if err == nil && time.Since(asked) > time.Second {
+				// The lease was computed before the wait for the lock.
+				err = db.Model(&models.OutboxMail{}).Where("id = ? AND claim_token = ?", id, row.ClaimToken).
+					Update("claimed_until", o.now().Add(claimTimeout)).Error
+			}
+			if err != nil {
 				o.inFlight.Done() // the lease runs out and the mail is tried again
 				return nil, err
 			}
@@ -407,7 +413,7 @@ func (o *Outbox) finish(row models.OutboxMail, outcome string, err error) {
 // attempt's timeout or to shutdown (the mail would be sent again), so it
 // gets a context of its own.
 func (o *Outbox) record(row models.OutboxMail, updates map[string]any) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	res := o.db.WithContext(ctx).Model(&models.OutboxMail{}).Where("id = ? AND claim_token = ?", row.ID, row.ClaimToken).Updates(updates)
 	switch {

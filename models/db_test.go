@@ -20,7 +20,7 @@ func TestOpenCreatesFolderAndSetsPragmas(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database file not created: %v", err)
 	}
-	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000"}
+	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "30000"}
 	for name, want := range pragmas {
 		var got string
 		if err := db.Raw("PRAGMA " + name).Scan(&got).Error; err != nil {

@@ -38,7 +38,7 @@ func TestRegisterThenLoginAtOnce(t *testing.T) {
 	close(statuses)
 	for s := range statuses {
 		if s != [2]int{http.StatusAccepted, http.StatusOK} {
-			t.Fatalf("register then login at once: %d then %d, want 202 then 200", s[0], s[1])
+			t.Fatalf("register then login at once: %d then %d, want 202 then 200\n%s", s[0], s[1], app.Logs.String())
 		}
 	}
 }
