@@ -173,8 +173,10 @@ func (o *Outbox) Add(tx *gorm.DB, kind Kind, to string, d Data) error {
 	if !ok {
 		return errors.New("mail: unknown kind " + string(kind))
 	}
-	if spec.public && o.full() {
+	if spec.public && !o.reserve() {
 		return ErrOutboxFull
+	} else if !spec.public {
+		o.backlog.Add(1)
 	}
 	data, err := json.Marshal(d)
 	if err != nil {
@@ -183,9 +185,9 @@ func (o *Outbox) Add(tx *gorm.DB, kind Kind, to string, d Data) error {
 	now := o.now()
 	row := models.OutboxMail{ID: models.NewID(), Kind: string(kind), Recipient: to, Data: string(data), CreatedAt: now, DueAt: now}
 	if err := tx.Create(&row).Error; err != nil {
+		o.backlog.Add(-1)
 		return err
 	}
-	o.backlog.Add(1)
 	o.nudge()
 	return nil
 }
@@ -420,7 +422,9 @@ func (o *Outbox) record(row models.OutboxMail, updates map[string]any) bool {
 	case res.Error != nil:
 		o.log.Error("mail outbox: recording an attempt failed; the mail is tried again when its lease ends", "id", row.ID, "error", res.Error)
 	case res.RowsAffected == 0:
-		o.log.Error("mail outbox: an attempt outlived its lease; another worker has taken the mail over", "id", row.ID, "to", row.Recipient, "kind", row.Kind)
+		// Not an error: the mail is in the other worker's hands (at least
+		// once). It happens when a clock moves past the lease mid-attempt.
+		o.log.Warn("mail outbox: an attempt outlived its lease; another worker has taken the mail over", "id", row.ID, "to", row.Recipient, "kind", row.Kind)
 	}
 	return res.Error == nil && res.RowsAffected == 1
 }
@@ -438,18 +442,26 @@ func errorText(err error) string {
 	return text
 }
 
-// full reports whether Capacity mails wait undelivered. The backlog counts
-// Adds whose transaction may have rolled back since, so a backlog that
-// looks full is counted again (at most every 100 ms) before a refusal.
-func (o *Outbox) full() bool {
+// reserve takes a place in the backlog for one more mail, unless Capacity
+// mails wait undelivered. Taking the place and checking it are one atomic
+// step, so parallel requests cannot all pass a check made before any of
+// them was counted. The backlog also counts Adds whose transaction may have
+// rolled back since, so a backlog that looks full is counted again (at most
+// every 100 ms) before a refusal.
+func (o *Outbox) reserve() bool {
 	limit := int64(o.opts.Capacity)
-	if o.backlog.Load() < limit {
-		return false
+	if o.backlog.Add(1) <= limit {
+		return true
 	}
+	o.backlog.Add(-1)
 	if time.Since(time.Unix(0, o.counted.Load())) > 100*time.Millisecond {
 		o.countBacklog()
+		if o.backlog.Add(1) <= limit {
+			return true
+		}
+		o.backlog.Add(-1)
 	}
-	return o.backlog.Load() >= limit
+	return false
 }
 
 // countBacklog counts the undelivered mail of every instance.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -447,5 +448,32 @@ func TestOutboxDoesNotMailExpiredLinks(t *testing.T) {
 	env.flush(t, o)
 	if len(transport.messages()) != 1 {
 		t.Fatal("the failed mail held the one-a-minute limit: the new link was not sent")
+	}
+}
+
+// Parallel Adds cannot all pass the capacity check before any of them is
+// counted: the place is taken and checked in one step.
+func TestOutboxCapacityHoldsUnderParallelAdds(t *testing.T) {
+	env := newOutboxEnv(t)
+	transport := &recorder{block: make(chan struct{})}
+	defer close(transport.block)
+	o := env.start(t, transport, mail.OutboxOptions{Capacity: 10, Workers: 1, Poll: time.Hour})
+	start := make(chan struct{})
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Go(func() {
+			<-start
+			if o.Add(env.db, mail.PasswordReset, fmt.Sprintf("p%d@example.com", i), resetData) == nil {
+				accepted.Add(1)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	// A recount that runs while some accepted Adds have not committed yet
+	// may let a few more in; a check-then-add lets nearly all in.
+	if n := accepted.Load(); n < 10 || n > 20 {
+		t.Fatalf("%d of 100 parallel Adds accepted, want about the capacity, 10", n)
 	}
 }
