@@ -263,7 +263,7 @@ func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 	db := o.db.WithContext(ctx)
 	var ids []string
 	err := db.Model(&models.OutboxMail{}).
-		Where("done_at IS NULL AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)", now, now).
+		Scopes(claimable(now)).
 		Order("due_at").Limit(o.opts.Workers+1).Pluck("id", &ids).Error
 	if err != nil {
 		return nil, err
@@ -293,6 +293,13 @@ func (o *Outbox) claim(ctx context.Context) (*models.OutboxMail, error) {
 		}
 	}
 	return nil, nil
+}
+
+// claimable selects the mails that are due at now and that no worker holds.
+func claimable(now time.Time) func(*gorm.DB) *gorm.DB {
+	return func(db *gorm.DB) *gorm.DB {
+		return db.Where("done_at IS NULL AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)", now, now)
+	}
 }
 
 // deliver makes one attempt at a claimed mail and records its outcome. The
@@ -505,7 +512,7 @@ func (o *Outbox) Flush(ctx context.Context) error {
 		now := o.now()
 		var due int64
 		if err := o.db.WithContext(ctx).Model(&models.OutboxMail{}).
-			Where("done_at IS NULL AND due_at <= ? AND (claimed_until IS NULL OR claimed_until <= ?)", now, now).
+			Scopes(claimable(now)).
 			Count(&due).Error; err != nil || due == 0 {
 			return err
 		}

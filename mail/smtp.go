@@ -37,7 +37,7 @@ type SMTPConfig struct {
 
 // SMTPMailer delivers messages through an SMTP server, one connection per
 // message: account emails are rare, and a fresh connection has no state to
-// go stale or to share between the queue's workers.
+// go stale or to share between the outbox's workers.
 type SMTPMailer struct {
 	host   string
 	from   netmail.Address
@@ -127,7 +127,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTPMailer, error) {
 }
 
 // client builds a go-mail client per message: go-mail's Client keeps
-// mutable auth state, so sharing one between the queue's workers would race.
+// mutable auth state, so sharing one between the outbox's workers would race.
 func (m *SMTPMailer) client() (*gomail.Client, error) {
 	return gomail.NewClient(m.host, m.opts...)
 }
