@@ -35,4 +35,5 @@ require (
 	github.com/valyala/fasthttp v1.51.0 // indirect
 	github.com/valyala/tcplisten v1.0.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
+	gorm.io/plugin/dbresolver v1.6.2 // indirect
 )

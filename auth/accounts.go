@@ -118,13 +118,16 @@ func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) erro
 // starts a session: following the link signs the user in.
 func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client) (Tokens, error) {
 	var user models.User
-	err := a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+	err := a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		row, err := consumeOneTimeToken(tx, token, models.PurposeEmailVerification, a.now())
 		if err != nil {
 			return err
 		}
 		if err := tx.Model(&models.User{}).Where("id = ? AND email_verified_at IS NULL", row.UserID).
 			Update("email_verified_at", a.now()).Error; err != nil {
+			return err
+		}
+		if err := a.sessions.revocations.UserChanged(tx, row.UserID); err != nil {
 			return err
 		}
 		return tx.Take(&user, "id = ?", row.UserID).Error

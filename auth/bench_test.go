@@ -1,11 +1,13 @@
 package auth_test
 
 import (
+	"context"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -74,4 +76,65 @@ func newRevocationListWithEntries(b *testing.B, db *gorm.DB, f *tokenFixture, n 
 		}
 	}
 	return list
+}
+
+// BenchmarkRefresh measures the rotation transaction with no HTTP around it:
+// 16 clients rotating 400 sessions, each request presenting the newest token
+// of one session, as the bench command's refresh figure does over HTTP. It
+// is the storage limit that figure is compared with.
+func BenchmarkRefresh(b *testing.B) {
+	f := newSessionFixture(b)
+	sessions := f.instance("bench successor key")
+	const sessionCount = 400
+	tokens := make(chan string, sessionCount)
+	for range sessionCount {
+		t, err := sessions.Start(context.Background(), f.user, auth.Client{IP: "192.0.2.1", UserAgent: "bench"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens <- t.RefreshToken
+	}
+	b.SetParallelism(8) // 16 goroutines on 2 cores, more on bigger machines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			token := <-tokens
+			next, err := sessions.Refresh(context.Background(), token, auth.Client{IP: "192.0.2.1", UserAgent: "bench"})
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			tokens <- next.RefreshToken
+		}
+	})
+}
+
+// BenchmarkPasswordHash measures one argon2id hash and one verification with
+// the production parameters: the cost that bounds logins per core.
+func BenchmarkPasswordHash(b *testing.B) {
+	cfg, err := config.FromLookup(func(string) (string, bool) { return "", false })
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism},
+		auth.HashLimit{Concurrency: 1, MaxWait: time.Minute})
+	const pw = "correct horse battery staple"
+	encoded, err := h.Hash(context.Background(), pw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("hash", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := h.Hash(context.Background(), pw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verify", func(b *testing.B) {
+		for b.Loop() {
+			if ok, err := h.Verify(context.Background(), pw, encoded); err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
 }

@@ -28,11 +28,7 @@ func openTestDB(t testing.TB) *gorm.DB {
 	if err != nil {
 		t.Fatalf("models.Open: %v", err)
 	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
+	t.Cleanup(func() { models.Close(db) })
 	return db
 }
 

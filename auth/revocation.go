@@ -18,6 +18,9 @@ import (
 //   - per user: "every access token with ver below N is revoked"
 //     (logout-all, password change and reset bump the user's token_version).
 //
+// A third kind revokes no token: "this user's row changed", for the caches
+// of users' profiles (see Profiles), which learn of changes the same way.
+//
 // The version, not a timestamp, carries the per-user rule: an `iat <=
 // changed_at` test in whole seconds would either refuse the token issued in
 // the same second as the change or accept one issued just before it.
@@ -31,6 +34,10 @@ type RevocationList struct {
 	db       *gorm.DB
 	lifetime time.Duration
 	now      func() time.Time
+
+	// userChanged are told of every entry about a change of a user's row
+	// (see Profiles); set before the list is shared.
+	userChanged []func(userID string)
 
 	mu       sync.RWMutex
 	sessions map[string]time.Time         // sid -> entry expiry
@@ -80,6 +87,21 @@ func (r *RevocationList) RevokeVersionsBelow(tx *gorm.DB, userID string, minVers
 	return r.add(tx, models.Revocation{Kind: models.RevokeUserVersions, UserID: userID, MinTokenVersion: minVersion})
 }
 
+// UserChanged records that a user's row changed (its email, name or
+// verification), so that every instance forgets what it remembers of it.
+// Like the revocations, it is written with tx and takes effect after the
+// commit inside Transaction.
+func (r *RevocationList) UserChanged(tx *gorm.DB, userID string) error {
+	return r.add(tx, models.Revocation{Kind: models.RevokeProfile, UserID: userID})
+}
+
+// onUserChange registers fn to be told of each user whose row changed. A
+// new token version is such a change too (a password change sets
+// last_password_change with it).
+func (r *RevocationList) onUserChange(fn func(userID string)) {
+	r.userChanged = append(r.userChanged, fn)
+}
+
 // pendingKey marks a transaction run by Transaction: entries added in it
 // wait for the commit.
 type pendingKey struct{}
@@ -118,6 +140,11 @@ func (r *RevocationList) add(tx *gorm.DB, entry models.Revocation) error {
 }
 
 func (r *RevocationList) apply(e models.Revocation) {
+	if e.Kind == models.RevokeProfile || e.Kind == models.RevokeUserVersions {
+		for _, fn := range r.userChanged {
+			fn(e.UserID)
+		}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch e.Kind {

@@ -21,7 +21,7 @@ type sessionFixture struct {
 	user   models.User
 }
 
-func newSessionFixture(t *testing.T) *sessionFixture {
+func newSessionFixture(t testing.TB) *sessionFixture {
 	t.Helper()
 	db := openTestDB(t)
 	clock := newFakeClock(testEpoch)

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/sha256"
-	"sync"
 	"time"
 )
 
@@ -15,28 +14,22 @@ import (
 // the time claims are checked again on every hit, so a cached token is
 // refused the moment it expires or is revoked.
 //
-// The cache is bounded: when full, entries whose token has expired go
-// first, then arbitrary ones (Go's map order), which costs a later request
-// one signature check.
+// The cache is bounded (see boundedMap): when it is full, entries whose
+// token has expired go first.
 type verifiedCache struct {
-	max int
-
-	mu      sync.RWMutex
-	entries map[[sha256.Size]byte]AccessClaims
+	entries *boundedMap[[sha256.Size]byte, AccessClaims]
 }
 
 const verifiedCacheSize = 10_000
 
 func newVerifiedCache(max int) *verifiedCache {
-	return &verifiedCache{max: max, entries: make(map[[sha256.Size]byte]AccessClaims)}
+	return &verifiedCache{entries: newBoundedMap[[sha256.Size]byte, AccessClaims](max)}
 }
 
 // get returns a copy of the claims of a verified token that is still valid
 // at now.
 func (v *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*AccessClaims, bool) {
-	v.mu.RLock()
-	claims, ok := v.entries[key]
-	v.mu.RUnlock()
+	claims, ok := v.entries.get(key)
 	if !ok || !timeClaimsHold(&claims, now) {
 		return nil, false
 	}
@@ -45,22 +38,7 @@ func (v *verifiedCache) get(key [sha256.Size]byte, now time.Time) (*AccessClaims
 
 // put remembers the claims of a token that has just been verified.
 func (v *verifiedCache) put(key [sha256.Size]byte, claims *AccessClaims, now time.Time) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if len(v.entries) >= v.max {
-		for k, c := range v.entries {
-			if !timeClaimsHold(&c, now) {
-				delete(v.entries, k)
-			}
-		}
-		for k := range v.entries {
-			if len(v.entries) < v.max {
-				break
-			}
-			delete(v.entries, k)
-		}
-	}
-	v.entries[key] = *claims
+	v.entries.put(key, *claims, func(c AccessClaims) bool { return !timeClaimsHold(&c, now) })
 }
 
 // timeClaimsHold applies the parser's time rules (see NewAccessTokens) to

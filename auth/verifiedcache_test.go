@@ -26,8 +26,8 @@ func TestVerifiedCacheIsBounded(t *testing.T) {
 	cache.put(cacheKey(1), claimsUntil(now.Add(time.Hour)), now)
 	cache.put(cacheKey(2), claimsUntil(now.Add(time.Hour)), now)
 	cache.put(cacheKey(3), claimsUntil(now.Add(time.Hour)), now)
-	if len(cache.entries) != 3 {
-		t.Fatalf("%d entries, want at most 3", len(cache.entries))
+	if len(cache.entries.entries) != 3 {
+		t.Fatalf("%d entries, want at most 3", len(cache.entries.entries))
 	}
 	for i := 1; i <= 3; i++ {
 		if _, ok := cache.get(cacheKey(i), now); !ok {
@@ -36,8 +36,8 @@ func TestVerifiedCacheIsBounded(t *testing.T) {
 	}
 	for i := 4; i < 100; i++ {
 		cache.put(cacheKey(i), claimsUntil(now.Add(time.Hour)), now)
-		if len(cache.entries) > 3 {
-			t.Fatalf("%d entries after %d puts, want at most 3", len(cache.entries), i+1)
+		if len(cache.entries.entries) > 3 {
+			t.Fatalf("%d entries after %d puts, want at most 3", len(cache.entries.entries), i+1)
 		}
 	}
 }

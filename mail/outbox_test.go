@@ -86,11 +86,7 @@ func newOutboxEnv(t *testing.T) *outboxEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if sqlDB, err := db.DB(); err == nil {
-			sqlDB.Close()
-		}
-	})
+	t.Cleanup(func() { models.Close(db) })
 	return &outboxEnv{db: db, clock: testclock.New(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)), logs: &syncBuffer{}}
 }
 

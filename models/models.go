@@ -42,12 +42,12 @@ type Session struct {
 // RefreshToken is one issued refresh token. Only its SHA-256 is stored. Each
 // rotation marks the row used and adds a child row in the same session.
 type RefreshToken struct {
-	ID           uint      `gorm:"primaryKey"`
-	SessionID    string    `gorm:"index;not null;size:36"`
-	Session      Session   `gorm:"constraint:OnDelete:CASCADE"`
-	UserID       string    `gorm:"index;not null;size:36"`
-	TokenHash    string    `gorm:"uniqueIndex;not null;size:64"`
-	ParentID     *uint     `gorm:"index"`
+	ID           uint    `gorm:"primaryKey"`
+	SessionID    string  `gorm:"index;not null;size:36"`
+	Session      Session `gorm:"constraint:OnDelete:CASCADE"`
+	UserID       string  `gorm:"not null;size:36"`
+	TokenHash    string  `gorm:"uniqueIndex;not null;size:64"`
+	ParentID     *uint
 	TokenVersion int       `gorm:"not null"` // the user's token_version when issued
 	ExpiresAt    time.Time `gorm:"not null"` // idle expiry
 	UsedAt       *time.Time
@@ -79,6 +79,7 @@ type OneTimeToken struct {
 const (
 	RevokeSession      = "session"       // every access token with this sid
 	RevokeUserVersions = "user_versions" // every access token of this user with ver < MinTokenVersion
+	RevokeProfile      = "profile"       // no token: the user's row changed, cached copies are stale
 )
 
 // Revocation is the persisted form of one entry of the in-memory revocation
@@ -140,7 +141,21 @@ type OutboxMail struct {
 // NewID returns a random (version 4) UUID for users and sessions.
 func NewID() string { return uuid.NewString() }
 
+// droppedIndexes were created by earlier versions. No query needs them, and
+// every rotation paid for them with a page write each.
+var droppedIndexes = []string{"idx_refresh_tokens_user_id", "idx_refresh_tokens_parent_id"}
+
 // Migrate creates or updates every table.
 func Migrate(db *gorm.DB) error {
-	return db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{})
+	if err := db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{}); err != nil {
+		return err
+	}
+	for _, name := range droppedIndexes {
+		if db.Migrator().HasIndex(&RefreshToken{}, name) {
+			if err := db.Migrator().DropIndex(&RefreshToken{}, name); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

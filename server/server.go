@@ -36,6 +36,10 @@ type Options struct {
 	// RevocationSyncInterval bounds how long another instance on the same
 	// database takes to learn a revocation made here (default 2s).
 	RevocationSyncInterval time.Duration
+	// CheckpointInterval is how often the database's WAL is copied back
+	// into the database file, off the write path (default 1s; see
+	// models.Checkpoint).
+	CheckpointInterval time.Duration
 	// Outbox tunes mail delivery (workers, retries, capacity).
 	Outbox mail.OutboxOptions
 }
@@ -98,9 +102,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	access := auth.NewAccessTokens(key, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
 	if err := revocations.Sync(context.Background()); err != nil {
-		if sqlDB, dbErr := db.DB(); dbErr == nil {
-			sqlDB.Close()
-		}
+		models.Close(db)
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
 	// Nothing below fails: the outbox's workers and the database are
@@ -177,7 +179,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
-		Me:            &controllers.MeController{Accounts: accounts, Audit: audit},
+		Me:            &controllers.MeController{Profiles: auth.NewProfiles(db, revocations, now), Audit: audit},
 		Meta:          &controllers.MetaController{Key: key},
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
@@ -191,27 +193,29 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune},
 		stop:   stop, done: make(chan struct{}),
 	}
-	syncEvery := opts.RevocationSyncInterval
-	if syncEvery <= 0 {
-		syncEvery = 2 * time.Second
-	}
-	go s.maintain(ctx, syncEvery)
+	go s.maintain(ctx, orDefault(opts.RevocationSyncInterval, 2*time.Second), orDefault(opts.CheckpointInterval, time.Second))
 	return s, nil
 }
 
 // maintain runs the housekeeping, off the request path: it polls the
-// revocations table for entries written by other instances, and deletes
-// what has expired.
-func (s *Server) maintain(ctx context.Context, syncEvery time.Duration) {
+// revocations table for entries written by other instances, checkpoints the
+// database's WAL, and deletes what has expired.
+func (s *Server) maintain(ctx context.Context, syncEvery, checkpointEvery time.Duration) {
 	defer close(s.done)
 	sync := time.NewTicker(syncEvery)
 	prune := time.NewTicker(time.Minute)
+	checkpoint := time.NewTicker(checkpointEvery)
 	defer sync.Stop()
 	defer prune.Stop()
+	defer checkpoint.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-checkpoint.C:
+			if err := models.Checkpoint(ctx, s.DB); err != nil && ctx.Err() == nil {
+				s.log.Error("checkpointing the database failed", "error", err)
+			}
 		case <-sync.C:
 			if err := s.Revocations.Sync(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("syncing revocations failed", "error", err)
@@ -222,6 +226,13 @@ func (s *Server) maintain(ctx context.Context, syncEvery time.Duration) {
 			}
 		}
 	}
+}
+
+func orDefault(d, fallback time.Duration) time.Duration {
+	if d <= 0 {
+		return fallback
+	}
+	return d
 }
 
 // Prune deletes expired revocations, sessions that ended more than a day
@@ -248,10 +259,8 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 	}
 	s.stop()
 	<-s.done
-	if sqlDB, dbErr := s.DB.DB(); dbErr == nil {
-		if cerr := sqlDB.Close(); err == nil {
-			err = cerr
-		}
+	if cerr := models.Close(s.DB); err == nil {
+		err = cerr
 	}
 	return err
 }
