@@ -13,26 +13,33 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/logbuf"
 	"github.com/authstarter/authstarter/server"
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	if err := run(log); err != nil {
+	// One write per 64 KiB or 100 ms rather than per request (see
+	// internal/logbuf); warnings and errors are written at once.
+	out := logbuf.New(os.Stderr, 64<<10, 100*time.Millisecond)
+	err := run(out)
+	out.Close()
+	if err != nil {
 		// Plain text, not a log record: configuration errors span several lines.
 		fmt.Fprintln(os.Stderr, "authstarter:", err)
 		os.Exit(1)
 	}
 }
 
-func run(log *slog.Logger) error {
+func run(out *logbuf.Writer) error {
 	cfg, err := config.Load()
 	if err != nil {
 		return err
 	}
+	var handler slog.Handler = slog.NewTextHandler(out, nil)
 	if cfg.IsProduction() {
-		log = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+		handler = slog.NewJSONHandler(out, nil)
 	}
+	log := slog.New(logbuf.FlushFrom(handler, out, slog.LevelWarn))
 	srv, err := server.New(cfg, server.Options{Logger: log})
 	if err != nil {
 		return err

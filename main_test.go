@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/authstarter/authstarter/internal/logbuf"
 )
 
 // TestFirstStartAndGracefulShutdown is `go run .` on a fresh clone: no
@@ -47,7 +48,9 @@ func TestFirstStartAndGracefulShutdown(t *testing.T) {
 func startServeAndTerminate(t *testing.T, port int) string {
 	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- run(slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	out := logbuf.New(io.Discard, 4096, time.Second)
+	t.Cleanup(func() { out.Close() })
+	go func() { done <- run(out) }()
 
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	var kid string

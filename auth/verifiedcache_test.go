@@ -2,7 +2,6 @@ package auth
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
 	"strconv"
 	"testing"
 	"time"
@@ -15,7 +14,7 @@ func claimsUntil(exp time.Time) *AccessClaims {
 		Subject: "u", IssuedAt: jwt.NewNumericDate(exp.Add(-time.Hour)), ExpiresAt: jwt.NewNumericDate(exp)}}
 }
 
-func cacheKey(i int) [sha256.Size]byte { return sha256.Sum256([]byte(strconv.Itoa(i))) }
+func cacheKey(i int) string { return "token-" + strconv.Itoa(i) }
 
 // The cache never grows past its size; a full cache drops expired tokens
 // before live ones.

@@ -25,7 +25,13 @@ func (h *MeController) Me(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"user": viewUser(user)})
+	return c.JSON(meResponse{User: viewUser(user)})
+}
+
+// meResponse is the body of GET /api/me: a struct rather than a fiber.Map,
+// which encoding/json would walk as a map on every request.
+type meResponse struct {
+	User userView `json:"user"`
 }
 
 type securityEventView struct {

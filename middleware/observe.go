@@ -27,9 +27,11 @@ func RequestLog(log *slog.Logger) fiber.Handler {
 				_ = c.SendStatus(fiber.StatusInternalServerError)
 			}
 		}
-		log.InfoContext(c.UserContext(), "request",
-			"method", c.Method(), "path", c.Path(), "status", c.Response().StatusCode(),
-			"duration_ms", time.Since(start).Milliseconds(), "ip", ClientIP(c), "request_id", requestID(c))
+		// LogAttrs with typed attributes: no value is boxed (this runs on
+		// every request).
+		log.LogAttrs(c.UserContext(), slog.LevelInfo, "request",
+			slog.String("method", c.Method()), slog.String("path", c.Path()), slog.Int("status", c.Response().StatusCode()),
+			slog.Int64("duration_ms", time.Since(start).Milliseconds()), slog.String("ip", ClientIP(c)), slog.String("request_id", requestID(c)))
 		return nil
 	}
 }

@@ -98,11 +98,12 @@ func isCompressed(c *fiber.Ctx) bool {
 }
 
 // NoStore keeps responses that carry credentials or personal data out of
-// browser and proxy caches.
+// browser and proxy caches. (Not Pragma: no-cache as well: it addresses
+// HTTP/1.0 caches, and RFC 9111 retired it.)
 func NoStore() fiber.Handler {
+	key, value := []byte(fiber.HeaderCacheControl), []byte("no-store")
 	return func(c *fiber.Ctx) error {
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set(fiber.HeaderPragma, "no-cache")
+		c.Response().Header.SetCanonical(key, value)
 		return c.Next()
 	}
 }
