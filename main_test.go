@@ -22,7 +22,6 @@ func TestFirstStartAndGracefulShutdown(t *testing.T) {
 	t.Chdir(t.TempDir())
 	port := freePort(t)
 	t.Setenv("PORT", strconv.Itoa(port))
-	t.Setenv("ARGON2_MEMORY_KIB", "64") // the start computes one dummy hash: keep it cheap
 
 	kid1 := startServeAndTerminate(t, port)
 	for _, f := range []string{"data/app.db", "data/jwt_ed25519.pem"} {

@@ -234,11 +234,14 @@ func FuzzRefreshTokenLookup(f *testing.F) {
 	db := openTestDB(f)
 	clock := newFakeClock(testEpoch)
 	access := auth.NewAccessTokens(keyFromLabel("sessions key"), testIssuer, testAudience, testTTL, clock.Now)
-	sessions := auth.NewSessions(db, access, auth.NewRevocationList(db, testTTL, clock.Now), auth.NewAudit(db, discardLog, clock.Now), auth.SessionConfig{
+	sessions, err := auth.NewSessions(db, access, auth.NewRevocationList(db, testTTL, clock.Now), auth.NewAudit(db, discardLog, clock.Now), auth.SessionConfig{
 		RefreshTokenTTL:      time.Hour,
 		SessionMaxLifetime:   24 * time.Hour,
 		RefreshReuseInterval: 10 * time.Second,
 	}, []byte("fuzz successor key"), clock.Now)
+	if err != nil {
+		f.Fatal(err)
+	}
 	user := models.User{ID: models.NewID(), Email: "bob@example.com", PasswordHash: "x", LastPasswordChange: testEpoch}
 	if err := db.Create(&user).Error; err != nil {
 		f.Fatal(err)

@@ -52,8 +52,18 @@ const (
 // NewPasswordHasher returns a hasher with the given cost and limit.
 func NewPasswordHasher(p Argon2Params, limit HashLimit) *PasswordHasher {
 	h := &PasswordHasher{params: p, slots: make(chan struct{}, max(limit.Concurrency, 1)), maxWait: limit.MaxWait}
-	h.dummyHash = h.encode(NewOpaqueToken())
+	// A random key under a random salt: checking a password against it costs
+	// what checking against a real hash costs, and never succeeds. (Not a
+	// real hash of something: computing one would hold 19 MiB at start-up
+	// for nothing.)
+	h.dummyHash = h.phc(randomBytes(saltLength), randomBytes(keyLength))
 	return h
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }
 
 // NormalizePassword is the form of a password that is hashed and measured.
@@ -122,10 +132,14 @@ func (h *PasswordHasher) acquire(ctx context.Context) (release func(), err error
 }
 
 func (h *PasswordHasher) encode(password string) string {
-	salt := make([]byte, saltLength)
-	rand.Read(salt)
+	salt := randomBytes(saltLength)
 	p := h.params
-	key := argon2.IDKey([]byte(NormalizePassword(password)), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLength)
+	return h.phc(salt, argon2.IDKey([]byte(NormalizePassword(password)), salt, p.Iterations, p.MemoryKiB, p.Parallelism, keyLength))
+}
+
+// phc writes salt and key in the PHC string format, with the current parameters.
+func (h *PasswordHasher) phc(salt, key []byte) string {
+	p := h.params
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, p.MemoryKiB, p.Iterations, p.Parallelism, b64.EncodeToString(salt), b64.EncodeToString(key))

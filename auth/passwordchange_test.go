@@ -40,9 +40,12 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	access := auth.NewAccessTokens(keyFromLabel("review2"), testIssuer, testAudience, testTTL, clock.Now)
 	revoc := auth.NewRevocationList(db, testTTL, clock.Now)
 	audit := auth.NewAudit(db, discardLog, clock.Now)
-	sessions := auth.NewSessions(db, access, revoc, audit, auth.SessionConfig{
+	sessions, err := auth.NewSessions(db, access, revoc, audit, auth.SessionConfig{
 		RefreshTokenTTL: time.Hour, SessionMaxLifetime: 24 * time.Hour, RefreshReuseInterval: 10 * time.Second,
 	}, []byte("successor"), clock.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
 	hasher := auth.NewPasswordHasher(auth.Argon2Params{MemoryKiB: 64, Iterations: 1, Parallelism: 1}, auth.HashLimit{Concurrency: 2, MaxWait: 2 * time.Second})
 	mailer := &recordingMailer{}
 	outbox := mail.NewOutbox(db, mailer, discardLog, clock.Now, mail.OutboxOptions{})

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"strings"
 	"time"
@@ -44,13 +43,19 @@ type Sessions struct {
 	audit        *Audit
 	cfg          SessionConfig
 	successorKey []byte // HMAC key deriving each refresh token's successor
+	sql          *rotationSQL
 	now          func() time.Time
 }
 
 // NewSessions returns the session service. successorKey must be secret and
-// stable across restarts and instances (main.go derives it from the signing key).
-func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, audit *Audit, cfg SessionConfig, successorKey []byte, now func() time.Time) *Sessions {
-	return &Sessions{db: db, access: access, revocations: revocations, audit: audit, cfg: cfg, successorKey: successorKey, now: utc(now)}
+// stable across restarts and instances (server.New derives it from the
+// signing key). It prepares the statements of a rotation on db.
+func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, audit *Audit, cfg SessionConfig, successorKey []byte, now func() time.Time) (*Sessions, error) {
+	statements, err := prepareRotationSQL(db)
+	if err != nil {
+		return nil, err
+	}
+	return &Sessions{db: db, access: access, revocations: revocations, audit: audit, cfg: cfg, successorKey: successorKey, sql: statements, now: utc(now)}, nil
 }
 
 // Start opens a new session for a user who has just proven who they are.
@@ -104,7 +109,7 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		now := s.now()
 		var row models.RefreshToken
-		if err := readPresented(tx, HashToken(presented), &row, &session, &user); err != nil {
+		if err := s.sql.readPresented(tx, HashToken(presented), &row, &session, &user); err != nil {
 			return err
 		}
 		// Ended sessions: logout, revocation, logout-all, absolute and idle
@@ -133,12 +138,11 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 			// Compare-and-swap: of several requests presenting the same
 			// token at once, exactly one marks it used. (SQLite already
 			// serializes write transactions; other databases may not.)
-			res := tx.Exec(`UPDATE refresh_tokens SET used_at = ? WHERE id = ? AND used_at IS NULL AND revoked_at IS NULL`,
-				now, row.ID)
-			if res.Error != nil {
-				return res.Error
+			swapped, err := exec(tx, s.sql.markUsed, now, row.ID)
+			if err != nil {
+				return err
 			}
-			if res.RowsAffected == 1 {
+			if swapped == 1 {
 				current = s.successor(presented)
 				return s.extend(tx, &session, &row.ID, current, user.TokenVersion, now, client)
 			}
@@ -176,32 +180,6 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 		return Tokens{}, ErrRefreshTokenReused
 	}
 	return s.issue(user, session, current)
-}
-
-// presentedQuery reads, in one statement, what a rotation decides on: the
-// presented refresh token, its session and its user (only the columns used,
-// so no password hash). It is the hottest query of the server.
-const presentedQuery = `SELECT
-	rt.id, rt.token_version, rt.expires_at, rt.used_at, rt.revoked_at,
-	s.id, s.user_id, s.created_at, s.expires_at, s.idle_expires_at, s.revoked_at,
-	u.id, u.email, u.name, u.email_verified_at, u.token_version, u.created_at, u.last_password_change
-FROM refresh_tokens rt
-JOIN sessions s ON s.id = rt.session_id
-JOIN users u ON u.id = rt.user_id
-WHERE rt.token_hash = ?`
-
-// readPresented fills row, session and user from presentedQuery; an unknown
-// token is ErrInvalidRefreshToken.
-func readPresented(tx *gorm.DB, tokenHash string, row *models.RefreshToken, session *models.Session, user *models.User) error {
-	err := tx.Raw(presentedQuery, tokenHash).Row().Scan(
-		&row.ID, &row.TokenVersion, &row.ExpiresAt, &row.UsedAt, &row.RevokedAt,
-		&session.ID, &session.UserID, &session.CreatedAt, &session.ExpiresAt, &session.IdleExpiresAt, &session.RevokedAt,
-		&user.ID, &user.Email, &user.Name, &user.EmailVerifiedAt, &user.TokenVersion, &user.CreatedAt, &user.LastPasswordChange)
-	if errors.Is(err, sql.ErrNoRows) {
-		return ErrInvalidRefreshToken
-	}
-	row.SessionID, row.UserID = session.ID, user.ID
-	return err
 }
 
 // maxGraceChain bounds the walk in activeDescendant.
@@ -365,23 +343,18 @@ func (s *Sessions) renew(tx *gorm.DB, user models.User, sessionID string, now ti
 }
 
 // extend stores the next refresh token of a session and moves the session's
-// idle expiry along with it. Its two statements, like the rest of a
-// rotation's, are written out rather than built by GORM: a rotation holds
-// the one write connection (see models.Open), so its cost in Go is the
-// server's refresh throughput (BenchmarkRefresh).
+// idle expiry along with it.
 func (s *Sessions) extend(tx *gorm.DB, session *models.Session, parentID *uint, token string, version int, now time.Time, client Client) error {
 	session.LastUsedAt = now
 	session.IdleExpiresAt = s.idleExpiry(now, *session)
 	r := s.refreshRow(*session, parentID, token, version, now, client)
-	err := tx.Exec(`INSERT INTO refresh_tokens
-	(session_id, user_id, token_hash, parent_id, token_version, expires_at, created_at, ip, user_agent)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		r.SessionID, r.UserID, r.TokenHash, r.ParentID, r.TokenVersion, r.ExpiresAt, r.CreatedAt, r.IP, r.UserAgent).Error
+	_, err := exec(tx, s.sql.insertRefresh,
+		r.SessionID, r.UserID, r.TokenHash, r.ParentID, r.TokenVersion, r.ExpiresAt, r.CreatedAt, r.IP, r.UserAgent)
 	if err != nil {
 		return err
 	}
-	return tx.Exec(`UPDATE sessions SET last_used_at = ?, idle_expires_at = ? WHERE id = ?`,
-		session.LastUsedAt, session.IdleExpiresAt, session.ID).Error
+	_, err = exec(tx, s.sql.touchSession, session.LastUsedAt, session.IdleExpiresAt, session.ID)
+	return err
 }
 
 // endedRetention is how long ended sessions (with their refresh tokens) and

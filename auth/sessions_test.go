@@ -14,6 +14,7 @@ import (
 const graceWindow = 10 * time.Second
 
 type sessionFixture struct {
+	t      testing.TB
 	db     *gorm.DB
 	clock  *fakeClock
 	access *auth.AccessTokens
@@ -30,7 +31,7 @@ func newSessionFixture(t testing.TB) *sessionFixture {
 		t.Fatalf("creating user: %v", err)
 	}
 	return &sessionFixture{
-		db: db, clock: clock, user: user,
+		t: t, db: db, clock: clock, user: user,
 		access: auth.NewAccessTokens(keyFromLabel("sessions key"), testIssuer, testAudience, testTTL, clock.Now),
 		revoc:  auth.NewRevocationList(db, testTTL, clock.Now),
 	}
@@ -39,11 +40,15 @@ func newSessionFixture(t testing.TB) *sessionFixture {
 // instance returns a Sessions service on the shared database, as one server
 // process would have it.
 func (f *sessionFixture) instance(successorKey string) *auth.Sessions {
-	return auth.NewSessions(f.db, f.access, f.revoc, auth.NewAudit(f.db, discardLog, f.clock.Now), auth.SessionConfig{
+	s, err := auth.NewSessions(f.db, f.access, f.revoc, auth.NewAudit(f.db, discardLog, f.clock.Now), auth.SessionConfig{
 		RefreshTokenTTL:      time.Hour,
 		SessionMaxLifetime:   24 * time.Hour,
 		RefreshReuseInterval: graceWindow,
 	}, []byte(successorKey), f.clock.Now)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return s
 }
 
 func mustRefresh(t *testing.T, s *auth.Sessions, token string) auth.Tokens {

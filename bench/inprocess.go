@@ -51,7 +51,12 @@ func newRawRotation(dbPath string, workers, perWorker int) (*rawRotation, error)
 	if err != nil {
 		return nil, err
 	}
-	r := &rawRotation{db: db, sessions: newSessions(db, cfg), tokens: make([][]string, workers), next: make([]int, workers)}
+	sessions, err := newSessions(db, cfg)
+	if err != nil {
+		models.Close(db)
+		return nil, err
+	}
+	r := &rawRotation{db: db, sessions: sessions, tokens: make([][]string, workers), next: make([]int, workers)}
 	user := models.User{ID: models.NewID(), Email: "raw@example.com", PasswordHash: "unused: nobody signs in", LastPasswordChange: time.Now().UTC()}
 	if err := db.Create(&user).Error; err != nil {
 		r.close()
@@ -72,7 +77,7 @@ func newRawRotation(dbPath string, workers, perWorker int) (*rawRotation, error)
 
 // newSessions builds auth.Sessions the way server.New does. The keys are
 // throwaway ones: nothing outside this process sees the tokens.
-func newSessions(db *gorm.DB, cfg config.Config) *auth.Sessions {
+func newSessions(db *gorm.DB, cfg config.Config) (*auth.Sessions, error) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	successorKey := make([]byte, 32)
 	rand.Read(successorKey)
@@ -103,11 +108,7 @@ func (r *rawRotation) run(warmup, window time.Duration) Summary {
 	return closedLoop(len(r.tokens), warmup, window, r.step)
 }
 
-func (r *rawRotation) close() {
-	if sqlDB, err := r.db.DB(); err == nil {
-		sqlDB.Close()
-	}
-}
+func (r *rawRotation) close() { models.Close(r.db) }
 
 // hashTime is the median time of one argon2id password check with the
 // app's parameters, checks made one at a time.

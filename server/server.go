@@ -105,15 +105,19 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		models.Close(db)
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
-	// Nothing below fails: the outbox's workers and the database are
-	// released by Shutdown.
-	outbox := mail.NewOutbox(db, transport, log, now, opts.Outbox)
 	audit := auth.NewAudit(db, log, now)
-	sessions := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
+	sessions, err := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
 	}, deriveKey(key, "authstarter refresh-token successor v1"), now)
+	if err != nil {
+		models.Close(db)
+		return nil, err
+	}
+	// Nothing below fails: the outbox's workers and the database are
+	// released by Shutdown.
+	outbox := mail.NewOutbox(db, transport, log, now, opts.Outbox)
 	passwords := auth.NewPasswordHasher(auth.Argon2Params{
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 	}, auth.HashLimit{Concurrency: cfg.PasswordHashConcurrency, MaxWait: cfg.PasswordHashMaxWait})
