@@ -35,9 +35,10 @@ func run(out *logbuf.Writer) error {
 	if err != nil {
 		return err
 	}
-	var handler slog.Handler = slog.NewTextHandler(out, nil)
+	options := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var handler slog.Handler = slog.NewTextHandler(out, options)
 	if cfg.IsProduction() {
-		handler = slog.NewJSONHandler(out, nil)
+		handler = slog.NewJSONHandler(out, options)
 	}
 	log := slog.New(logbuf.FlushFrom(handler, out, slog.LevelWarn))
 	srv, err := server.New(cfg, server.Options{Logger: log})

@@ -186,11 +186,12 @@ func (b *bench) measureStartup() error {
 }
 
 // appEnv configures the app for the benchmark: development mode (no SMTP
-// needed), its database in dir, and no limits that hundreds of sign-ins
-// from one address would hit.
+// needed) with production's log level, its database in dir, and no limits
+// that hundreds of sign-ins from one address would hit.
 func appEnv(dir string, port int) []string {
 	return []string{
 		"APP_ENV=development",
+		"LOG_LEVEL=info",
 		"PORT=" + strconv.Itoa(port),
 		"DATABASE_URL=" + filepath.Join(dir, "app.db"),
 		"REQUIRE_EMAIL_VERIFICATION=false",

@@ -6,6 +6,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/url"
@@ -60,6 +61,10 @@ type Config struct {
 	SMTPPassword string
 	SMTPFrom     string
 	SMTPTLS      string // auto, implicit, starttls or none
+
+	// LogLevel is the least severe level written. At info, successful
+	// reads are not logged one by one (see middleware.RequestLog).
+	LogLevel slog.Level
 
 	CookieSecure   bool
 	TrustedProxies []string
@@ -128,6 +133,11 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	c.JWTAudience = r.str("JWT_AUDIENCE", c.AppURL)
 	c.DatabaseURL = r.str("DATABASE_URL", "data/app.db")
 	c.CookieSecure = r.boolean("COOKIE_SECURE", c.IsProduction())
+	defaultLevel := slog.LevelDebug // while developing, every request
+	if c.IsProduction() {
+		defaultLevel = slog.LevelInfo
+	}
+	c.LogLevel = r.level("LOG_LEVEL", defaultLevel)
 	for _, origin := range r.list("CORS_ORIGINS") {
 		c.CORSOrigins = append(c.CORSOrigins, canonicalOrigin(origin))
 	}
@@ -305,6 +315,19 @@ func (r *reader) boolean(name string, def bool) bool {
 		return def
 	}
 	return b
+}
+
+func (r *reader) level(name string, def slog.Level) slog.Level {
+	v := r.str(name, "")
+	if v == "" {
+		return def
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(v)); err != nil {
+		r.fail(name, v, "debug, info, warn or error")
+		return def
+	}
+	return level
 }
 
 func (r *reader) list(name string) []string {

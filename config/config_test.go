@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,6 +65,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		{"SMTP_HOST", c.SMTPHost, ""},
 		{"SMTP_PORT", c.SMTPPort, 587},
 		{"SMTP_TLS", c.SMTPTLS, "auto"},
+		{"LOG_LEVEL", c.LogLevel, slog.LevelDebug},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -153,6 +155,7 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"negative hashing wait", map[string]string{"PASSWORD_HASH_MAX_WAIT": "-1s"}, "PASSWORD_HASH_MAX_WAIT"},
 		{"unknown SMTP TLS mode", map[string]string{"SMTP_TLS": "ssl"}, "SMTP_TLS"},
 		{"SMTP port out of range", map[string]string{"SMTP_HOST": "mail", "SMTP_PORT": "0"}, "SMTP_PORT"},
+		{"unknown log level", map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -195,6 +198,12 @@ func TestProduction(t *testing.T) {
 	}
 	if !c.CookieSecure {
 		t.Fatal("COOKIE_SECURE does not default to true in production")
+	}
+	if c.LogLevel != slog.LevelInfo {
+		t.Fatalf("LOG_LEVEL defaults to %v in production, want INFO", c.LogLevel)
+	}
+	if c := mustFromMap(t, with(map[string]string{"LOG_LEVEL": "debug"})); c.LogLevel != slog.LevelDebug {
+		t.Fatalf("LOG_LEVEL=debug gives %v", c.LogLevel)
 	}
 
 	refused := []struct {
@@ -239,7 +248,7 @@ var configVars = []string{
 	"ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "ARGON2_PARALLELISM",
 	"PASSWORD_MIN_LENGTH", "PASSWORD_HASH_CONCURRENCY", "PASSWORD_HASH_MAX_WAIT",
 	"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TLS",
-	"COOKIE_SECURE", "TRUSTED_PROXIES", "CORS_ORIGINS",
+	"COOKIE_SECURE", "TRUSTED_PROXIES", "CORS_ORIGINS", "LOG_LEVEL",
 }
 
 // cleanEnv unsets every configuration variable for the test (t.Setenv

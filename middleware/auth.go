@@ -74,8 +74,8 @@ func UsesBearer(c *fiber.Ctx) bool { return c.Get(fiber.HeaderAuthorization) != 
 // (and then nothing else, so a bad header is never papered over by a
 // cookie), or else the access cookie.
 func accessToken(c *fiber.Ctx, accessCookie string) (string, bool) {
-	if UsesBearer(c) {
-		scheme, token, found := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	if header := c.Get(fiber.HeaderAuthorization); header != "" { // see UsesBearer
+		scheme, token, found := strings.Cut(header, " ")
 		if !found || !strings.EqualFold(scheme, "Bearer") {
 			return "", false
 		}
