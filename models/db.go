@@ -58,12 +58,12 @@ func Open(path string) (*gorm.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
 	}
-	writer.SetMaxOpenConns(1)
-	writer.SetMaxIdleConns(1)
 	if err := Migrate(db); err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("migrating database: %w", err)
 	}
+	// The resolver's pool settings apply to every pool it knows, the
+	// writer's included: the writer's limit is set after them.
 	readers := dbresolver.Register(dbresolver.Config{
 		Replicas: []gorm.Dialector{dialect("file:" + path + "?" + common + "&_query_only=true")},
 	}).SetMaxOpenConns(max(4, 2*runtime.NumCPU()))
@@ -71,6 +71,8 @@ func Open(path string) (*gorm.DB, error) {
 		writer.Close()
 		return nil, fmt.Errorf("opening database readers: %w", err)
 	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
 	return db, nil
 }
 

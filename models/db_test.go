@@ -20,7 +20,8 @@ func TestOpenCreatesFolderAndSetsPragmas(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("database file not created: %v", err)
 	}
-	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "30000"}
+	pragmas := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "30000",
+		"synchronous": "1", "wal_autocheckpoint": "10000"} // synchronous 1 is NORMAL
 	for name, want := range pragmas {
 		var got string
 		if err := db.Raw("PRAGMA " + name).Scan(&got).Error; err != nil {
@@ -29,6 +30,52 @@ func TestOpenCreatesFolderAndSetsPragmas(t *testing.T) {
 		if got != want {
 			t.Errorf("PRAGMA %s = %q, want %q", name, got, want)
 		}
+	}
+}
+
+// Writes go through one connection, so that writers queue in Go rather
+// than in SQLite's busy handler; reads outside a transaction go to
+// connections that cannot write.
+func TestOneWriterAndReadOnlyReaders(t *testing.T) {
+	db, err := models.Open(filepath.Join(t.TempDir(), "app.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { models.Close(db) })
+	writer, err := db.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := writer.Stats().MaxOpenConnections; n != 1 {
+		t.Fatalf("the writer pool allows %d connections, want 1", n)
+	}
+	var queryOnly int
+	if err := db.Raw("SELECT 1 FROM pragma_query_only WHERE query_only = 1").Scan(&queryOnly).Error; err != nil || queryOnly != 1 {
+		t.Fatalf("a read outside a transaction did not run on a query-only connection (%d, %v)", queryOnly, err)
+	}
+	if err := db.Exec("CREATE TABLE written (x)").Error; err != nil {
+		t.Fatalf("a write outside a transaction did not reach the writer: %v", err)
+	}
+}
+
+// Indexes of earlier versions that no query needs are dropped by the
+// migration: every rotation paid for them.
+func TestMigrateDropsUnusedIndexes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	db, err := models.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec("CREATE INDEX idx_refresh_tokens_user_id ON refresh_tokens(user_id)").Error; err != nil {
+		t.Fatal(err)
+	}
+	models.Close(db)
+	if db, err = models.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { models.Close(db) })
+	if db.Migrator().HasIndex(&models.RefreshToken{}, "idx_refresh_tokens_user_id") {
+		t.Fatal("the old user_id index on refresh_tokens survived the migration")
 	}
 }
 
