@@ -109,6 +109,11 @@ func TestSecurityHeaders(t *testing.T) {
 			if got := a.r.Header.Get("X-Frame-Options"); got != "DENY" {
 				t.Errorf("status %d: X-Frame-Options %q, want DENY (with frame-ancestors 'none')", a.r.Status, got)
 			}
+			for _, name := range []string{"Cross-Origin-Opener-Policy", "Cross-Origin-Resource-Policy"} {
+				if got := a.r.Header.Get(name); got != "same-origin" {
+					t.Errorf("status %d: %s %q, want same-origin", a.r.Status, name, got)
+				}
+			}
 			if got := a.r.Header.Get("Strict-Transport-Security"); got != "" {
 				t.Errorf("status %d: Strict-Transport-Security %q with COOKIE_SECURE=false", a.r.Status, got)
 			}

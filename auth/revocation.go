@@ -35,14 +35,11 @@ type RevocationList struct {
 	lifetime time.Duration
 	now      func() time.Time
 
-	// userChanged are told of every entry about a change of a user's row
-	// (see Profiles); set before the list is shared.
-	userChanged []func(userID string)
-
-	mu       sync.RWMutex
-	sessions map[string]time.Time         // sid -> entry expiry
-	users    map[string]versionRevocation // user id -> rule
-	lastID   uint                         // highest revocations.id applied, for Sync
+	mu          sync.RWMutex
+	userChanged []func(userID string)        // told of every change of a user's row (see Profiles)
+	sessions    map[string]time.Time         // sid -> entry expiry
+	users       map[string]versionRevocation // user id -> rule
+	lastID      uint                         // highest revocations.id applied, for Sync
 }
 
 type versionRevocation struct {
@@ -99,6 +96,8 @@ func (r *RevocationList) UserChanged(tx *gorm.DB, userID string) error {
 // new token version is such a change too (a password change sets
 // last_password_change with it).
 func (r *RevocationList) onUserChange(fn func(userID string)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.userChanged = append(r.userChanged, fn)
 }
 
@@ -141,7 +140,10 @@ func (r *RevocationList) add(tx *gorm.DB, entry models.Revocation) error {
 
 func (r *RevocationList) apply(e models.Revocation) {
 	if e.Kind == models.RevokeProfile || e.Kind == models.RevokeUserVersions {
-		for _, fn := range r.userChanged {
+		r.mu.RLock()
+		listeners := r.userChanged
+		r.mu.RUnlock()
+		for _, fn := range listeners {
 			fn(e.UserID)
 		}
 	}

@@ -15,7 +15,8 @@ import (
 // holds the one write connection (see models.Open), so its cost is the
 // server's refresh throughput, and parsing and planning these statements
 // took a fifth of it (BenchmarkRefresh). Placeholders are $1, $2, ..., which
-// SQLite and PostgreSQL both read.
+// PostgreSQL reads by number but SQLite binds in order of appearance: in
+// every statement here they appear in order, $1 first.
 type rotationSQL struct {
 	presented, markUsed, insertRefresh, touchSession *sql.Stmt
 }
@@ -67,7 +68,11 @@ func prepareRotationSQL(db *gorm.DB) (*rotationSQL, error) {
 // in returns stmt for use in the transaction tx. database/sql reuses the
 // statement prepared on tx's connection.
 func in(tx *gorm.DB, stmt *sql.Stmt) (*sql.Stmt, error) {
-	sqlTx, ok := tx.Statement.ConnPool.(*sql.Tx)
+	pool := tx.Statement.ConnPool
+	if prepared, ok := pool.(*gorm.PreparedStmtTX); ok { // GORM's PrepareStmt mode
+		pool = prepared.Tx
+	}
+	sqlTx, ok := pool.(*sql.Tx)
 	if !ok {
 		return nil, errors.New("the rotation's statements run in a database/sql transaction")
 	}

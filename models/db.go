@@ -28,7 +28,9 @@ import (
 // refresh could take a quarter of a second. One connection makes writers
 // queue in Go instead, in order and without sleeping. Reads outside a
 // transaction go to a pool of read-only connections (gorm's dbresolver),
-// which WAL lets run beside the writer.
+// which WAL lets run beside the writer. Inside a transaction, write through
+// its tx only: a write through db would wait forever for the connection the
+// transaction holds.
 //
 // On every connection: WAL; synchronous=NORMAL (in WAL mode a commit is
 // durable against a crash of the process, and only a power loss or kernel

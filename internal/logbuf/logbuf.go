@@ -1,7 +1,6 @@
 // Package logbuf batches log output: one write per 64 KiB or per 100 ms
-// instead of one per record. The server writes a record for every request,
-// and on a busy server that write to stderr costs as much as a protected
-// request's whole authentication (see bench/README.md). Records at Warn and
+// instead of one per record: on a busy server, a write to stderr per request
+// costs about as much as the request's whole token check. Records at Warn and
 // above are written at once (FlushFrom), so a crash can only lose the
 // request lines of its last 100 ms, never an error.
 package logbuf
@@ -18,15 +17,17 @@ import (
 // Writer buffers what is written to it and writes it out when the buffer is
 // full, every interval, and on Flush and Close.
 type Writer struct {
-	mu   sync.Mutex
-	buf  *bufio.Writer
-	stop chan struct{}
-	done chan struct{}
+	mu     sync.Mutex
+	buf    *bufio.Writer
+	out    io.Writer
+	closed bool // after Close, writes go straight out
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // New returns a Writer in front of out that flushes every interval.
 func New(out io.Writer, size int, interval time.Duration) *Writer {
-	w := &Writer{buf: bufio.NewWriterSize(out, size), stop: make(chan struct{}), done: make(chan struct{})}
+	w := &Writer{buf: bufio.NewWriterSize(out, size), out: out, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.flushEvery(interval)
 	return w
 }
@@ -34,6 +35,9 @@ func New(out io.Writer, size int, interval time.Duration) *Writer {
 func (w *Writer) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.closed {
+		return w.out.Write(p)
+	}
 	return w.buf.Write(p)
 }
 
@@ -44,11 +48,15 @@ func (w *Writer) Flush() error {
 	return w.buf.Flush()
 }
 
-// Close stops the periodic flush and flushes one last time.
+// Close stops the periodic flush and flushes one last time; later writes
+// are not buffered.
 func (w *Writer) Close() error {
 	close(w.stop)
 	<-w.done
-	return w.Flush()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	return w.buf.Flush()
 }
 
 func (w *Writer) flushEvery(interval time.Duration) {

@@ -77,5 +77,9 @@ func TestBufferIsFlushedOnIntervalAndClose(t *testing.T) {
 	if !strings.HasSuffix(out.String(), "last\n") {
 		t.Fatalf("Close did not write out the buffer: %q", out.String())
 	}
+	w2.Write([]byte("after\n"))
+	if !strings.HasSuffix(out.String(), "after\n") {
+		t.Fatalf("a line written after Close was kept back: %q", out.String())
+	}
 	w.Close()
 }
