@@ -138,7 +138,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PasswordPolicy:           auth.PasswordPolicy{MinLength: cfg.PasswordMinLength},
 		LinkKey:                  deriveKey(key, "authstarter mail links v1"),
 	})
-	outbox.Start(accounts) // accounts writes the links of the mails
+	outbox.Start(accounts)                             // accounts writes the links of the mails
+	profiles := auth.NewProfiles(db, revocations, now) // emptied by the revocation list's user changes
 
 	app := fiber.New(fiber.Config{
 		AppName: "authstarter",
@@ -183,7 +184,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
-		Me:            &controllers.MeController{Profiles: auth.NewProfiles(db, revocations, now), Audit: audit},
+		Me:            &controllers.MeController{Profiles: profiles, Audit: audit},
 		Meta:          &controllers.MetaController{Key: key},
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
