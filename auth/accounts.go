@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"unicode"
 	"time"
 
 	"github.com/authstarter/authstarter/mail"
@@ -87,6 +88,11 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 	if len([]rune(name)) > maxNameLength {
 		return ErrNameTooLong
 	}
+	// Control characters (a NUL, which PostgreSQL cannot store in text; a
+	// line break, which would forge a line in a mail's greeting) are refused.
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return ErrInvalidName
+	}
 	hash, err := a.passwords.Hash(ctx, in.Password) // waits for a hashing slot: a flood meets 503 server_busy
 	if err != nil {
 		return err
@@ -119,6 +125,16 @@ func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) erro
 func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client) (Tokens, error) {
 	var user models.User
 	err := a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
+		// The user's row is locked before the token is spent (see
+		// lockUser): a password reset racing this link locks them in that
+		// order too.
+		found, err := findOneTimeToken(tx, token, models.PurposeEmailVerification, a.now())
+		if err != nil {
+			return err
+		}
+		if err := lockUser(tx, found.UserID); err != nil {
+			return notFoundAs(err, ErrInvalidOneTimeToken)
+		}
 		row, err := consumeOneTimeToken(tx, token, models.PurposeEmailVerification, a.now())
 		if err != nil {
 			return err

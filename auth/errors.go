@@ -25,6 +25,7 @@ var (
 	ErrSessionNotFound        = errors.New("session not found")
 	ErrUserNotFound           = errors.New("user not found")
 	ErrNameTooLong            = errors.New("name too long")
+	ErrInvalidName            = errors.New("name holds control characters")
 
 	ErrPasswordTooCommon      = errors.New("password is one of the most common passwords")
 	ErrPasswordMatchesEmail   = errors.New("password equals the email address")

@@ -3,11 +3,11 @@ package auth_test
 import (
 	"io"
 	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/internal/testdb"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -21,10 +21,10 @@ func newFakeClock(t time.Time) *fakeClock { return testclock.New(t) }
 // the clock exactly.
 var testEpoch = time.Date(2030, time.January, 2, 12, 0, 0, 0, time.UTC)
 
-// openTestDB opens a migrated SQLite database in a temporary folder.
+// openTestDB opens a fresh migrated database (testdb.URL).
 func openTestDB(t testing.TB) *gorm.DB {
 	t.Helper()
-	db, err := models.Open(filepath.Join(t.TempDir(), "t.db"))
+	db, err := models.Open(testdb.URL(t))
 	if err != nil {
 		t.Fatalf("models.Open: %v", err)
 	}

@@ -47,6 +47,9 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 	}
 	now := a.now()
 	err = a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
+		if err := lockUser(tx, user.ID); err != nil { // see lockUser
+			return notFoundAs(err, ErrInvalidOneTimeToken)
+		}
 		// Single use, even when two requests race with the same token.
 		if _, err := consumeOneTimeToken(tx, token, models.PurposePasswordReset, now); err != nil {
 			return err

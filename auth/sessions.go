@@ -312,15 +312,16 @@ func (s *Sessions) endAll(tx *gorm.DB, userID, keep string, now time.Time) (int,
 	if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
 		return 0, err
 	}
-	if err := tx.Model(&models.Session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", userID, keep).
+	// keep's refresh tokens too: they carry the old version.
+	// (Through the sessions: refresh_tokens has no user_id index, which
+	// every rotation would have to update.) Refresh tokens before sessions:
+	// see lockUser.
+	if err := tx.Model(&models.RefreshToken{}).
+		Where("session_id IN (?) AND revoked_at IS NULL", tx.Model(&models.Session{}).Select("id").Where("user_id = ?", userID)).
 		Update("revoked_at", now).Error; err != nil {
 		return 0, err
 	}
-	// keep's refresh tokens too: they carry the old version.
-	// (Through the sessions: refresh_tokens has no user_id index, which
-	// every rotation would have to update.)
-	if err := tx.Model(&models.RefreshToken{}).
-		Where("session_id IN (?) AND revoked_at IS NULL", tx.Model(&models.Session{}).Select("id").Where("user_id = ?", userID)).
+	if err := tx.Model(&models.Session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", userID, keep).
 		Update("revoked_at", now).Error; err != nil {
 		return 0, err
 	}
@@ -399,11 +400,13 @@ func (s *Sessions) List(ctx context.Context, userID string) ([]SessionInfo, erro
 	return out, nil
 }
 
+// revokeSession ends one session: its refresh tokens, then the session
+// (see lockUser), then its access tokens through the revocation list.
 func (s *Sessions) revokeSession(tx *gorm.DB, userID, sessionID string, now time.Time) error {
-	if err := tx.Model(&models.Session{}).Where("id = ?", sessionID).Update("revoked_at", now).Error; err != nil {
+	if err := tx.Model(&models.RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {
 		return err
 	}
-	if err := tx.Model(&models.RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", sessionID).Update("revoked_at", now).Error; err != nil {
+	if err := tx.Model(&models.Session{}).Where("id = ?", sessionID).Update("revoked_at", now).Error; err != nil {
 		return err
 	}
 	return s.revocations.RevokeSession(tx, userID, sessionID)

@@ -29,7 +29,7 @@ type Config struct {
 	AppURL  string // public origin without a trailing slash, e.g. https://auth.example.com
 	DataDir string // where the development key (and by default the database) live
 
-	DatabaseURL       string // SQLite file path
+	DatabaseURL       string // SQLite file path, or a postgres:// URL
 	JWTPrivateKeyFile string // empty in development: a key is generated under DataDir
 	JWTAudience       string
 
@@ -173,7 +173,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://") {
-		bad("DATABASE_URL: PostgreSQL is not supported yet; use a SQLite file path")
+		if _, err := url.Parse(c.DatabaseURL); err != nil {
+			bad("DATABASE_URL: not a valid postgres:// URL") // the URL may hold a password: not echoed
+		}
 	}
 	positive := map[string]time.Duration{
 		"ACCESS_TOKEN_TTL": c.AccessTokenTTL, "REFRESH_TOKEN_TTL": c.RefreshTokenTTL,

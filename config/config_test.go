@@ -142,7 +142,7 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"unknown environment", map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
 		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.1,foo"}, "TRUSTED_PROXIES"},
 		{"refresh outlives session", map[string]string{"REFRESH_TOKEN_TTL": "800h"}, "REFRESH_TOKEN_TTL"},
-		{"postgres url", map[string]string{"DATABASE_URL": "postgres://x"}, "DATABASE_URL"},
+		{"postgres url not a url", map[string]string{"DATABASE_URL": "postgres://user:pa%zz@db/app"}, "DATABASE_URL"},
 		{"rate limit zero", map[string]string{"AUTH_RATE_LIMIT_MAX": "0"}, "AUTH_RATE_LIMIT_MAX"},
 		{"reuse interval too long", map[string]string{"REFRESH_REUSE_INTERVAL": "5m"}, "REFRESH_REUSE_INTERVAL"},
 		{"access token under a second", map[string]string{"ACCESS_TOKEN_TTL": "900ms"}, "ACCESS_TOKEN_TTL"},
@@ -167,6 +167,25 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 				t.Fatalf("error for %v does not name %s: %v", tt.vars, tt.mention, err)
 			}
 		})
+	}
+}
+
+func TestPostgresURLIsAccepted(t *testing.T) {
+	for _, u := range []string{
+		"postgres://app:secret@db.internal:5432/app?sslmode=verify-full",
+		"postgresql:///app?host=/run/postgresql",
+	} {
+		c, err := fromMap(map[string]string{"DATABASE_URL": u})
+		if err != nil {
+			t.Fatalf("%s refused: %v", u, err)
+		}
+		if c.DatabaseURL != u {
+			t.Fatalf("DATABASE_URL = %q, want %q", c.DatabaseURL, u)
+		}
+	}
+	_, err := fromMap(map[string]string{"DATABASE_URL": "postgres://app:pa%zz@db/app"})
+	if err == nil || strings.Contains(err.Error(), "pa%zz") {
+		t.Fatalf("a bad URL's error must not echo its password: %v", err)
 	}
 }
 

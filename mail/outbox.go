@@ -394,10 +394,15 @@ func (o *Outbox) write(ctx context.Context, row *models.OutboxMail) (Message, er
 const publicInterval = time.Minute
 
 // limit refuses a public mail when one of its kind to its recipient was
-// prepared less than publicInterval ago and has not failed.
+// prepared less than publicInterval ago and has not failed. Workers of
+// several instances deciding on two mails to one address take turns
+// (models.LockKey), or both would see none sent.
 func (o *Outbox) limit(tx *gorm.DB, row models.OutboxMail) error {
 	if spec, ok := kinds[Kind(row.Kind)]; !ok || !spec.public {
 		return nil // an unknown kind fails in Compose
+	}
+	if err := models.LockKey(tx, "mail limit "+row.Kind+" "+row.Recipient); err != nil {
+		return err
 	}
 	var recent int64
 	err := tx.Model(&models.OutboxMail{}).

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/internal/testdb"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
@@ -82,7 +82,7 @@ type outboxEnv struct {
 
 func newOutboxEnv(t *testing.T) *outboxEnv {
 	t.Helper()
-	db, err := models.Open(filepath.Join(t.TempDir(), "outbox.db"))
+	db, err := models.Open(testdb.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}

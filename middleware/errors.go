@@ -42,6 +42,7 @@ var domainErrors = []struct {
 	{auth.ErrPasswordTooCommon, APIError{400, "password_too_common", "This password is one of the most common ones, which attackers try first. Choose another: a few unrelated words make a strong one."}, nil},
 	{auth.ErrPasswordMatchesEmail, APIError{400, "password_matches_email", "Do not use your email address, or the part before the @, as your password."}, nil},
 	{auth.ErrNameTooLong, APIError{400, "name_too_long", "Use a name of at most 200 characters."}, nil},
+	{auth.ErrInvalidName, APIError{400, "invalid_name", "Use a name without control characters."}, nil},
 	{auth.ErrInvalidCredentials, APIError{401, "invalid_credentials", "The email or password is incorrect."}, nil},
 	// 403, not 401: clients read 401 as "refresh the session and retry".
 	{auth.ErrInvalidCurrentPassword, APIError{403, "invalid_current_password", "The current password is incorrect."}, nil},

@@ -18,9 +18,31 @@ import (
 	"gorm.io/plugin/dbresolver"
 )
 
-// Open opens (creating it and its folder if needed) the SQLite database at
-// path and migrates it. Every choice below is explained in the README
-// ("SQLite under load").
+// Open opens the database that DATABASE_URL names and migrates it: a
+// PostgreSQL database for a postgres:// or postgresql:// URL (see
+// openPostgres), else the SQLite file at that path, created with its folder
+// if needed. The rest of the code does not know which: the few places that
+// differ ask IsPostgres.
+func Open(url string) (*gorm.DB, error) {
+	if IsPostgresURL(url) {
+		return openPostgres(url)
+	}
+	return openSQLite(url)
+}
+
+// gormConfig is the configuration of both databases.
+func gormConfig() *gorm.Config {
+	return &gorm.Config{
+		Logger:         logger.Discard, // SQL never reaches the logs; errors are logged where they are handled
+		TranslateError: true,           // unique violations become gorm.ErrDuplicatedKey
+		// UTC (see auth.utc), to the microsecond: what PostgreSQL keeps, so
+		// a time read back equals the one written on both databases.
+		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+	}
+}
+
+// openSQLite opens the SQLite file at path. Every choice below is explained
+// in the README ("SQLite under load").
 //
 // Writes go through one connection. SQLite lets one writer in at a time in
 // any case; with several writer connections the others wait in its busy
@@ -40,19 +62,14 @@ import (
 // default in SQLite). On the writer, `_txlock=immediate` takes the write lock
 // when a transaction begins, so that a transaction never reads and then
 // fails to upgrade to a write.
-func Open(path string) (*gorm.DB, error) {
+func openSQLite(path string) (*gorm.DB, error) {
 	if dir := filepath.Dir(path); dir != "." {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, fmt.Errorf("creating database folder: %w", err)
 		}
 	}
 	const common = "_journal_mode=WAL&_synchronous=NORMAL&_busy_timeout=30000&_foreign_keys=on"
-	config := &gorm.Config{
-		Logger:         logger.Discard,                               // SQL never reaches the logs; errors are logged where they are handled
-		TranslateError: true,                                         // unique violations become gorm.ErrDuplicatedKey
-		NowFunc:        func() time.Time { return time.Now().UTC() }, // see auth.utc
-	}
-	db, err := gorm.Open(dialect("file:"+path+"?"+common+"&_txlock=immediate"), config)
+	db, err := gorm.Open(dialect("file:"+path+"?"+common+"&_txlock=immediate"), gormConfig())
 	if err != nil {
 		return nil, fmt.Errorf("opening database: %w", err)
 	}
@@ -103,7 +120,11 @@ func dialect(dsn string) gorm.Dialector {
 // Checkpoint copies what the WAL holds back into the database file, on a
 // reader connection, so that writers never wait for it (a PASSIVE checkpoint
 // takes no lock that a writer needs). The server calls it every second.
+// PostgreSQL checkpoints by itself: there it does nothing.
 func Checkpoint(ctx context.Context, db *gorm.DB) error {
+	if IsPostgres(db) {
+		return nil
+	}
 	return db.WithContext(ctx).Clauses(dbresolver.Read).Exec("PRAGMA wal_checkpoint(PASSIVE)").Error
 }
 

@@ -157,5 +157,12 @@ func Migrate(db *gorm.DB) error {
 			}
 		}
 	}
+	if IsPostgres(db) {
+		for _, statement := range postgresTriggers {
+			if err := db.Exec(statement).Error; err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

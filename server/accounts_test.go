@@ -132,6 +132,8 @@ func TestRegisterValidation(t *testing.T) {
 		{"short password", map[string]string{"email": uniqueEmail(), "password": "1234567"}, "password_too_short"},
 		{"long password", map[string]string{"email": uniqueEmail(), "password": strings.Repeat("é", 129)}, "password_too_long"},
 		{"long name", map[string]string{"email": uniqueEmail(), "password": testPassword, "name": strings.Repeat("n", 201)}, "name_too_long"},
+		{"NUL in name", map[string]string{"email": uniqueEmail(), "password": testPassword, "name": "Ann\x00"}, "invalid_name"},
+		{"line break in name", map[string]string{"email": uniqueEmail(), "password": testPassword, "name": "Ann\nSubject: hi"}, "invalid_name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 // Package testapp starts the whole application for tests: the real
-// server.New on a loopback listener, with a temporary SQLite file, a fake
-// clock and a recording mailer. The HTTP tests of package server and the
+// server.New on a loopback listener, with a fresh database (a temporary
+// SQLite file, or a PostgreSQL schema: see package testdb), a fake clock and
+// a recording mailer. The HTTP tests of package server and the
 // attack suite in attacks/ both use it; it is imported by tests only.
 package testapp
 
@@ -9,13 +10,13 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/internal/testdb"
 	"github.com/authstarter/authstarter/server"
 )
 
@@ -33,15 +34,15 @@ type App struct {
 
 // NewConfig is the configuration of the test apps: development mode, a
 // cheap argon2 cost (TestProductionArgon2Cost in package auth covers the
-// real one), limits high enough not to get in the way, and a fresh data
-// folder (database and development signing key). env adds or overrides
+// real one), limits high enough not to get in the way, a fresh database
+// (testdb.URL) and a fresh data folder (the development signing key). env adds or overrides
 // environment variables, read as config.Load reads the real environment.
 func NewConfig(tb testing.TB, appURL string, env map[string]string) config.Config {
 	tb.Helper()
 	dir := tb.TempDir()
 	vars := map[string]string{
 		"APP_URL":             appURL,
-		"DATABASE_URL":        filepath.Join(dir, "test.db"),
+		"DATABASE_URL":        testdb.URL(tb),
 		"ARGON2_MEMORY_KIB":   "64",
 		"ARGON2_ITERATIONS":   "1",
 		"AUTH_RATE_LIMIT_MAX": "100000",
