@@ -17,8 +17,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
 	"testing"
+	"unicode"
 
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testapp"

@@ -5,8 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"unicode"
 	"time"
+	"unicode"
 
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
