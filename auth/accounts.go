@@ -210,7 +210,7 @@ func (a *Accounts) Authenticate(ctx context.Context, rawEmail, password string) 
 // Failures count against key in the login throttle; the attempt is counted
 // before the check, so parallel guesses cannot exceed the limit.
 func (a *Accounts) checkPassword(ctx context.Context, key, password, encoded string) error {
-	if err := a.logins.Begin(key); err != nil {
+	if err := a.logins.Begin(ctx, key); err != nil {
 		return err
 	}
 	var ok bool
@@ -222,13 +222,22 @@ func (a *Accounts) checkPassword(ctx context.Context, key, password, encoded str
 	}
 	switch {
 	case err != nil: // never checked (server busy): not a failed guess
-		a.logins.Release(key)
+		a.forget(a.logins.Release(ctx, key))
 		return err
 	case !ok:
 		return ErrInvalidCredentials
 	}
-	a.logins.Succeeded(key)
+	a.forget(a.logins.Succeeded(ctx, key))
 	return nil
+}
+
+// forget logs a login throttle's failure to take back or forget attempts
+// (the shared counter's database was unreachable): the answer stands, and
+// at worst the account meets its limit a little early.
+func (a *Accounts) forget(err error) {
+	if err != nil {
+		a.log.Warn("updating the login throttle failed", "error", err)
+	}
 }
 
 // upgradeHash re-hashes a just-verified password whose hash was made with

@@ -69,7 +69,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 	if err != nil {
 		return err
 	}
-	a.logins.Succeeded(user.Email) // the owner is back: earlier failures no longer count
+	a.forget(a.logins.Succeeded(ctx, user.Email)) // the owner is back: earlier failures no longer count
 	a.audit.Record(ctx, Event{Type: EventPasswordReset, UserID: user.ID, Client: client})
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/limits"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
 )
@@ -50,7 +51,7 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	mailer := &recordingMailer{}
 	outbox := mail.NewOutbox(db, mailer, discardLog, clock.Now, mail.OutboxOptions{})
 	accounts := auth.NewAccounts(auth.AccountDeps{
-		DB: db, Passwords: hasher, Logins: auth.NewThrottle(10, 15*time.Minute, clock.Now), Sessions: sessions,
+		DB: db, Passwords: hasher, Logins: auth.NewThrottle(10, limits.NewMemory(15*time.Minute, clock.Now), clock.Now), Sessions: sessions,
 		Audit: audit, Outbox: outbox, Log: discardLog, Now: clock.Now,
 	}, auth.AccountConfig{AppURL: testIssuer, EmailVerificationTTL: time.Hour, PasswordResetTTL: 30 * time.Minute,
 		RequireEmailVerification: true, PasswordPolicy: auth.PasswordPolicy{MinLength: 8}, LinkKey: []byte("links")})

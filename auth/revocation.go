@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,8 +41,22 @@ type RevocationList struct {
 	userChanged []func(userID string)        // told of every change of a user's row (see Profiles)
 	sessions    map[string]time.Time         // sid -> entry expiry
 	users       map[string]versionRevocation // user id -> rule
-	lastID      uint                         // highest revocations.id applied, for Sync
+
+	syncMu sync.Mutex         // one Sync at a time
+	lastID uint               // highest revocations.id applied by Sync
+	gaps   map[uint]time.Time // ids below lastID not seen yet, with when they were first missed
 }
+
+// A gap is an id below the highest one seen that Sync has not seen: on
+// PostgreSQL, ids are handed out when a row is inserted, not when it
+// commits, so a transaction that took id 10 can commit after the one that
+// took id 11. Sync looks for gaps again until it finds them or they are
+// older than gapPatience (the id of a transaction that rolled back never
+// appears). maxGaps bounds the list.
+const (
+	gapPatience = time.Minute
+	maxGaps     = 1000
+)
 
 type versionRevocation struct {
 	minVersion int
@@ -54,6 +70,7 @@ func NewRevocationList(db *gorm.DB, accessTokenTTL time.Duration, now func() tim
 		db: db, lifetime: accessTokenTTL + clockLeeway, now: utc(now),
 		sessions: map[string]time.Time{},
 		users:    map[string]versionRevocation{},
+		gaps:     map[uint]time.Time{},
 	}
 }
 
@@ -167,29 +184,41 @@ func (r *RevocationList) apply(e models.Revocation) {
 }
 
 // Sync applies the live entries written since the last call, by this or any
-// other instance. Called once at start-up and then periodically, off the
-// request path.
+// other instance. Called once at start-up, then whenever PostgreSQL
+// announces new entries, and periodically, off the request path.
 func (r *RevocationList) Sync(ctx context.Context) error {
-	r.mu.RLock()
-	after := r.lastID
-	r.mu.RUnlock()
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
+	now := r.now()
+	for id, missed := range r.gaps {
+		if now.Sub(missed) > gapPatience {
+			delete(r.gaps, id)
+		}
+	}
+	query := r.db.WithContext(ctx).Where("id > ?", r.lastID)
+	if len(r.gaps) > 0 {
+		query = r.db.WithContext(ctx).Where("id > ? OR id IN ?", r.lastID, slices.Collect(maps.Keys(r.gaps)))
+	}
+	// Expired entries are read too (Prune keeps the table short), so that
+	// they do not look like gaps.
 	var rows []models.Revocation
-	err := r.db.WithContext(ctx).
-		Where("id > ? AND expires_at > ?", after, r.now()).
-		Order("id").Find(&rows).Error
-	if err != nil {
+	if err := query.Order("id").Find(&rows).Error; err != nil {
 		return err
 	}
 	for _, row := range rows {
-		r.apply(row)
-	}
-	// Only Sync moves lastID, never a local write: entries committed by
-	// another instance just before a local one have smaller ids and must
-	// not be skipped. (Re-applying a local entry is harmless.)
-	if n := len(rows); n > 0 {
-		r.mu.Lock()
-		r.lastID = max(r.lastID, rows[n-1].ID)
-		r.mu.Unlock()
+		if now.Before(row.ExpiresAt) {
+			r.apply(row)
+		}
+		delete(r.gaps, row.ID)
+		// Only Sync moves lastID, never a local write: an entry committed
+		// by another instance just before a local one has a smaller id and
+		// must not be skipped. (Re-applying a local entry is harmless.)
+		// Before the first entry ever read, there is no gap: the older
+		// ones were pruned.
+		for id := r.lastID + 1; r.lastID > 0 && id < row.ID && len(r.gaps) < maxGaps; id++ {
+			r.gaps[id] = now
+		}
+		r.lastID = max(r.lastID, row.ID)
 	}
 	return nil
 }

@@ -426,3 +426,36 @@ func TestRevocationSyncDoesNotSkipEarlierEntriesOfOtherInstances(t *testing.T) {
 		t.Fatal("b skipped a's earlier entry")
 	}
 }
+
+// On PostgreSQL, ids are handed out at insert and commits come in any
+// order: an entry with a smaller id can appear after Sync has seen a bigger
+// one. Sync keeps looking for the missing ids (for gapPatience).
+func TestRevocationSyncSeesEntriesCommittedOutOfIDOrder(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	clock := newFakeClock(testEpoch)
+	rl := auth.NewRevocationList(db, testTTL, clock.Now)
+	insert := func(id uint, sid string) {
+		t.Helper()
+		now := clock.Now()
+		row := models.Revocation{ID: id, Kind: models.RevokeSession, UserID: "u", SessionID: sid, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.Create(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
+	sync := func() {
+		t.Helper()
+		if err := rl.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	insert(1, "first")
+	sync()
+	insert(4, "fourth") // 2 and 3 are still in flight
+	sync()
+	insert(2, "second")
+	sync()
+	if !rl.IsRevoked(claimsFor("u", "second", 0)) {
+		t.Fatal("an entry committed after one with a bigger id was skipped")
+	}
+}

@@ -1,8 +1,10 @@
 package auth
 
 import (
-	"sync"
+	"context"
 	"time"
+
+	"github.com/authstarter/authstarter/limits"
 )
 
 // Throttle limits attempts per key: after max attempts within a window,
@@ -14,79 +16,42 @@ import (
 // the moment it starts until it is proven correct (Begin, then Succeeded):
 // otherwise many parallel guesses would all pass the check before any of
 // them was recorded. Unknown emails are counted like known ones, or the 429
-// would reveal which accounts exist. The same type limits the mails an
-// account can be sent (one a minute).
+// would reveal which accounts exist.
 //
-// The state is in memory: it resets on restart and is per instance.
+// The counts are kept by a limits.Counter: in memory on one instance, in
+// the database when several instances share a PostgreSQL database.
 type Throttle struct {
-	max    int
-	window time.Duration
-	now    func() time.Time
-
-	mu      sync.Mutex
-	entries map[string]*throttleEntry
-	sweepAt time.Time
+	max     int
+	counter limits.Counter
+	now     func() time.Time
 }
 
-type throttleEntry struct {
-	start    time.Time // beginning of the current window
-	failures int
-	refused  bool // an attempt has been refused in this window
-}
-
-// NewThrottle allows max attempts per key per window.
-func NewThrottle(max int, window time.Duration, now func() time.Time) *Throttle {
-	return &Throttle{max: max, window: window, now: now, entries: map[string]*throttleEntry{}}
+// NewThrottle allows max attempts per key per window of counter.
+func NewThrottle(max int, counter limits.Counter, now func() time.Time) *Throttle {
+	return &Throttle{max: max, counter: counter, now: now}
 }
 
 // Begin records an attempt for key, or refuses it with a *ThrottledError
-// wrapping ErrTooManyAttempts.
-func (t *Throttle) Begin(key string) error {
-	now := t.now()
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.sweep(now)
-	e := t.entries[key]
-	if e == nil || !now.Before(e.start.Add(t.window)) {
-		e = &throttleEntry{start: now}
-		t.entries[key] = e
+// wrapping ErrTooManyAttempts. Refused attempts are counted too, which
+// changes nothing: the window does not move.
+func (t *Throttle) Begin(ctx context.Context, key string) error {
+	w, err := t.counter.Hit(ctx, key)
+	if err != nil {
+		return err
 	}
-	if e.failures >= t.max {
-		first := !e.refused
-		e.refused = true
-		return &ThrottledError{Err: ErrTooManyAttempts, RetryAfter: e.start.Add(t.window).Sub(now), FirstRefusal: first}
+	if w.Count > t.max {
+		return &ThrottledError{Err: ErrTooManyAttempts, RetryAfter: w.Ends.Sub(t.now()), FirstRefusal: w.Count == t.max+1}
 	}
-	e.failures++
 	return nil
 }
 
 // Release takes back one attempt that was never judged (the server was too
 // busy to check the password): it must not count as a failure.
-func (t *Throttle) Release(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if e := t.entries[key]; e != nil && e.failures > 0 {
-		e.failures--
-	}
+func (t *Throttle) Release(ctx context.Context, key string) error {
+	return t.counter.Undo(ctx, key)
 }
 
 // Succeeded forgets the failures of key after a correct password.
-func (t *Throttle) Succeeded(key string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	delete(t.entries, key)
-}
-
-// sweep drops finished windows now and then, so memory stays bounded by the
-// number of accounts tried within one window.
-func (t *Throttle) sweep(now time.Time) {
-	if now.Before(t.sweepAt) {
-		return
-	}
-	for k, e := range t.entries {
-		if !now.Before(e.start.Add(t.window)) {
-			delete(t.entries, k)
-		}
-	}
-	t.sweepAt = now.Add(t.window)
+func (t *Throttle) Succeeded(ctx context.Context, key string) error {
+	return t.counter.Reset(ctx, key)
 }

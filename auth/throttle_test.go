@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/limits"
 )
 
 // throttled asserts that err is a *ThrottledError wrapping ErrTooManyAttempts
@@ -26,6 +27,20 @@ func throttled(t *testing.T, err error, retryAfter time.Duration) {
 	}
 }
 
+// counters are the two kinds of limits.Counter a Throttle runs on: every
+// test runs on both.
+var counters = []struct {
+	name string
+	new  func(t *testing.T, window time.Duration, clock *fakeClock) limits.Counter
+}{
+	{"memory", func(_ *testing.T, window time.Duration, clock *fakeClock) limits.Counter {
+		return limits.NewMemory(window, clock.Now)
+	}},
+	{"shared", func(t *testing.T, window time.Duration, clock *fakeClock) limits.Counter {
+		return limits.NewShared(openTestDB(t), "login", window, clock.Now)
+	}},
+}
+
 func admitted(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -34,148 +49,176 @@ func admitted(t *testing.T, err error) {
 }
 
 func TestThrottleRefusesAfterMaxFailures(t *testing.T) {
-	const max, window = 3, 15 * time.Minute
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(max, window, clock.Now)
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			const max, window = 3, 15 * time.Minute
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(max, counter.new(t, window, clock), clock.Now)
 
-	for range max {
-		admitted(t, th.Begin("bob@example.com"))
-		clock.Advance(time.Minute) // failures spread over the window
-	}
-	// Window started at testEpoch; now is testEpoch+3m.
-	throttled(t, th.Begin("bob@example.com"), 12*time.Minute)
+			for range max {
+				admitted(t, th.Begin(t.Context(), "bob@example.com"))
+				clock.Advance(time.Minute) // failures spread over the window
+			}
+			// Window started at testEpoch; now is testEpoch+3m.
+			throttled(t, th.Begin(t.Context(), "bob@example.com"), 12*time.Minute)
 
-	// Refused attempts neither count nor extend the window.
-	for range 5 {
-		clock.Advance(time.Minute)
-		throttled(t, th.Begin("bob@example.com"), window-clock.Now().Sub(testEpoch))
-	}
-	clock.Set(testEpoch.Add(window - time.Nanosecond))
-	throttled(t, th.Begin("bob@example.com"), time.Nanosecond)
+			// Refused attempts neither count nor extend the window.
+			for range 5 {
+				clock.Advance(time.Minute)
+				throttled(t, th.Begin(t.Context(), "bob@example.com"), window-clock.Now().Sub(testEpoch))
+			}
+			clock.Set(testEpoch.Add(window - time.Nanosecond))
+			throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Nanosecond)
 
-	// The window has passed: a fresh window with max attempts.
-	clock.Set(testEpoch.Add(window))
-	for range max {
-		admitted(t, th.Begin("bob@example.com"))
+			// The window has passed: a fresh window with max attempts.
+			clock.Set(testEpoch.Add(window))
+			for range max {
+				admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			}
+			throttled(t, th.Begin(t.Context(), "bob@example.com"), window)
+		})
 	}
-	throttled(t, th.Begin("bob@example.com"), window)
 }
 
 func TestThrottleSucceededResets(t *testing.T) {
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(3, time.Hour, clock.Now)
-	for range 2 {
-		admitted(t, th.Begin("bob@example.com"))
-	}
-	admitted(t, th.Begin("bob@example.com"))
-	th.Succeeded("bob@example.com")
-	for range 3 {
-		admitted(t, th.Begin("bob@example.com"))
-	}
-	throttled(t, th.Begin("bob@example.com"), time.Hour)
-	th.Succeeded("bob@example.com")
-	admitted(t, th.Begin("bob@example.com"))
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(3, counter.new(t, time.Hour, clock), clock.Now)
+			for range 2 {
+				admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			}
+			admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			th.Succeeded(t.Context(), "bob@example.com")
+			for range 3 {
+				admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			}
+			throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Hour)
+			th.Succeeded(t.Context(), "bob@example.com")
+			admitted(t, th.Begin(t.Context(), "bob@example.com"))
 
-	th.Succeeded("never-seen@example.com") // harmless
+			th.Succeeded(t.Context(), "never-seen@example.com") // harmless
+		})
+	}
 }
 
 // An attempt counts from Begin: guesses that never call Succeeded (wrong
 // passwords, or requests still in flight) are all counted.
 func TestThrottleCountsAttemptsInFlight(t *testing.T) {
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(2, time.Minute, clock.Now)
-	admitted(t, th.Begin("k"))
-	admitted(t, th.Begin("k"))
-	throttled(t, th.Begin("k"), time.Minute)
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(2, counter.new(t, time.Minute, clock), clock.Now)
+			admitted(t, th.Begin(t.Context(), "k"))
+			admitted(t, th.Begin(t.Context(), "k"))
+			throttled(t, th.Begin(t.Context(), "k"), time.Minute)
+		})
+	}
 }
 
 // An attempt that was never judged (the server was too busy to check the
 // password) is taken back and does not count as a failure.
 func TestThrottleReleaseTakesBackAnAttempt(t *testing.T) {
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(2, time.Minute, clock.Now)
-	admitted(t, th.Begin("k"))
-	admitted(t, th.Begin("k"))
-	th.Release("k")
-	admitted(t, th.Begin("k"))
-	throttled(t, th.Begin("k"), time.Minute)
-	th.Release("unknown") // harmless
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(2, counter.new(t, time.Minute, clock), clock.Now)
+			admitted(t, th.Begin(t.Context(), "k"))
+			admitted(t, th.Begin(t.Context(), "k"))
+			th.Release(t.Context(), "k")
+			admitted(t, th.Begin(t.Context(), "k"))
+			throttled(t, th.Begin(t.Context(), "k"), time.Minute)
+			th.Release(t.Context(), "unknown") // harmless
+		})
+	}
 }
 
 func TestThrottleKeysAreIndependent(t *testing.T) {
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(2, time.Minute, clock.Now)
-	admitted(t, th.Begin("alice@example.com"))
-	admitted(t, th.Begin("alice@example.com"))
-	throttled(t, th.Begin("alice@example.com"), time.Minute)
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(2, counter.new(t, time.Minute, clock), clock.Now)
+			admitted(t, th.Begin(t.Context(), "alice@example.com"))
+			admitted(t, th.Begin(t.Context(), "alice@example.com"))
+			throttled(t, th.Begin(t.Context(), "alice@example.com"), time.Minute)
 
-	clock.Advance(10 * time.Second)
-	admitted(t, th.Begin("bob@example.com"))
-	admitted(t, th.Begin("bob@example.com"))
-	throttled(t, th.Begin("bob@example.com"), time.Minute)
-	throttled(t, th.Begin("alice@example.com"), 50*time.Second)
+			clock.Advance(10 * time.Second)
+			admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Minute)
+			throttled(t, th.Begin(t.Context(), "alice@example.com"), 50*time.Second)
 
-	th.Succeeded("bob@example.com")
-	throttled(t, th.Begin("alice@example.com"), 50*time.Second)
-	admitted(t, th.Begin("bob@example.com"))
+			th.Succeeded(t.Context(), "bob@example.com")
+			throttled(t, th.Begin(t.Context(), "alice@example.com"), 50*time.Second)
+			admitted(t, th.Begin(t.Context(), "bob@example.com"))
 
-	// Alice's window ends, Bob's (restarted at +10s) goes on.
-	clock.Set(testEpoch.Add(time.Minute))
-	admitted(t, th.Begin("alice@example.com"))
-	admitted(t, th.Begin("bob@example.com"))
-	throttled(t, th.Begin("bob@example.com"), 10*time.Second)
+			// Alice's window ends, Bob's (restarted at +10s) goes on.
+			clock.Set(testEpoch.Add(time.Minute))
+			admitted(t, th.Begin(t.Context(), "alice@example.com"))
+			admitted(t, th.Begin(t.Context(), "bob@example.com"))
+			throttled(t, th.Begin(t.Context(), "bob@example.com"), 10*time.Second)
+		})
+	}
 }
 
 // Many parallel guesses must not all pass the check before any is recorded.
 func TestThrottleParallelBeginAdmitsExactlyMax(t *testing.T) {
-	const max, goroutines = 10, 50
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(max, time.Minute, clock.Now)
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			const max, goroutines = 10, 50
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(max, counter.new(t, time.Minute, clock), clock.Now)
 
-	var (
-		wg      sync.WaitGroup
-		start   = make(chan struct{})
-		results = make([]error, goroutines)
-	)
-	for i := range goroutines {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			results[i] = th.Begin("victim@example.com")
-		}()
-	}
-	close(start)
-	wg.Wait()
+			var (
+				wg      sync.WaitGroup
+				start   = make(chan struct{})
+				results = make([]error, goroutines)
+			)
+			for i := range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					results[i] = th.Begin(t.Context(), "victim@example.com")
+				}()
+			}
+			close(start)
+			wg.Wait()
 
-	admittedCount := 0
-	for _, err := range results {
-		switch {
-		case err == nil:
-			admittedCount++
-		case errors.Is(err, auth.ErrTooManyAttempts):
-		default:
-			t.Errorf("unexpected error %v", err)
-		}
-	}
-	if admittedCount != max {
-		t.Errorf("%d of %d parallel attempts admitted, want exactly %d", admittedCount, goroutines, max)
+			admittedCount := 0
+			for _, err := range results {
+				switch {
+				case err == nil:
+					admittedCount++
+				case errors.Is(err, auth.ErrTooManyAttempts):
+				default:
+					t.Errorf("unexpected error %v", err)
+				}
+			}
+			if admittedCount != max {
+				t.Errorf("%d of %d parallel attempts admitted, want exactly %d", admittedCount, goroutines, max)
+			}
+		})
 	}
 }
 
 // Finished windows are forgotten: a key tried long ago starts afresh, and
 // the many other keys tried in between do not affect it.
 func TestThrottleManyKeysOverTime(t *testing.T) {
-	clock := newFakeClock(testEpoch)
-	th := auth.NewThrottle(1, time.Minute, clock.Now)
-	admitted(t, th.Begin("first@example.com"))
-	for i := range 1000 {
-		admitted(t, th.Begin(fmt.Sprintf("user%d@example.com", i)))
-		clock.Advance(100 * time.Millisecond)
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			clock := newFakeClock(testEpoch)
+			th := auth.NewThrottle(1, counter.new(t, time.Minute, clock), clock.Now)
+			admitted(t, th.Begin(t.Context(), "first@example.com"))
+			for i := range 1000 {
+				admitted(t, th.Begin(t.Context(), fmt.Sprintf("user%d@example.com", i)))
+				clock.Advance(100 * time.Millisecond)
+			}
+			// 100 s later every window is over.
+			admitted(t, th.Begin(t.Context(), "first@example.com"))
+			throttled(t, th.Begin(t.Context(), "first@example.com"), time.Minute)
+			admitted(t, th.Begin(t.Context(), "user0@example.com"))
+			throttled(t, th.Begin(t.Context(), "user999@example.com"), time.Minute-100*time.Millisecond)
+		})
 	}
-	// 100 s later every window is over.
-	admitted(t, th.Begin("first@example.com"))
-	throttled(t, th.Begin("first@example.com"), time.Minute)
-	admitted(t, th.Begin("user0@example.com"))
-	throttled(t, th.Begin("user999@example.com"), time.Minute-100*time.Millisecond)
 }

@@ -1,26 +1,35 @@
 package middleware
 
 import (
+	"math"
 	"net/netip"
+	"strconv"
 	"time"
 
+	"github.com/authstarter/authstarter/limits"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/limiter"
 )
 
 // AuthRateLimit limits requests per client IP on the routes that take no
-// credentials (register, login, ...). One handler is shared by all of them,
-// so the budget is per IP across those routes. Fiber's limiter sets
-// Retry-After.
-func AuthRateLimit(max int, window time.Duration) fiber.Handler {
-	return limiter.New(limiter.Config{
-		Max:          max,
-		Expiration:   window,
-		KeyGenerator: rateLimitKey,
-		LimitReached: func(c *fiber.Ctx) error {
+// credentials (register, login, ...) to limit per window of counter. One
+// handler is shared by all of them, so the budget is per IP across those
+// routes. The counter is in memory on one instance and in the database when
+// several share it (see package limits); Fiber's own limiter keeps the
+// count in a Storage with a read and a write per request, which instances
+// racing on one key would undercount.
+func AuthRateLimit(limit int, counter limits.Counter, now func() time.Time) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		w, err := counter.Hit(c.UserContext(), rateLimitKey(c))
+		if err != nil {
+			return err
+		}
+		if w.Count > limit {
+			wait := math.Ceil(w.Ends.Sub(now()).Seconds())
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(max(1, wait))))
 			return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many requests. Try again later."}
-		},
-	})
+		}
+		return c.Next()
+	}
 }
 
 // When runs h only for requests that match; the others go straight on.

@@ -138,6 +138,23 @@ type OutboxMail struct {
 	LastError    string     `gorm:"size:300"`
 }
 
+// Counter is one key's window of attempts, shared by every instance on the
+// database (package limits): requests per client IP, failed logins per
+// account. Key is a SHA-256, so no address is stored.
+type Counter struct {
+	Key       string    `gorm:"primaryKey;size:64"`
+	Count     int       `gorm:"not null"`
+	WindowEnd time.Time `gorm:"not null;index"`
+}
+
+// ScheduledJob is when a piece of background work (pruning) is next due on
+// any instance: the instance that moves NextRunAt on does the work, so that
+// it runs once, not once per instance (see server).
+type ScheduledJob struct {
+	Name      string    `gorm:"primaryKey;size:64"`
+	NextRunAt time.Time `gorm:"not null"`
+}
+
 // NewID returns a random (version 4) UUID for users and sessions.
 func NewID() string { return uuid.NewString() }
 
@@ -147,7 +164,7 @@ var droppedIndexes = []string{"idx_refresh_tokens_user_id", "idx_refresh_tokens_
 
 // Migrate creates or updates every table.
 func Migrate(db *gorm.DB) error {
-	if err := db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{}); err != nil {
+	if err := db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{}, &Counter{}, &ScheduledJob{}); err != nil {
 		return err
 	}
 	for _, name := range droppedIndexes {

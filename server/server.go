@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/cluster"
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/controllers"
+	"github.com/authstarter/authstarter/limits"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/authstarter/authstarter/models"
@@ -33,8 +36,10 @@ type Options struct {
 	Now    func() time.Time // default: time.Now
 	// SMTPTLSConfig lets a test trust its own SMTP server's certificate.
 	SMTPTLSConfig *tls.Config
-	// RevocationSyncInterval bounds how long another instance on the same
-	// database takes to learn a revocation made here (default 2s).
+	// RevocationSyncInterval is how often the revocations table is polled
+	// for entries written by other instances (default 2s on SQLite; 500ms
+	// on PostgreSQL, where it is the fallback for notifications lost with
+	// the listening connection).
 	RevocationSyncInterval time.Duration
 	// CheckpointInterval is how often the database's WAL is copied back
 	// into the database file, off the write path (default 1s; see
@@ -55,7 +60,7 @@ type Server struct {
 	outbox *mail.Outbox
 	prunes []func(context.Context) error
 	stop   context.CancelFunc
-	done   chan struct{}
+	done   sync.WaitGroup // the background work
 }
 
 // maxBodyBytes is the contract's body limit, enforced by middleware.MaxBody
@@ -105,6 +110,17 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		models.Close(db)
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
+	// Attempts are counted in memory on SQLite (one instance) and in the
+	// database on PostgreSQL, where several instances count together.
+	var ipCounter, loginCounter limits.Counter
+	var prunes []func(context.Context) error
+	if models.IsPostgres(db) {
+		ips := limits.NewShared(db, "ip", cfg.AuthRateLimitWindow, now)
+		ipCounter, loginCounter = ips, limits.NewShared(db, "login", cfg.LoginFailureWindow, now)
+		prunes = append(prunes, ips.Prune) // every namespace
+	} else {
+		ipCounter, loginCounter = limits.NewMemory(cfg.AuthRateLimitWindow, now), limits.NewMemory(cfg.LoginFailureWindow, now)
+	}
 	audit := auth.NewAudit(db, log, now)
 	sessions, err := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
@@ -124,7 +140,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	accounts := auth.NewAccounts(auth.AccountDeps{
 		DB:        db,
 		Passwords: passwords,
-		Logins:    auth.NewThrottle(cfg.LoginMaxFailures, cfg.LoginFailureWindow, now),
+		Logins:    auth.NewThrottle(cfg.LoginMaxFailures, loginCounter, now),
 		Sessions:  sessions,
 		Audit:     audit,
 		Outbox:    outbox,
@@ -189,28 +205,58 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
-		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, cfg.AuthRateLimitWindow),
+		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, ipCounter, now),
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, outbox: outbox,
-		prunes: []func(context.Context) error{revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune},
-		stop:   stop, done: make(chan struct{}),
+		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune),
+		stop:   stop,
 	}
-	go s.maintain(ctx, orDefault(opts.RevocationSyncInterval, 2*time.Second), orDefault(opts.CheckpointInterval, time.Second))
+	syncEvery := 2 * time.Second
+	if models.IsPostgres(db) {
+		syncEvery = 500 * time.Millisecond
+		if err := s.listen(ctx, cfg.DatabaseURL); err != nil {
+			stop()
+			models.Close(db)
+			return nil, err
+		}
+	}
+	s.done.Go(func() { s.maintain(ctx, orDefault(opts.RevocationSyncInterval, syncEvery), orDefault(opts.CheckpointInterval, time.Second)) })
 	return s, nil
 }
+
+// listen makes every revocation committed by another instance on the same
+// PostgreSQL database apply here at once: the revocations table's trigger
+// announces each commit (models.RevocationsChannel), and the announcement
+// starts a Sync. The polling in maintain covers the time a lost listening
+// connection takes to come back.
+func (s *Server) listen(ctx context.Context, url string) error {
+	schema, err := models.CurrentSchema(ctx, s.DB)
+	if err != nil {
+		return fmt.Errorf("reading the database schema: %w", err)
+	}
+	notifications := cluster.Notifications{
+		URL: url, Channel: models.RevocationsChannel, Payload: schema,
+		OnNotify: s.Revocations.Sync, Log: s.log,
+	}
+	s.done.Go(func() { notifications.Listen(ctx) })
+	return nil
+}
+
+// pruneEvery is how often expired rows are deleted, by one instance of
+// those sharing the database.
+const pruneEvery = time.Minute
 
 // maintain runs the housekeeping, off the request path: it polls the
 // revocations table for entries written by other instances, checkpoints the
 // database's WAL, and deletes what has expired.
 func (s *Server) maintain(ctx context.Context, syncEvery, checkpointEvery time.Duration) {
-	defer close(s.done)
-	sync := time.NewTicker(syncEvery)
-	prune := time.NewTicker(time.Minute)
+	poll := time.NewTicker(syncEvery)
+	prune := time.NewTicker(pruneEvery / 4) // asks often; cluster.TakeTurn says when it is due
 	checkpoint := time.NewTicker(checkpointEvery)
-	defer sync.Stop()
+	defer poll.Stop()
 	defer prune.Stop()
 	defer checkpoint.Stop()
 	for {
@@ -221,12 +267,16 @@ func (s *Server) maintain(ctx context.Context, syncEvery, checkpointEvery time.D
 			if err := models.Checkpoint(ctx, s.DB); err != nil && ctx.Err() == nil {
 				s.log.Error("checkpointing the database failed", "error", err)
 			}
-		case <-sync.C:
+		case <-poll.C:
 			if err := s.Revocations.Sync(ctx); err != nil && ctx.Err() == nil {
 				s.log.Error("syncing revocations failed", "error", err)
 			}
 		case <-prune.C:
-			if err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			due, err := cluster.TakeTurn(ctx, s.DB, "prune", pruneEvery)
+			if err == nil && due {
+				err = s.Prune(ctx)
+			}
+			if err != nil && ctx.Err() == nil {
 				s.log.Error("pruning expired rows failed", "error", err)
 			}
 		}
@@ -263,7 +313,7 @@ func (s *Server) Shutdown(timeout time.Duration) error {
 		s.log.Warn("mail deliveries cut short at shutdown; they are retried at the next start", "error", mailErr)
 	}
 	s.stop()
-	<-s.done
+	s.done.Wait()
 	if cerr := models.Close(s.DB); err == nil {
 		err = cerr
 	}
