@@ -27,7 +27,7 @@ import (
 func TakeTurn(ctx context.Context, db *gorm.DB, name string, every time.Duration) (bool, error) {
 	now := time.Now().UTC()
 	res := db.WithContext(ctx).Clauses(clause.OnConflict{
-		Columns: []clause.Column{{Name: "name"}},
+		Columns:   []clause.Column{{Name: "name"}},
 		DoUpdates: clause.Set{{Column: clause.Column{Name: "next_run_at"}, Value: now.Add(every)}},
 		Where: clause.Where{Exprs: []clause.Expression{
 			clause.Lte{Column: clause.Column{Table: "scheduled_jobs", Name: "next_run_at"}, Value: now},

@@ -223,7 +223,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			return nil, err
 		}
 	}
-	s.done.Go(func() { s.maintain(ctx, orDefault(opts.RevocationSyncInterval, syncEvery), orDefault(opts.CheckpointInterval, time.Second)) })
+	s.done.Go(func() {
+		s.maintain(ctx, orDefault(opts.RevocationSyncInterval, syncEvery), orDefault(opts.CheckpointInterval, time.Second))
+	})
 	return s, nil
 }
 
