@@ -51,7 +51,8 @@ type Notifications struct {
 // connection was lost.
 const reconnectDelay = time.Second
 
-// ApplicationName names the listening connection in pg_stat_activity.
+// ApplicationName, followed by the schema, names the listening connection
+// in pg_stat_activity.
 const ApplicationName = "authstarter listener"
 
 // Listen listens until ctx ends, on a connection of its own (a pooled
@@ -65,7 +66,7 @@ func (n Notifications) Listen(ctx context.Context) {
 			if err != nil {
 				return nil, err
 			}
-			cfg.RuntimeParams["application_name"] = ApplicationName
+			cfg.RuntimeParams["application_name"] = ApplicationName + " " + n.Payload
 			return pgx.ConnectConfig(ctx, cfg)
 		},
 		LogError: func(ctx context.Context, err error) {

@@ -256,7 +256,7 @@ const pruneEvery = time.Minute
 // database's WAL, and deletes what has expired.
 func (s *Server) maintain(ctx context.Context, syncEvery, checkpointEvery time.Duration) {
 	poll := time.NewTicker(syncEvery)
-	prune := time.NewTicker(pruneEvery / 4) // asks often; cluster.TakeTurn says when it is due
+	prune := time.NewTicker(pruneEvery) // every instance asks; cluster.TakeTurn picks one
 	checkpoint := time.NewTicker(checkpointEvery)
 	defer poll.Stop()
 	defer prune.Stop()
