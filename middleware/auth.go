@@ -47,14 +47,7 @@ func authenticate(c *fiber.Ctx, tokens *auth.AccessTokens, revocations *auth.Rev
 	if !ok {
 		return nil, auth.ErrInvalidAccessToken
 	}
-	claims, err := tokens.Verify(raw)
-	if err != nil {
-		return nil, err
-	}
-	if revocations.IsRevoked(claims) {
-		return nil, auth.ErrInvalidAccessToken
-	}
-	return claims, nil
+	return auth.VerifyLive(tokens, revocations, raw)
 }
 
 // Claims returns the verified access token claims of the request: Subject is
