@@ -176,6 +176,12 @@ func TestIntrospectionOfALiveToken(t *testing.T) {
 	if string(got["sub"]) != `"`+tok.User["id"].(string)+`"` || string(got["iss"]) != `"`+app.URL+`"` || string(got["aud"]) != `["`+app.URL+`"]` {
 		t.Errorf("sub, iss or aud is not the user's or the server's: %s", r.Body)
 	}
+	// Neither the token nor the secret reaches the log (the body is never
+	// logged, and the Authorization header neither).
+	app.settle(t)
+	if logs := app.Logs.String(); strings.Contains(logs, tok.AccessToken) || strings.Contains(logs, introspectionSecret) {
+		t.Error("the log holds the introspected token or the introspection secret")
+	}
 }
 
 func TestIntrospectionOfTokensThatAreNotLive(t *testing.T) {
