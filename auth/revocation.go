@@ -89,6 +89,22 @@ func (r *RevocationList) IsRevoked(c *AccessClaims) bool {
 	return false
 }
 
+// VerifyLive is the whole check of a presented access token: signature and
+// claims (AccessTokens.Verify), then this list. The protected routes
+// (middleware.RequireAuth) and introspection both call it, so that a token
+// is live for one exactly when it is for the other. Any refusal is
+// ErrInvalidAccessToken.
+func VerifyLive(tokens *AccessTokens, revocations *RevocationList, raw string) (*AccessClaims, error) {
+	claims, err := tokens.Verify(raw)
+	if err != nil {
+		return nil, err
+	}
+	if revocations.IsRevoked(claims) {
+		return nil, ErrInvalidAccessToken
+	}
+	return claims, nil
+}
+
 // RevokeSession revokes every access token of one session. The entry is
 // written with tx; see add for when it takes effect in memory.
 func (r *RevocationList) RevokeSession(tx *gorm.DB, userID, sessionID string) error {

@@ -4,6 +4,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 )
@@ -40,4 +41,14 @@ func deriveToken(key []byte, input string) string {
 	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(input))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// SecretsEqual compares a presented secret with the configured one in
+// constant time. It compares their SHA-256 digests, not the strings:
+// subtle.ConstantTimeCompare returns at once when the lengths differ, which
+// would tell a guesser the secret's length; digests are always 32 bytes.
+func SecretsEqual(presented, configured string) bool {
+	a := sha256.Sum256([]byte(presented))
+	b := sha256.Sum256([]byte(configured))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }

@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/joho/godotenv"
 )
@@ -71,6 +72,11 @@ type Config struct {
 	// CORSOrigins are the other origins (a frontend on another host) whose
 	// scripts may call the API with credentials. None by default: no CORS.
 	CORSOrigins []string
+
+	// IntrospectionSecret is what resource servers send as
+	// `Authorization: Bearer` to POST /api/auth/introspect. Empty: the
+	// route does not exist.
+	IntrospectionSecret string
 }
 
 // DevKeyFile is where development generates its signing key.
@@ -128,6 +134,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		SMTPTLS:      strings.ToLower(r.str("SMTP_TLS", "auto")),
 
 		TrustedProxies: r.list("TRUSTED_PROXIES"),
+
+		IntrospectionSecret: r.str("INTROSPECTION_SECRET", ""),
 	}
 	c.AppURL = canonicalOrigin(r.str("APP_URL", fmt.Sprintf("http://localhost:%d", c.Port)))
 	c.JWTAudience = r.str("JWT_AUDIENCE", c.AppURL)
@@ -146,6 +154,12 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 	}
 	return c, c.Validate()
 }
+
+// minIntrospectionSecret is the shortest INTROSPECTION_SECRET accepted: 32
+// random base64 characters carry 192 bits (`openssl rand -base64 32` gives
+// 44 characters, 256 bits). A length cannot prove randomness, but it stops
+// a placeholder such as "changeme".
+const minIntrospectionSecret = 32
 
 // Validate checks the values together. Its messages name the variable to fix.
 func (c Config) Validate() error {
@@ -237,6 +251,11 @@ func (c Config) Validate() error {
 				bad("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", p)
 			}
 		}
+	}
+	if c.IntrospectionSecret != "" && utf8.RuneCountInString(c.IntrospectionSecret) < minIntrospectionSecret {
+		// The route is not rate-limited (its callers are servers, once per
+		// request they serve), so the secret alone must resist guessing.
+		bad("INTROSPECTION_SECRET must be at least %d characters; generate one with: openssl rand -base64 32", minIntrospectionSecret)
 	}
 	if c.IsProduction() {
 		if c.JWTPrivateKeyFile == "" || samePath(c.JWTPrivateKeyFile, c.DevKeyFile()) {

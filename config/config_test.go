@@ -66,6 +66,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		{"SMTP_PORT", c.SMTPPort, 587},
 		{"SMTP_TLS", c.SMTPTLS, "auto"},
 		{"LOG_LEVEL", c.LogLevel, slog.LevelDebug},
+		{"INTROSPECTION_SECRET", c.IntrospectionSecret, ""},
 	}
 	for _, ck := range checks {
 		if ck.got != ck.want {
@@ -125,6 +126,22 @@ func TestCORSOriginsAreExactOrigins(t *testing.T) {
 	}
 }
 
+func TestIntrospectionSecret(t *testing.T) {
+	secret := "S79QAFWSNudtKTDNmStrr2DSvDfywKtHCY2AnTSGDVM=" // as openssl rand -base64 32 writes one
+	c := mustFromMap(t, map[string]string{"INTROSPECTION_SECRET": " " + secret + " "})
+	if c.IntrospectionSecret != secret {
+		t.Fatalf("INTROSPECTION_SECRET read as %q, want %q (surrounding spaces trimmed)", c.IntrospectionSecret, secret)
+	}
+	if c := mustFromMap(t, map[string]string{"INTROSPECTION_SECRET": strings.Repeat("x", 32)}); c.IntrospectionSecret == "" {
+		t.Fatal("a 32-character INTROSPECTION_SECRET was dropped")
+	}
+	// The error names the variable and never echoes the value.
+	_, err := fromMap(map[string]string{"INTROSPECTION_SECRET": "hunter2-but-longer"})
+	if err == nil || !strings.Contains(err.Error(), "INTROSPECTION_SECRET") || strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("short INTROSPECTION_SECRET: error %v, want one naming the variable without its value", err)
+	}
+}
+
 func TestBadValueNamesTheVariable(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -156,6 +173,8 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"unknown SMTP TLS mode", map[string]string{"SMTP_TLS": "ssl"}, "SMTP_TLS"},
 		{"SMTP port out of range", map[string]string{"SMTP_HOST": "mail", "SMTP_PORT": "0"}, "SMTP_PORT"},
 		{"unknown log level", map[string]string{"LOG_LEVEL": "verbose"}, "LOG_LEVEL"},
+		{"short introspection secret", map[string]string{"INTROSPECTION_SECRET": "changeme"}, "INTROSPECTION_SECRET"},
+		{"introspection secret one short", map[string]string{"INTROSPECTION_SECRET": strings.Repeat("x", 31)}, "INTROSPECTION_SECRET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -267,7 +286,7 @@ var configVars = []string{
 	"ARGON2_MEMORY_KIB", "ARGON2_ITERATIONS", "ARGON2_PARALLELISM",
 	"PASSWORD_MIN_LENGTH", "PASSWORD_HASH_CONCURRENCY", "PASSWORD_HASH_MAX_WAIT",
 	"SMTP_HOST", "SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD", "SMTP_FROM", "SMTP_TLS",
-	"COOKIE_SECURE", "TRUSTED_PROXIES", "CORS_ORIGINS", "LOG_LEVEL",
+	"COOKIE_SECURE", "TRUSTED_PROXIES", "CORS_ORIGINS", "LOG_LEVEL", "INTROSPECTION_SECRET",
 }
 
 // cleanEnv unsets every configuration variable for the test (t.Setenv

@@ -47,15 +47,26 @@ func authenticate(c *fiber.Ctx, tokens *auth.AccessTokens, revocations *auth.Rev
 	if !ok {
 		return nil, auth.ErrInvalidAccessToken
 	}
-	claims, err := tokens.Verify(raw)
-	if err != nil {
-		return nil, err
-	}
-	if revocations.IsRevoked(claims) {
-		return nil, auth.ErrInvalidAccessToken
-	}
-	return claims, nil
+	return auth.VerifyLive(tokens, revocations, raw)
 }
+
+// RequireClientSecret admits requests whose `Authorization: Bearer` is
+// secret: servers calling the introspection route. The comparison takes the
+// same time whatever the guess (see auth.SecretsEqual). A missing or wrong
+// secret gets 401 invalid_client (the OAuth name for a caller that failed
+// to authenticate itself), with WWW-Authenticate: Bearer like every 401.
+// An empty secret admits nobody (not even `Bearer ` with nothing after it).
+func RequireClientSecret(secret string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		presented, ok := bearerToken(c)
+		if !ok || secret == "" || !auth.SecretsEqual(presented, secret) {
+			return errInvalidClient
+		}
+		return c.Next()
+	}
+}
+
+var errInvalidClient = &APIError{Status: fiber.StatusUnauthorized, Code: "invalid_client", Message: "Send the introspection secret as Authorization: Bearer."}
 
 // Claims returns the verified access token claims of the request: Subject is
 // the user id, SessionID the session. Never nil behind RequireAuth; behind
@@ -74,13 +85,18 @@ func UsesBearer(c *fiber.Ctx) bool { return c.Get(fiber.HeaderAuthorization) != 
 // (and then nothing else, so a bad header is never papered over by a
 // cookie), or else the access cookie.
 func accessToken(c *fiber.Ctx, accessCookie string) (string, bool) {
-	if header := c.Get(fiber.HeaderAuthorization); header != "" { // see UsesBearer
-		scheme, token, found := strings.Cut(header, " ")
-		if !found || !strings.EqualFold(scheme, "Bearer") {
-			return "", false
-		}
-		return strings.TrimSpace(token), true
+	if c.Get(fiber.HeaderAuthorization) != "" { // see UsesBearer
+		return bearerToken(c)
 	}
 	token := c.Cookies(accessCookie)
 	return token, token != ""
+}
+
+// bearerToken reads `Authorization: Bearer <token>` (the scheme in any case).
+func bearerToken(c *fiber.Ctx) (string, bool) {
+	scheme, token, found := strings.Cut(c.Get(fiber.HeaderAuthorization), " ")
+	if !found || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
 }

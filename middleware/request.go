@@ -3,6 +3,7 @@ package middleware
 import (
 	"mime"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
@@ -68,7 +69,33 @@ func originOf(raw string) string {
 // c.Body() would inflate them without limit (BodyLimit counts compressed
 // bytes), so a few hundred bytes of nested gzip could take gigabytes. Read
 // bodies with c.Request().Body(), the raw bytes.
-func JSONOnly() fiber.Handler {
+//
+// formPaths are the routes that take a form instead (introspection, whose
+// format RFC 7662 fixes): JSONOnly leaves them alone, whether or not the
+// route is mounted, and each checks its own body with FormOnly. A path
+// matches as Fiber routes it: in any case, with or without trailing slashes.
+func JSONOnly(formPaths ...string) fiber.Handler {
+	onlyJSON := onlyMediaType(fiber.MIMEApplicationJSON)
+	return func(c *fiber.Ctx) error {
+		if len(formPaths) > 0 && slices.Contains(formPaths, strings.ToLower(strings.TrimRight(c.Path(), "/"))) {
+			return c.Next()
+		}
+		return onlyJSON(c)
+	}
+}
+
+// FormOnly is JSONOnly for a route of its formPaths: a state-changing
+// request with a body that is not application/x-www-form-urlencoded gets 415,
+// and compressed bodies are refused as there. A form is what a page on
+// another site can post without a preflight, so such a route must not act on
+// ambient credentials (cookies): introspection takes a secret in the
+// Authorization header, which a browser never adds by itself.
+func FormOnly() fiber.Handler { return onlyMediaType(fiber.MIMEApplicationForm) }
+
+// onlyMediaType refuses compressed bodies, and bodies of state-changing
+// requests that are not of the media type want.
+func onlyMediaType(want string) fiber.Handler {
+	wrongType := &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the request body as " + want + "."}
 	return func(c *fiber.Ctx) error {
 		if isCompressed(c) {
 			return &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Compressed request bodies are not accepted."}
@@ -77,8 +104,8 @@ func JSONOnly() fiber.Handler {
 			return c.Next()
 		}
 		mediaType, _, err := mime.ParseMediaType(c.Get(fiber.HeaderContentType))
-		if err != nil || mediaType != fiber.MIMEApplicationJSON {
-			return &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the request body as application/json."}
+		if err != nil || mediaType != want {
+			return wrongType
 		}
 		return c.Next()
 	}

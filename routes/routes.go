@@ -21,11 +21,24 @@ type Handlers struct {
 	Me       *controllers.MeController
 	Meta     *controllers.MetaController
 	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
+	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
+	// then does not exist.
+	Introspection *controllers.IntrospectionController
 
 	RequireAuth   fiber.Handler // valid, unrevoked access token (cookie or Bearer)
 	OptionalAuth  fiber.Handler // the same, but lets callers without one through
 	AuthRateLimit fiber.Handler // per-IP limit on the credential-less routes
+	ClientSecret  fiber.Handler // INTROSPECTION_SECRET as Bearer (with Introspection)
 }
+
+// FormPaths are the routes whose body is a form, not JSON; server.New
+// exempts them from middleware.JSONOnly, and each checks its body with
+// middleware.FormOnly. Written in lower case, as Fiber matches paths.
+var FormPaths = []string{IntrospectPath}
+
+// IntrospectPath is where resource servers ask whether an access token is
+// live (RFC 7662, which fixes the form body).
+const IntrospectPath = "/api/auth/introspect"
 
 // Register mounts every route on app.
 func Register(app *fiber.App, h Handlers) {
@@ -49,6 +62,15 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/change-password", h.RequireAuth, h.Auth.ChangePassword)
 	a.Get("/sessions", h.RequireAuth, h.Sessions.List)
 	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)
+	if h.Introspection != nil {
+		// Not under the per-IP limit: the callers hold the secret and are
+		// servers, each asking once per request it serves, often from one
+		// address; and a random secret of 32 characters or more is not
+		// guessed at any rate.
+		// Without the secret, the path falls to the 404 below whatever the
+		// body (JSONOnly leaves it alone, see FormPaths).
+		app.Post(IntrospectPath, h.ClientSecret, middleware.FormOnly(), h.Introspection.Introspect)
+	}
 
 	api.Get("/me", h.RequireAuth, h.Me.Me)
 	api.Get("/me/security-events", h.RequireAuth, h.Me.SecurityEvents)

@@ -190,12 +190,16 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if len(cfg.CORSOrigins) > 0 {
 		app.Use("/api", middleware.CORS(cfg.CORSOrigins))
 	}
-	app.Use(middleware.SameOrigin(cfg.AppURL, cfg.CORSOrigins), middleware.JSONOnly())
+	app.Use(middleware.SameOrigin(cfg.AppURL, cfg.CORSOrigins), middleware.JSONOnly(routes.FormPaths...))
 
 	cookies := controllers.NewCookies(cfg.CookieSecure, now)
 	var devMail *controllers.DevMailController
 	if mailbox != nil {
 		devMail = &controllers.DevMailController{Mailbox: mailbox}
+	}
+	var introspection *controllers.IntrospectionController
+	if cfg.IntrospectionSecret != "" {
+		introspection = &controllers.IntrospectionController{Tokens: access, Revocations: revocations}
 	}
 	routes.Register(app, routes.Handlers{
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
@@ -206,6 +210,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
 		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, ipCounter, now),
+		Introspection: introspection,
+		ClientSecret:  middleware.RequireClientSecret(cfg.IntrospectionSecret),
 	})
 
 	ctx, stop := context.WithCancel(context.Background())
