@@ -5,6 +5,11 @@
 //	go run ./bench            # 3 rounds of 5 s per figure, a few minutes
 //	go run ./bench -quick     # 1 round of 2 s: a smoke run
 //
+// With a PostgreSQL database (-postgres URL, by default $TEST_POSTGRES_URL;
+// `.ci/postgres start DIR` starts a throwaway one), the refresh and login
+// figures are measured on it too, in the same run, in a schema of their
+// own that is dropped at the end.
+//
 // The machines this runs on are shared and noisy, so each figure is
 // measured in rounds that alternate between the app and its yardstick, and
 // reported as the median of its rounds.
@@ -38,8 +43,9 @@ const (
 )
 
 type settings struct {
-	rounds   int
-	duration time.Duration // measured time of one round
+	rounds      int
+	duration    time.Duration // measured time of one round
+	postgresURL string        // "": no PostgreSQL figures
 }
 
 func main() {
@@ -47,6 +53,7 @@ func main() {
 	flag.IntVar(&s.rounds, "rounds", 3, "rounds per figure; medians are reported")
 	flag.DurationVar(&s.duration, "duration", 5*time.Second, "measured time of one round")
 	quick := flag.Bool("quick", false, "smoke run: 1 round of 2s")
+	flag.StringVar(&s.postgresURL, "postgres", os.Getenv("TEST_POSTGRES_URL"), "a PostgreSQL URL: also measure refresh and logins on it")
 	flag.Parse()
 	if *quick {
 		s.rounds, s.duration = 1, 2*time.Second
@@ -74,6 +81,14 @@ type measurements struct {
 	logins                 []Summary
 	hashTimes              []time.Duration
 	bursts                 []burstResult
+	postgres               *databaseFigures // nil without -postgres
+}
+
+// databaseFigures are the figures measured on PostgreSQL.
+type databaseFigures struct {
+	refresh, rawRotation []Summary
+	logins               []Summary
+	hashTimes            []time.Duration
 }
 
 type startup struct {
@@ -127,9 +142,16 @@ func run(s settings) (_ *measurements, err error) {
 		{"setup", b.setup},
 		{"GET /api/me with the access cookie", b.measureMeCookie},
 		{"GET /api/me with a Bearer token", b.measureMeBearer},
-		{"refresh", b.measureRefresh},
-		{"logins", b.measureLogins},
+		{"refresh", func() (err error) {
+			b.m.refresh, b.m.rawRotation, err = b.measureRefresh(filepath.Join(b.tmp, "raw", "rotation.db"))
+			return err
+		}},
+		{"logins", func() (err error) {
+			b.m.logins, b.m.hashTimes, err = b.measureLogins()
+			return err
+		}},
 		{"login burst", b.measureBurst},
+		{"refresh and logins on PostgreSQL", b.measurePostgres},
 	} {
 		progress("== %s", step.name)
 		if err := step.run(); err != nil {
@@ -203,25 +225,9 @@ func appEnv(dir string, port int) []string {
 // setup registers the accounts, starts the refresh test's sessions, and
 // starts the baseline with the app's answer to GET /api/me.
 func (b *bench) setup() error {
-	b.api = newAPI(b.app.addr)
-	progress("registering %d accounts", accounts)
-	if err := parallel(accounts, setupWorkers, func(i int) error { return b.api.register(account(i)) }); err != nil {
+	if err := b.signUp(); err != nil {
 		return err
 	}
-	progress("signing in %d sessions for the refresh test", refreshClients*sessionsPerClient)
-	b.refreshTokens = make([][]string, refreshClients)
-	for c := range b.refreshTokens {
-		b.refreshTokens[c] = make([]string, sessionsPerClient)
-	}
-	err := parallel(refreshClients*sessionsPerClient, setupWorkers, func(i int) error {
-		t, err := b.api.signInForTokens(account(i % accounts))
-		b.refreshTokens[i/sessionsPerClient][i%sessionsPerClient] = t.RefreshToken
-		return err
-	})
-	if err != nil {
-		return err
-	}
-
 	name, value, err := b.api.signInForCookie(account(0))
 	if err != nil {
 		return err
@@ -239,6 +245,26 @@ func (b *bench) setup() error {
 	}
 	_, err = b.baseline.waitReady("/api/me", readyTimeout)
 	return err
+}
+
+// signUp registers the accounts on b.app and starts the refresh test's
+// sessions.
+func (b *bench) signUp() error {
+	b.api = newAPI(b.app.addr)
+	progress("registering %d accounts", accounts)
+	if err := parallel(accounts, setupWorkers, func(i int) error { return b.api.register(account(i)) }); err != nil {
+		return err
+	}
+	progress("signing in %d sessions for the refresh test", refreshClients*sessionsPerClient)
+	b.refreshTokens = make([][]string, refreshClients)
+	for c := range b.refreshTokens {
+		b.refreshTokens[c] = make([]string, sessionsPerClient)
+	}
+	return parallel(refreshClients*sessionsPerClient, setupWorkers, func(i int) error {
+		t, err := b.api.signInForTokens(account(i % accounts))
+		b.refreshTokens[i/sessionsPerClient][i%sessionsPerClient] = t.RefreshToken
+		return err
+	})
 }
 
 // measureMeCookie and measureMeBearer sign in just before their rounds, so
@@ -278,28 +304,28 @@ func (b *bench) meRounds(header, value string) (app, baseline []Summary, err err
 }
 
 // measureRefresh rotates the 400 sessions over HTTP, in turns with the raw
-// rotation transaction in this process on a database of its own.
-func (b *bench) measureRefresh() error {
-	raw, err := newRawRotation(filepath.Join(b.tmp, "raw", "rotation.db"), refreshClients, sessionsPerClient)
+// rotation transaction in this process on a database of its own (rawURL).
+func (b *bench) measureRefresh(rawURL string) (overHTTP, rawRotation []Summary, err error) {
+	raw, err := newRawRotation(rawURL, refreshClients, sessionsPerClient)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	defer raw.close()
-	overHTTP := func() (Summary, error) {
+	http := func() (Summary, error) {
 		return httpLoad(b.app.addr, refreshClients, warmup, b.duration, refreshExchange(b.app.addr, b.refreshTokens)), nil
 	}
 	inProcess := func() (Summary, error) { return raw.run(warmup, b.duration), nil }
-	b.m.refresh, b.m.rawRotation, err = alternate(b.rounds, "HTTP", overHTTP, "raw rotation", inProcess)
+	overHTTP, rawRotation, err = alternate(b.rounds, "HTTP", http, "raw rotation", inProcess)
 	if raw.firstErr != nil {
 		progress("raw rotation: the first failure was: %v", raw.firstErr)
 	}
-	return err
+	return overHTTP, rawRotation, err
 }
 
 // measureLogins signs in back to back with the password grant, in turns
 // with timing one argon2id check in this process: the hashing limit says
 // that at best cores ÷ hash time logins complete per second.
-func (b *bench) measureLogins() error {
+func (b *bench) measureLogins() ([]Summary, []time.Duration, error) {
 	uri := "http://" + b.app.addr + "/api/auth/token"
 	logins := func() (Summary, error) {
 		return httpLoad(b.app.addr, loginClients, warmup, b.duration, exchange{build: func(w int, req *fasthttp.Request) {
@@ -307,9 +333,56 @@ func (b *bench) measureLogins() error {
 		}}), nil
 	}
 	hash := func() (time.Duration, error) { return hashTime(hashSamples) }
-	var err error
-	b.m.logins, b.m.hashTimes, err = alternate(b.rounds, "logins", logins, "argon2id check", hash)
-	return err
+	return alternate(b.rounds, "logins", logins, "argon2id check", hash)
+}
+
+// measurePostgres measures refresh and logins again with the app on
+// PostgreSQL: a second app process, on a schema of its own, with the same
+// accounts and sessions. The SQLite app is stopped first, so that both do
+// not share the cores.
+func (b *bench) measurePostgres() error {
+	if b.postgresURL == "" {
+		progress("skipped: no PostgreSQL (-postgres URL, or TEST_POSTGRES_URL)")
+		return nil
+	}
+	appURL, dropApp, err := newSchema(b.postgresURL)
+	if err != nil {
+		return err
+	}
+	defer dropApp()
+	rawURL, dropRaw, err := newSchema(b.postgresURL)
+	if err != nil {
+		return err
+	}
+	defer dropRaw()
+	b.stop()
+	dir := filepath.Join(b.tmp, "app-postgres")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	env := append(appEnv(dir, port), "DATABASE_URL="+appURL) // the later one wins
+	if b.app, err = startProcess("app-postgres", b.appBin, dir, port, env); err != nil {
+		return err
+	}
+	if _, err := b.app.waitReady("/healthz", readyTimeout); err != nil {
+		return err
+	}
+	if err := b.signUp(); err != nil {
+		return err
+	}
+	pg := &databaseFigures{}
+	if pg.refresh, pg.rawRotation, err = b.measureRefresh(rawURL); err != nil {
+		return err
+	}
+	if pg.logins, pg.hashTimes, err = b.measureLogins(); err != nil {
+		return err
+	}
+	b.m.postgres = pg
+	return nil
 }
 
 // measureBurst sends 300 logins at once and samples the app's memory

@@ -37,6 +37,7 @@ var burstAllowed = []int{fasthttp.StatusOK, fasthttp.StatusUnauthorized, fasthtt
 type row struct {
 	figure, app, yardstick, ratio, target string
 	ok                                    bool
+	reported                              bool // no target: measured to be compared
 }
 
 func printReport(w io.Writer, s settings, m *measurements) {
@@ -50,7 +51,10 @@ func printReport(w io.Writer, s settings, m *measurements) {
 	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	for _, r := range rows(m) {
 		mark := "✘"
-		if r.ok {
+		switch {
+		case r.reported:
+			mark = "–"
+		case r.ok:
 			mark = "✔"
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", r.figure, r.app, r.yardstick, r.ratio, r.target, mark)
@@ -120,6 +124,27 @@ func rows(m *measurements) []row {
 		ok:     peak < maxBurstRSS && hwm < maxBurstRSS && onlyAllowed(statuses),
 	})
 
+	if pg := m.postgres; pg != nil {
+		pgRefresh := median(mapped(pg.refresh, rate))
+		add(row{
+			figure: "PostgreSQL: refresh req/s (p50 / p99 / errors)", app: loadCell(pg.refresh),
+			yardstick: "SQLite " + perSecond(refresh), ratio: times(pgRefresh / refresh), target: "reported",
+			reported: true,
+		})
+		pgRaw := median(mapped(pg.rawRotation, rate))
+		add(row{
+			figure: "PostgreSQL: refresh vs raw rotation", app: perSecond(pgRefresh), yardstick: perSecond(pgRaw) + " in-process",
+			ratio: times(pgRefresh / pgRaw), target: "reported", reported: true,
+		})
+		pgLogins, pgHash := median(mapped(pg.logins, rate)), median(pg.hashTimes)
+		pgExpected := float64(runtime.NumCPU()) / pgHash.Seconds()
+		add(row{
+			figure: "PostgreSQL: logins vs cores ÷ hash", app: perSecond(pgLogins) + errorsNote(pg.logins),
+			yardstick: fmt.Sprintf("%s = %d ÷ %s", perSecond(pgExpected), runtime.NumCPU(), ms(pgHash)),
+			ratio:     times(pgLogins / pgExpected), target: "reported", reported: true,
+		})
+	}
+
 	idle := median(mapped(m.starts, func(s startup) uint64 { return s.idleRSS }))
 	add(row{
 		figure: "idle RSS", app: mib(idle), yardstick: "limit " + mib(maxIdleRSS),
@@ -162,13 +187,20 @@ func roundRows(m *measurements) []roundRow {
 		loads("me (bearer) app", m.meBearer), loads("me (bearer) baseline", m.meBearerBase),
 		loads("refresh", m.refresh), loads("raw rotation", m.rawRotation),
 	)
-	return append(out,
+	out = append(out,
 		roundRow{"logins/s", mapped(m.logins, func(s Summary) string { return perSecond(s.Rate) })},
 		roundRow{"argon2id check", mapped(m.hashTimes, ms)},
 		roundRow{"burst peak RSS", mapped(m.bursts, func(b burstResult) string { return mib(b.peak.RSS) })},
 		roundRow{"idle RSS", mapped(m.starts, func(s startup) string { return mib(s.idleRSS) })},
 		roundRow{"first /healthz", mapped(m.starts, func(s startup) string { return ms(s.toHealthy) })},
 	)
+	if pg := m.postgres; pg != nil {
+		out = slices.Concat(out, loads("PostgreSQL: refresh", pg.refresh), loads("PostgreSQL: raw rotation", pg.rawRotation), []roundRow{
+			{"PostgreSQL: logins/s", mapped(pg.logins, func(s Summary) string { return perSecond(s.Rate) })},
+			{"PostgreSQL: argon2id check", mapped(pg.hashTimes, ms)},
+		})
+	}
+	return out
 }
 
 // loadCell is a load figure with its latencies and, if any, its failures.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testdb"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/server"
 )
@@ -118,6 +119,9 @@ func TestRefreshKeepsCookiesOnServerFailure(t *testing.T) {
 // Logging out of a session that another instance already revoked (and this
 // one has not synced yet) answers 204 and revokes it here too.
 func TestLogoutOfAnAlreadyRevokedSession(t *testing.T) {
+	if testdb.OnPostgres() {
+		t.Skip("on PostgreSQL the other instance is notified at once: it is never behind long enough to build this case (see TestRevocationReachesTheOtherInstanceWithinASecond)")
+	}
 	one := newTestApp(t)
 	two := one.anotherInstance(t, server.Options{RevocationSyncInterval: time.Hour})
 	b, _ := one.signedIn(t)

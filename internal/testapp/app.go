@@ -131,7 +131,11 @@ func StartOn(tb testing.TB, ln net.Listener, cfg config.Config, clock *Clock, op
 	}
 	go srv.App.Listener(ln)
 	tb.Cleanup(func() { srv.Shutdown(5 * time.Second) })
-	return &App{Server: srv, URL: "http://" + ln.Addr().String(), Clock: clock, Mail: box, Logs: logs}
+	app := &App{Server: srv, URL: "http://" + ln.Addr().String(), Clock: clock, Mail: box, Logs: logs}
+	if box != nil {
+		box.settleWith(app.WaitSettled)
+	}
+	return app
 }
 
 // WaitSettled waits until the work that answered requests left behind

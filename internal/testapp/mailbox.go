@@ -16,6 +16,21 @@ type Mailbox struct {
 	mu      sync.Mutex
 	msgs    []mail.Message
 	arrived chan struct{} // closed and replaced on every message
+	// settle waits until the server has recorded the deliveries it made
+	// (set by StartOn). A message arrives here before its outbox row is
+	// marked sent; a test that then moves the fake clock past the
+	// delivery's lease would see the mail delivered again.
+	settle func(testing.TB)
+}
+
+// settleWith sets how WaitFor waits for the server after a message arrived,
+// unless another instance sharing the mailbox set it first.
+func (m *Mailbox) settleWith(settle func(testing.TB)) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.settle == nil {
+		m.settle = settle
+	}
 }
 
 // NewMailbox returns an empty mailbox, to be passed as server.Options.Mailer.
@@ -63,6 +78,12 @@ func (m *Mailbox) WaitFor(tb testing.TB, addr string, n int) []mail.Message {
 	for {
 		msgs, arrived := m.snapshot(addr)
 		if len(msgs) >= n {
+			m.mu.Lock()
+			settle := m.settle
+			m.mu.Unlock()
+			if settle != nil {
+				settle(tb)
+			}
 			return msgs
 		}
 		select {
