@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 )
 
+// This file loads the server's key material: the signing key and the
+// public keys of earlier signing keys.
+
 // SigningKey is the Ed25519 key that signs access tokens, with its key id.
 type SigningKey struct {
 	Private ed25519.PrivateKey
@@ -26,6 +29,9 @@ func NewSigningKey(priv ed25519.PrivateKey) SigningKey {
 	pub := priv.Public().(ed25519.PublicKey)
 	return SigningKey{Private: priv, Public: pub, KID: jwkThumbprint(pub)}
 }
+
+// Verifying returns the public half of k.
+func (k SigningKey) Verifying() VerifyingKey { return VerifyingKey{Public: k.Public, KID: k.KID} }
 
 // LoadSigningKey reads a PKCS#8 PEM Ed25519 private key.
 func LoadSigningKey(path string) (SigningKey, error) {
@@ -84,6 +90,101 @@ func LoadOrCreateDevKey(path string) (SigningKey, error) {
 	return NewSigningKey(priv), nil
 }
 
+// VerifyingKey is the public half of a signing key: what verifies its
+// tokens and what the JWKS publishes. After a rotation, the previous key is
+// only this: its private half is neither needed nor kept.
+type VerifyingKey struct {
+	Public ed25519.PublicKey
+	KID    string // RFC 7638 JWK thumbprint, as SigningKey.KID
+}
+
+// NewVerifyingKey wraps an Ed25519 public key.
+func NewVerifyingKey(pub ed25519.PublicKey) VerifyingKey {
+	return VerifyingKey{Public: pub, KID: jwkThumbprint(pub)}
+}
+
+// LoadPreviousKeys reads the files of JWT_PREVIOUS_PUBLIC_KEY_FILES: the
+// public keys of earlier signing keys, each an SPKI PEM ("PUBLIC KEY", as
+// `openssl pkey -pubout` writes it). A file that cannot be read or holds
+// anything else stops the start: a key silently left out would sign every
+// user of the old key out at the rotation, which is what the list is for.
+func LoadPreviousKeys(paths []string) ([]VerifyingKey, error) {
+	keys := make([]VerifyingKey, 0, len(paths))
+	for _, path := range paths {
+		k, err := loadPublicKey(path)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
+func loadPublicKey(path string) (VerifyingKey, error) {
+	const name = "JWT_PREVIOUS_PUBLIC_KEY_FILES"
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return VerifyingKey{}, fmt.Errorf("%s: %w", name, err) // the error names the file
+	}
+	block, _ := pem.Decode(data)
+	if block != nil && block.Type == "PRIVATE KEY" {
+		// Pointing at the old private key would work, but keeping it
+		// around is what a rotation means to end.
+		return VerifyingKey{}, fmt.Errorf("%s %s: holds a private key; list its public half (openssl pkey -in %s -pubout -out old.pub.pem)", name, path, path)
+	}
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return VerifyingKey{}, fmt.Errorf("%s %s: expected a PEM block of type PUBLIC KEY (SPKI)", name, path)
+	}
+	key, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return VerifyingKey{}, fmt.Errorf("%s %s: %w", name, path, err)
+	}
+	pub, ok := key.(ed25519.PublicKey)
+	if !ok {
+		return VerifyingKey{}, fmt.Errorf("%s %s: not an Ed25519 key", name, path)
+	}
+	return NewVerifyingKey(pub), nil
+}
+
+// KeySet is the keys that verify access tokens: the current signing key,
+// which signs every new token, and the public keys of earlier signing keys
+// listed after a rotation, whose tokens verify until they expire. Each
+// token names its key by kid; verification takes that key from a map, so
+// a longer list costs nothing per request. A key set never changes: a
+// rotation is a restart with other files.
+type KeySet struct {
+	current SigningKey
+	byKID   map[string]ed25519.PublicKey
+	jwks    []JWK // the current key first, each key once
+}
+
+// NewKeySet returns the key set of current and previous keys. A previous
+// key equal to the current one, or listed twice, is kept once.
+func NewKeySet(current SigningKey, previous ...VerifyingKey) *KeySet {
+	s := &KeySet{current: current, byKID: map[string]ed25519.PublicKey{}}
+	for _, k := range append([]VerifyingKey{current.Verifying()}, previous...) {
+		if _, seen := s.byKID[k.KID]; seen {
+			continue
+		}
+		s.byKID[k.KID] = k.Public
+		s.jwks = append(s.jwks, k.JWK())
+	}
+	return s
+}
+
+// Current is the key that signs new tokens.
+func (s *KeySet) Current() SigningKey { return s.current }
+
+// Lookup returns the public key whose kid is kid.
+func (s *KeySet) Lookup(kid string) (ed25519.PublicKey, bool) {
+	pub, ok := s.byKID[kid]
+	return pub, ok
+}
+
+// JWKs returns every key in JWK form, the current one first: the keys of
+// /.well-known/jwks.json.
+func (s *KeySet) JWKs() []JWK { return append([]JWK(nil), s.jwks...) }
+
 // JWK is the public half of a key as published at /.well-known/jwks.json.
 type JWK struct {
 	Kty string `json:"kty"`
@@ -95,9 +196,12 @@ type JWK struct {
 }
 
 // JWK returns the public key in JWK form (RFC 8037).
-func (k SigningKey) JWK() JWK {
+func (k VerifyingKey) JWK() JWK {
 	return JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public), Kid: k.KID, Alg: "EdDSA", Use: "sig"}
 }
+
+// JWK returns the public half of the key in JWK form (RFC 8037).
+func (k SigningKey) JWK() JWK { return k.Verifying().JWK() }
 
 // jwkThumbprint is RFC 7638: SHA-256 over the required members in
 // lexicographic order, without whitespace.

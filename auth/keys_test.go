@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -208,5 +209,114 @@ func TestSigningKeyKIDIsRFC8037Thumbprint(t *testing.T) {
 	}
 	if !k.Public.Equal(k.Private.Public()) {
 		t.Error("Public is not the public half of Private")
+	}
+}
+
+func TestLoadPreviousKeys(t *testing.T) {
+	edPriv := keyFromLabel("previous key").Private
+	edPubDER, err := x509.MarshalPKIXPublicKey(edPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edPrivDER, err := x509.MarshalPKCS8PrivateKey(edPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPubDER, err := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPubDER, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	good := writePEM(t, "PUBLIC KEY", edPubDER)
+	keys, err := auth.LoadPreviousKeys([]string{good})
+	if err != nil {
+		t.Fatalf("LoadPreviousKeys: %v", err)
+	}
+	if want := keyFromLabel("previous key").Verifying(); len(keys) != 1 || !keys[0].Public.Equal(want.Public) || keys[0].KID != want.KID {
+		t.Fatalf("loaded %+v, want the key written (kid %s)", keys, want.KID)
+	}
+	if keys, err := auth.LoadPreviousKeys(nil); err != nil || len(keys) != 0 {
+		t.Fatalf("LoadPreviousKeys(nil) = %v, %v; want none", keys, err)
+	}
+
+	refused := map[string]func(t *testing.T) string{
+		"missing file":        func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.pem") },
+		"a folder":            func(t *testing.T) string { return t.TempDir() },
+		"empty file":          func(t *testing.T) string { return writeFile(t, "empty.pem", nil) },
+		"not PEM":             func(t *testing.T) string { return writeFile(t, "text.pem", []byte("hello\n")) },
+		"raw DER, no PEM":     func(t *testing.T) string { return writeFile(t, "key.der", edPubDER) },
+		"the old private key": func(t *testing.T) string { return writePEM(t, "PRIVATE KEY", edPrivDER) },
+		"ECDSA public key":    func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", ecPubDER) },
+		"RSA public key":      func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", rsaPubDER) },
+		"RSA PKCS#1 public key": func(t *testing.T) string {
+			return writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+		},
+		"PUBLIC KEY with garbage": func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", []byte("garbage")) },
+	}
+	for name, mk := range refused {
+		t.Run(name, func(t *testing.T) {
+			bad := mk(t)
+			keys, err := auth.LoadPreviousKeys([]string{good, bad})
+			if err == nil {
+				t.Fatalf("LoadPreviousKeys accepted it: %+v", keys)
+			}
+			if keys != nil {
+				t.Errorf("returned keys along with error %v", err)
+			}
+			// The operator must learn which variable and which file to fix.
+			if msg := err.Error(); !strings.Contains(msg, "JWT_PREVIOUS_PUBLIC_KEY_FILES") || !strings.Contains(msg, bad) {
+				t.Errorf("error %q does not name JWT_PREVIOUS_PUBLIC_KEY_FILES and %s", msg, bad)
+			}
+			if name == "missing file" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+			}
+			if name == "the old private key" && !strings.Contains(err.Error(), "-pubout") {
+				t.Errorf("error %q does not say how to extract the public half", err)
+			}
+		})
+	}
+}
+
+func TestKeySet(t *testing.T) {
+	current, previous, other := keyFromLabel("current"), keyFromLabel("previous"), keyFromLabel("other")
+	// The current key listed as previous too, and a previous key listed
+	// twice, are kept once.
+	set := auth.NewKeySet(current, previous.Verifying(), current.Verifying(), previous.Verifying())
+
+	if got := set.Current(); got.KID != current.KID || !got.Private.Equal(current.Private) {
+		t.Fatalf("Current() = kid %s, want %s", got.KID, current.KID)
+	}
+	want := []auth.JWK{current.JWK(), previous.Verifying().JWK()}
+	if got := set.JWKs(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("JWKs() = %+v, want the current key then the previous one, once each: %+v", got, want)
+	}
+	set.JWKs()[0].Kid = "changed"
+	if set.JWKs()[0].Kid != current.KID {
+		t.Fatal("JWKs() hands out the set's own slice")
+	}
+	for _, k := range []auth.SigningKey{current, previous} {
+		if pub, ok := set.Lookup(k.KID); !ok || !pub.Equal(k.Public) {
+			t.Errorf("Lookup(%s) = %v, %v; want its public key", k.KID, pub, ok)
+		}
+	}
+	for _, kid := range []string{other.KID, "", strings.ToUpper(current.KID)} {
+		if pub, ok := set.Lookup(kid); ok {
+			t.Errorf("Lookup(%q) found %v", kid, pub)
+		}
+	}
+	if got := auth.NewKeySet(current).JWKs(); len(got) != 1 || got[0] != current.JWK() {
+		t.Errorf("without previous keys, JWKs() = %+v", got)
 	}
 }

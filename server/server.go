@@ -99,7 +99,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	access := auth.NewAccessTokens(key, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
+	access := auth.NewAccessTokens(auth.NewKeySet(key), cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
 	if err := revocations.Sync(context.Background()); err != nil {
 		models.Close(db)
