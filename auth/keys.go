@@ -1,7 +1,9 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -14,8 +16,8 @@ import (
 	"path/filepath"
 )
 
-// This file loads the server's key material: the signing key and the
-// public keys of earlier signing keys.
+// This file loads the server's key material: the signing key, the public
+// keys of earlier signing keys, and the server secret.
 
 // SigningKey is the Ed25519 key that signs access tokens, with its key id.
 type SigningKey struct {
@@ -69,25 +71,33 @@ func LoadOrCreateDevKey(path string) (SigningKey, error) {
 	if err != nil {
 		return SigningKey{}, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return SigningKey{}, err
-	}
-	// O_EXCL: two instances starting at once must not overwrite each other's key.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
+	err = createPrivateFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if errors.Is(err, fs.ErrExist) { // another instance created it first
 		return LoadSigningKey(path)
 	}
 	if err != nil {
 		return SigningKey{}, err
 	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return SigningKey{}, err
-	}
-	if err := f.Close(); err != nil {
-		return SigningKey{}, err
-	}
 	return NewSigningKey(priv), nil
+}
+
+// createPrivateFile writes a new file readable by its owner only, creating
+// its folder. O_EXCL: two instances starting at once must not overwrite
+// each other's key; the second gets an error wrapping fs.ErrExist and
+// loads the first one's.
+func createPrivateFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // VerifyingKey is the public half of a signing key: what verifies its
@@ -209,4 +219,65 @@ func jwkThumbprint(pub ed25519.PublicKey) string {
 	canonical := `{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`
 	sum := sha256.Sum256([]byte(canonical))
 	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// ServerSecret is the key the server derives its other secrets from: the
+// key of refresh-token successors and the key of mailed links. It is not
+// the signing key, so that rotating the signing key leaves them as they
+// were: the links of mails still in the outbox keep matching the hashes
+// stored at their first attempt, and a refresh racing the switch still
+// finds its successor.
+type ServerSecret struct{ key []byte }
+
+// MinServerSecretLength is the shortest SERVER_SECRET_FILE accepted: 256
+// bits, if every byte is random.
+const MinServerSecretLength = 32
+
+// LoadServerSecret reads SERVER_SECRET_FILE: at least 32 bytes, used as
+// they are (`openssl rand -base64 48` writes 64), without the trailing
+// whitespace an editor or echo adds.
+func LoadServerSecret(path string) (ServerSecret, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ServerSecret{}, fmt.Errorf("reading SERVER_SECRET_FILE: %w", err)
+	}
+	key := bytes.TrimRight(data, " \t\r\n\v\f")
+	if len(key) < MinServerSecretLength {
+		return ServerSecret{}, fmt.Errorf("SERVER_SECRET_FILE %s: %d bytes, want at least %d of random data (openssl rand -base64 48 > %s)", path, len(key), MinServerSecretLength, path)
+	}
+	return ServerSecret{key: key}, nil
+}
+
+// LoadOrCreateDevSecret loads the development server secret at path,
+// generating it (mode 0600, in the form `openssl rand -base64 48` writes)
+// on first start, as LoadOrCreateDevKey does for the signing key.
+func LoadOrCreateDevSecret(path string) (ServerSecret, error) {
+	secret, err := LoadServerSecret(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return secret, err
+	}
+	random := make([]byte, 48)
+	rand.Read(random) // never returns an error (crypto/rand documents that it panics instead)
+	err = createPrivateFile(path, []byte(base64.StdEncoding.EncodeToString(random)+"\n"))
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return ServerSecret{}, err
+	}
+	return LoadServerSecret(path)
+}
+
+// SecretFromSigningKey is the server secret of a deployment without
+// SERVER_SECRET_FILE: the signing key's seed, from which the derived keys
+// came before that variable existed, so that they stay the same. A
+// rotation of the signing key then changes them too.
+func SecretFromSigningKey(k SigningKey) ServerSecret {
+	return ServerSecret{key: k.Private.Seed()}
+}
+
+// Derive returns the key for one purpose: HMAC-SHA256(secret, purpose).
+// Each purpose gets its own key, so that no value made for one can be
+// presented as another.
+func (s ServerSecret) Derive(purpose string) []byte {
+	mac := hmac.New(sha256.New, s.key)
+	mac.Write([]byte(purpose))
+	return mac.Sum(nil)
 }
