@@ -331,15 +331,15 @@ func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
 // serverSecret loads SERVER_SECRET_FILE. Without it, development generates
 // one under the data folder, and production derives the keys from the
 // signing key as it did before the variable existed, so that an upgrade
-// voids no link of a mail still in the outbox; a rotation of the signing
-// key would, hence the warning.
+// voids no link of a mail being retried; a rotation of the signing key
+// would, hence the warning.
 func serverSecret(cfg config.Config, key auth.SigningKey, log *slog.Logger) (auth.ServerSecret, error) {
 	switch {
 	case cfg.ServerSecretFile != "":
 		return auth.LoadServerSecret(cfg.ServerSecretFile)
 	case cfg.IsProduction():
 		log.Warn("SERVER_SECRET_FILE is not set: the keys of mailed links and refresh successors are derived from the signing key, " +
-			"so a key rotation will void the links of mails not yet delivered (queued or being retried) and refuse refreshes racing the switch; " +
+			"so a key rotation will void the links of mails whose delivery is being retried and sign out tabs whose refresh races the switch; " +
 			"set SERVER_SECRET_FILE once, before rotating (README: Key rotation)")
 		return auth.SecretFromSigningKey(key), nil
 	default:
