@@ -196,6 +196,34 @@ func TestKeyRotation(t *testing.T) {
 	expectStatus(t, r, http.StatusOK)
 }
 
+// Several instances (README, "Key rotation", several instances): the new
+// key's public half is listed first, while the old key still signs, so
+// that an instance not yet switched accepts the tokens of one already
+// switched; then the instances switch one by one.
+func TestKeyRotationAcrossInstances(t *testing.T) {
+	old, current := newKeyFiles(t, "jwt_old"), newKeyFiles(t, "jwt_new")
+	notYet := newTestApp(t, func(c *config.Config) {
+		c.JWTPrivateKeyFile = old.private
+		c.JWTPreviousPublicKeyFiles = []string{current.public} // published ahead
+	})
+	expectJWKS(t, notYet, old.jwk, current.jwk)
+	cfg := notYet.Config // the same database and clock: another instance, already switched
+	cfg.JWTPrivateKeyFile, cfg.JWTPreviousPublicKeyFiles = current.private, []string{old.public}
+	switched := startOn(t, listen(t), cfg, notYet.Clock, newServerOptions())
+
+	_, email := notYet.signedIn(t)
+	password := map[string]string{"grant_type": "password", "email": email, "password": testPassword}
+	_, fromOld := notYet.tokenGrant(t, password)
+	_, fromNew := switched.tokenGrant(t, password)
+	if kidOf(t, fromOld.AccessToken) != old.jwk.Kid || kidOf(t, fromNew.AccessToken) != current.jwk.Kid {
+		t.Fatal("each instance signs with its own current key")
+	}
+	for _, app := range []*testApp{notYet, switched} {
+		expectStatus(t, app.bearer(t, fromOld.AccessToken), http.StatusOK)
+		expectStatus(t, app.bearer(t, fromNew.AccessToken), http.StatusOK)
+	}
+}
+
 // The current key listed among the previous ones (a list not yet updated
 // after the last rotation) is published once.
 func TestJWKSListsAKeyOnce(t *testing.T) {
