@@ -15,30 +15,36 @@ import (
 )
 
 // TestFirstStartAndGracefulShutdown is `go run .` on a fresh clone: no
-// configuration, no data folder. The server creates the database and a
-// private development key, serves, stops cleanly on SIGTERM, and reuses
-// the same key on its next start.
+// configuration, no data folder. The server creates the database, a
+// private development key and server secret, serves, stops cleanly on
+// SIGTERM, and reuses the same key and secret on its next start.
 func TestFirstStartAndGracefulShutdown(t *testing.T) {
 	t.Chdir(t.TempDir())
 	port := freePort(t)
 	t.Setenv("PORT", strconv.Itoa(port))
 
 	kid1 := startServeAndTerminate(t, port)
-	for _, f := range []string{"data/app.db", "data/jwt_ed25519.pem"} {
+	for _, f := range []string{"data/app.db", "data/jwt_ed25519.pem", "data/server_secret"} {
 		if _, err := os.Stat(f); err != nil {
 			t.Fatalf("first start did not create %s: %v", f, err)
 		}
 	}
-	info, _ := os.Stat("data/jwt_ed25519.pem")
-	if mode := info.Mode().Perm(); mode != 0o600 {
-		t.Fatalf("development key has mode %o, want 600", mode)
+	for _, f := range []string{"data/jwt_ed25519.pem", "data/server_secret"} {
+		info, _ := os.Stat(f)
+		if mode := info.Mode().Perm(); mode != 0o600 {
+			t.Fatalf("%s has mode %o, want 600", f, mode)
+		}
 	}
 	if dir, _ := os.Stat("data"); dir.Mode().Perm()&0o077 != 0 {
 		t.Fatalf("data folder is readable by others: %o", dir.Mode().Perm())
 	}
+	secret1, _ := os.ReadFile("data/server_secret")
 
 	if kid2 := startServeAndTerminate(t, port); kid2 != kid1 {
 		t.Fatalf("second start uses key %s, first used %s: the development key was not reused", kid2, kid1)
+	}
+	if secret2, _ := os.ReadFile("data/server_secret"); string(secret2) != string(secret1) {
+		t.Fatal("the second start replaced the development server secret")
 	}
 }
 

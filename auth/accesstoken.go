@@ -68,9 +68,10 @@ func (c AccessClaims) Validate() error {
 	return nil
 }
 
-// AccessTokens issues and verifies access tokens.
+// AccessTokens issues access tokens with the current key of its key set and
+// verifies those of every key in it.
 type AccessTokens struct {
-	key      SigningKey
+	keys     *KeySet
 	issuer   string
 	audience string
 	ttl      time.Duration
@@ -80,9 +81,9 @@ type AccessTokens struct {
 }
 
 // NewAccessTokens returns the access token issuer and verifier.
-func NewAccessTokens(key SigningKey, issuer, audience string, ttl time.Duration, now func() time.Time) *AccessTokens {
+func NewAccessTokens(keys *KeySet, issuer, audience string, ttl time.Duration, now func() time.Time) *AccessTokens {
 	return &AccessTokens{
-		key: key, issuer: issuer, audience: audience, ttl: ttl, now: now,
+		keys: keys, issuer: issuer, audience: audience, ttl: ttl, now: now,
 		verified: newVerifiedCache(verifiedCacheSize),
 		parser: jwt.NewParser(
 			jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}), // pinned: no "none", no HS256 with the public key
@@ -100,7 +101,8 @@ func NewAccessTokens(key SigningKey, issuer, audience string, ttl time.Duration,
 // TTL is the lifetime of an access token.
 func (a *AccessTokens) TTL() time.Duration { return a.ttl }
 
-// Issue signs an access token for one session of a user.
+// Issue signs an access token for one session of a user, always with the
+// current key.
 func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int) (token string, expiresAt time.Time, err error) {
 	now := a.now()
 	expiresAt = now.Add(a.ttl)
@@ -118,8 +120,9 @@ func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int) (token 
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["typ"] = AccessTokenType
-	t.Header["kid"] = a.key.KID
-	token, err = t.SignedString(a.key.Private)
+	key := a.keys.Current()
+	t.Header["kid"] = key.KID
+	token, err = t.SignedString(key.Private)
 	return token, expiresAt, err
 }
 
@@ -145,17 +148,22 @@ func (a *AccessTokens) Verify(raw string) (*AccessClaims, error) {
 	return claims, nil
 }
 
-// verify checks the signature and every required claim.
+// verify checks the signature and every required claim. The signature is
+// checked with the key the token's kid names, the current key or a previous
+// one still listed; a token without a kid, or with one not in the set, is
+// refused before any signature work.
 func (a *AccessTokens) verify(raw string) (*AccessClaims, error) {
 	claims := &AccessClaims{}
 	_, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, AccessTokenType) {
 			return nil, errors.New("wrong typ")
 		}
-		if kid, _ := t.Header["kid"].(string); kid != a.key.KID {
+		kid, _ := t.Header["kid"].(string)
+		pub, ok := a.keys.Lookup(kid)
+		if !ok {
 			return nil, errors.New("unknown kid")
 		}
-		return a.key.Public, nil
+		return pub, nil
 	})
 	if err != nil {
 		return nil, ErrInvalidAccessToken

@@ -40,7 +40,19 @@ func newTokenFixture(t testing.TB) *tokenFixture {
 	t.Helper()
 	key := keyFromLabel("authstarter test signing key")
 	clock := newFakeClock(testEpoch)
-	return &tokenFixture{key: key, clock: clock, at: auth.NewAccessTokens(key, testIssuer, testAudience, testTTL, clock.Now)}
+	return &tokenFixture{key: key, clock: clock, at: auth.NewAccessTokens(auth.NewKeySet(key), testIssuer, testAudience, testTTL, clock.Now)}
+}
+
+// newPreviousKeyFixture is the fixture after a key rotation: key, which
+// signs the hand-made tokens, is the previous key, still listed; at signs
+// its own tokens with a new current key.
+func newPreviousKeyFixture(t testing.TB) *tokenFixture {
+	t.Helper()
+	previous := keyFromLabel("authstarter test signing key")
+	current := keyFromLabel("authstarter test signing key, rotated")
+	clock := newFakeClock(testEpoch)
+	keys := auth.NewKeySet(current, previous.Verifying())
+	return &tokenFixture{key: previous, clock: clock, at: auth.NewAccessTokens(keys, testIssuer, testAudience, testTTL, clock.Now)}
 }
 
 // header returns a valid access token header (minus alg, set by the signer).
@@ -234,6 +246,9 @@ func TestCraftedControlTokenIsAccepted(t *testing.T) {
 	if c.Subject != "user-1" {
 		t.Errorf("claims = %+v", c)
 	}
+	// The control of the refusals with a previous key.
+	p := newPreviousKeyFixture(t)
+	mustAccept(t, p.at, signEd(t, p.key.Private, p.header(), mustJSON(t, p.claims())))
 }
 
 func TestVerifyAcceptsValidVariants(t *testing.T) {
@@ -339,7 +354,7 @@ func TestVerifyRefusesForeignKeys(t *testing.T) {
 		})
 	}
 	// The verifier of another deployment (another key) refuses our tokens.
-	other := auth.NewAccessTokens(attacker, testIssuer, testAudience, testTTL, f.clock.Now)
+	other := auth.NewAccessTokens(auth.NewKeySet(attacker), testIssuer, testAudience, testTTL, f.clock.Now)
 	tok, _, err := f.at.Issue("user-1", "session-1", 0)
 	if err != nil {
 		t.Fatal(err)
@@ -443,7 +458,13 @@ func TestVerifyExpiryLeewayIsExactlyOneSecond(t *testing.T) {
 }
 
 func TestVerifyRefusesBadHeadersAndClaims(t *testing.T) {
-	f := newTokenFixture(t)
+	t.Run("current key", func(t *testing.T) { refusesBadHeadersAndClaims(t, newTokenFixture(t)) })
+	// A rotation loosens no pin: a token of a previous key still listed
+	// is refused for the same faults.
+	t.Run("previous key", func(t *testing.T) { refusesBadHeadersAndClaims(t, newPreviousKeyFixture(t)) })
+}
+
+func refusesBadHeadersAndClaims(t *testing.T, f *tokenFixture) {
 	now := f.clock.Now().Unix()
 	cases := []struct {
 		name   string
@@ -603,4 +624,57 @@ func TestVerifyRemembersVerifiedTokens(t *testing.T) {
 	if _, err := f.at.Verify(changed); err == nil {
 		t.Fatal("a token with its signature changed was accepted after the original was cached")
 	}
+}
+
+// A key rotation: the new key signs every new token; a token of the
+// previous key verifies, with that key, while the key is listed and until
+// the token expires; once the key leaves the list, its tokens are refused.
+func TestVerifyAcrossAKeyRotation(t *testing.T) {
+	clock := newFakeClock(testEpoch)
+	old, current := keyFromLabel("rotation: old key"), keyFromLabel("rotation: new key")
+	tokens := func(keys *auth.KeySet) *auth.AccessTokens {
+		return auth.NewAccessTokens(keys, testIssuer, testAudience, testTTL, clock.Now)
+	}
+	before := tokens(auth.NewKeySet(old))
+	during := tokens(auth.NewKeySet(current, old.Verifying()))
+	after := tokens(auth.NewKeySet(current))
+
+	oldToken, exp, err := before.Issue("user-1", "session-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := mustAccept(t, during, oldToken); c.Subject != "user-1" || c.SessionID != "session-1" {
+		t.Fatalf("claims of the old key's token: %+v", c)
+	}
+	newToken, _, err := during.Issue("user-1", "session-1", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := decodeSegment(t, strings.Split(newToken, ".")[0])["kid"]; kid != current.KID {
+		t.Fatalf("a token issued during the rotation has kid %v, want the new key's %s", kid, current.KID)
+	}
+	mustAccept(t, during, newToken)
+	mustAccept(t, after, newToken)
+	mustRefuse(t, after, oldToken) // the old key is no longer listed
+
+	// Each kid is checked with its own key: one key's signature under the
+	// other's kid is refused.
+	f := &tokenFixture{clock: clock}
+	for _, tc := range []struct {
+		name   string
+		signer auth.SigningKey
+		kid    string
+	}{
+		{"old key's signature, new kid", old, current.KID},
+		{"new key's signature, old kid", current, old.KID},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mustRefuse(t, during, signEd(t, tc.signer.Private, map[string]any{"typ": "at+jwt", "kid": tc.kid}, mustJSON(t, f.claims())))
+		})
+	}
+
+	clock.Set(exp.Add(999 * time.Millisecond)) // within the leeway
+	mustAccept(t, during, oldToken)
+	clock.Set(exp.Add(time.Second))
+	mustRefuse(t, during, oldToken)
 }

@@ -131,7 +131,7 @@ func withJTI(f *testing.F, seg, jti string) string {
 // refused by a verifier holding another key.
 func FuzzVerifyAccessToken(f *testing.F) {
 	fx := newTokenFixture(f)
-	other := auth.NewAccessTokens(keyFromLabel("another deployment's key"), testIssuer, testAudience, testTTL, fx.clock.Now)
+	other := auth.NewAccessTokens(auth.NewKeySet(keyFromLabel("another deployment's key")), testIssuer, testAudience, testTTL, fx.clock.Now)
 
 	known := map[string]bool{}
 	for name, tok := range validFuzzTokens(fx) {
@@ -233,7 +233,7 @@ func FuzzRefreshTokenLookup(f *testing.F) {
 	ctx := context.Background()
 	db := openTestDB(f)
 	clock := newFakeClock(testEpoch)
-	access := auth.NewAccessTokens(keyFromLabel("sessions key"), testIssuer, testAudience, testTTL, clock.Now)
+	access := auth.NewAccessTokens(auth.NewKeySet(keyFromLabel("sessions key")), testIssuer, testAudience, testTTL, clock.Now)
 	sessions, err := auth.NewSessions(db, access, auth.NewRevocationList(db, testTTL, clock.Now), auth.NewAudit(db, discardLog, clock.Now), auth.SessionConfig{
 		RefreshTokenTTL:      time.Hour,
 		SessionMaxLifetime:   24 * time.Hour,

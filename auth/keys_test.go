@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -15,6 +16,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -208,5 +210,248 @@ func TestSigningKeyKIDIsRFC8037Thumbprint(t *testing.T) {
 	}
 	if !k.Public.Equal(k.Private.Public()) {
 		t.Error("Public is not the public half of Private")
+	}
+}
+
+func TestLoadPreviousKeys(t *testing.T) {
+	edPriv := keyFromLabel("previous key").Private
+	edPubDER, err := x509.MarshalPKIXPublicKey(edPriv.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	edPrivDER, err := x509.MarshalPKCS8PrivateKey(edPriv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ecPubDER, err := x509.MarshalPKIXPublicKey(&ecKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaPubDER, err := x509.MarshalPKIXPublicKey(&rsaKey.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	good := writePEM(t, "PUBLIC KEY", edPubDER)
+	keys, err := auth.LoadPreviousKeys([]string{good})
+	if err != nil {
+		t.Fatalf("LoadPreviousKeys: %v", err)
+	}
+	if want := keyFromLabel("previous key").Verifying(); len(keys) != 1 || !keys[0].Public.Equal(want.Public) || keys[0].KID != want.KID {
+		t.Fatalf("loaded %+v, want the key written (kid %s)", keys, want.KID)
+	}
+	if keys, err := auth.LoadPreviousKeys(nil); err != nil || len(keys) != 0 {
+		t.Fatalf("LoadPreviousKeys(nil) = %v, %v; want none", keys, err)
+	}
+
+	refused := map[string]func(t *testing.T) string{
+		"missing file":        func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope.pem") },
+		"a folder":            func(t *testing.T) string { return t.TempDir() },
+		"empty file":          func(t *testing.T) string { return writeFile(t, "empty.pem", nil) },
+		"not PEM":             func(t *testing.T) string { return writeFile(t, "text.pem", []byte("hello\n")) },
+		"raw DER, no PEM":     func(t *testing.T) string { return writeFile(t, "key.der", edPubDER) },
+		"the old private key": func(t *testing.T) string { return writePEM(t, "PRIVATE KEY", edPrivDER) },
+		"ECDSA public key":    func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", ecPubDER) },
+		"RSA public key":      func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", rsaPubDER) },
+		"RSA PKCS#1 public key": func(t *testing.T) string {
+			return writePEM(t, "RSA PUBLIC KEY", x509.MarshalPKCS1PublicKey(&rsaKey.PublicKey))
+		},
+		"PUBLIC KEY with garbage": func(t *testing.T) string { return writePEM(t, "PUBLIC KEY", []byte("garbage")) },
+	}
+	for name, mk := range refused {
+		t.Run(name, func(t *testing.T) {
+			bad := mk(t)
+			keys, err := auth.LoadPreviousKeys([]string{good, bad})
+			if err == nil {
+				t.Fatalf("LoadPreviousKeys accepted it: %+v", keys)
+			}
+			if keys != nil {
+				t.Errorf("returned keys along with error %v", err)
+			}
+			// The operator must learn which variable and which file to fix.
+			if msg := err.Error(); !strings.Contains(msg, "JWT_PREVIOUS_PUBLIC_KEY_FILES") || !strings.Contains(msg, bad) {
+				t.Errorf("error %q does not name JWT_PREVIOUS_PUBLIC_KEY_FILES and %s", msg, bad)
+			}
+			if name == "missing file" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+			}
+			if name == "the old private key" && !strings.Contains(err.Error(), "-pubout") {
+				t.Errorf("error %q does not say how to extract the public half", err)
+			}
+		})
+	}
+}
+
+func TestKeySet(t *testing.T) {
+	current, previous, other := keyFromLabel("current"), keyFromLabel("previous"), keyFromLabel("other")
+	// The current key listed as previous too, and a previous key listed
+	// twice, are kept once.
+	set := auth.NewKeySet(current, previous.Verifying(), current.Verifying(), previous.Verifying())
+
+	if got := set.Current(); got.KID != current.KID || !got.Private.Equal(current.Private) {
+		t.Fatalf("Current() = kid %s, want %s", got.KID, current.KID)
+	}
+	want := []auth.JWK{current.JWK(), previous.Verifying().JWK()}
+	if got := set.JWKs(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("JWKs() = %+v, want the current key then the previous one, once each: %+v", got, want)
+	}
+	set.JWKs()[0].Kid = "changed"
+	if set.JWKs()[0].Kid != current.KID {
+		t.Fatal("JWKs() hands out the set's own slice")
+	}
+	for _, k := range []auth.SigningKey{current, previous} {
+		if pub, ok := set.Lookup(k.KID); !ok || !pub.Equal(k.Public) {
+			t.Errorf("Lookup(%s) = %v, %v; want its public key", k.KID, pub, ok)
+		}
+	}
+	for _, kid := range []string{other.KID, "", strings.ToUpper(current.KID)} {
+		if pub, ok := set.Lookup(kid); ok {
+			t.Errorf("Lookup(%q) found %v", kid, pub)
+		}
+	}
+	if got := auth.NewKeySet(current).JWKs(); len(got) != 1 || got[0] != current.JWK() {
+		t.Errorf("without previous keys, JWKs() = %+v", got)
+	}
+}
+
+func hmacSHA256(key []byte, msg string) []byte {
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(msg))
+	return mac.Sum(nil)
+}
+
+func TestLoadServerSecret(t *testing.T) {
+	const purpose = "authstarter mail links v1"
+	secret := "jJMZ6cojjopFoNRP1hdIde8EtEUsoUUutHRNopt9jg+MnR58DrrQ7BRn7m+OxO6f" // 64 characters, as `openssl rand -base64 48` writes
+	want := hmacSHA256([]byte(secret), purpose)
+
+	accepted := map[string]string{
+		"one line":                    secret + "\n",
+		"no newline":                  secret,
+		"trailing whitespace":         secret + " \t\r\n\n",
+		"exactly 32 bytes":            secret[:32],
+		"32 bytes and a newline":      secret[:32] + "\n",
+		"binary, as from /dev/random": string(bytes.Repeat([]byte{0x00, 0xff, 0x80, 0x7f}, 8)),
+	}
+	for name, content := range accepted {
+		t.Run(name, func(t *testing.T) {
+			s, err := auth.LoadServerSecret(writeFile(t, "server_secret", []byte(content)))
+			if err != nil {
+				t.Fatalf("LoadServerSecret: %v", err)
+			}
+			key := strings.TrimRight(content, " \t\r\n")
+			if got := s.Derive(purpose); !bytes.Equal(got, hmacSHA256([]byte(key), purpose)) {
+				t.Fatal("Derive is not HMAC-SHA256(the file without its trailing whitespace, purpose)")
+			}
+			if strings.HasPrefix(content, secret) && !bytes.Equal(s.Derive(purpose), want) {
+				t.Fatal("trailing whitespace changed the secret")
+			}
+		})
+	}
+
+	refused := map[string]func(t *testing.T) string{
+		"missing file":                    func(t *testing.T) string { return filepath.Join(t.TempDir(), "nope") },
+		"a folder":                        func(t *testing.T) string { return t.TempDir() },
+		"empty file":                      func(t *testing.T) string { return writeFile(t, "server_secret", nil) },
+		"31 bytes":                        func(t *testing.T) string { return writeFile(t, "server_secret", []byte(secret[:31])) },
+		"31 bytes padded with whitespace": func(t *testing.T) string { return writeFile(t, "server_secret", []byte(secret[:31]+"      \n")) },
+	}
+	for name, mk := range refused {
+		t.Run(name, func(t *testing.T) {
+			path := mk(t)
+			_, err := auth.LoadServerSecret(path)
+			if err == nil {
+				t.Fatal("LoadServerSecret accepted it")
+			}
+			if !strings.Contains(err.Error(), "SERVER_SECRET_FILE") || !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name SERVER_SECRET_FILE and %s", err, path)
+			}
+			if name == "missing file" && !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("error %v does not wrap fs.ErrNotExist", err)
+			}
+		})
+	}
+}
+
+func TestLoadOrCreateDevSecretCreatesPrivateFileOnce(t *testing.T) {
+	const purpose = "authstarter refresh-token successor v1"
+	dir := filepath.Join(t.TempDir(), "data") // a folder that does not exist yet
+	path := filepath.Join(dir, "server_secret")
+
+	first, err := auth.LoadOrCreateDevSecret(path)
+	if err != nil {
+		t.Fatalf("first LoadOrCreateDevSecret: %v", err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatalf("secret file not created: %v", err)
+	}
+	if perm := info.Mode().Perm(); perm != 0o600 {
+		t.Errorf("secret file mode = %o, want 600", perm)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The form `openssl rand -base64 48` writes: 48 random bytes.
+	line := strings.TrimSuffix(string(data), "\n")
+	if raw, err := base64.StdEncoding.DecodeString(line); err != nil || len(raw) != 48 || !strings.HasSuffix(string(data), "\n") {
+		t.Fatalf("secret file is not one line of base64 of 48 bytes: %q", data)
+	}
+	if got := first.Derive(purpose); !bytes.Equal(got, hmacSHA256([]byte(line), purpose)) {
+		t.Fatal("the generated secret does not derive as the file reads")
+	}
+
+	second, err := auth.LoadOrCreateDevSecret(path)
+	if err != nil {
+		t.Fatalf("second LoadOrCreateDevSecret: %v", err)
+	}
+	if !bytes.Equal(second.Derive(purpose), first.Derive(purpose)) {
+		t.Error("the second start derives other keys")
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, data) {
+		t.Error("the secret file changed on the second call")
+	}
+	other, err := auth.LoadOrCreateDevSecret(filepath.Join(dir, "other"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Equal(other.Derive(purpose), first.Derive(purpose)) {
+		t.Error("two generated secrets are identical")
+	}
+
+	short := writeFile(t, "server_secret", []byte("too short\n"))
+	if _, err := auth.LoadOrCreateDevSecret(short); err == nil || !strings.Contains(err.Error(), "SERVER_SECRET_FILE") {
+		t.Fatalf("a short development secret: %v, want a refusal naming SERVER_SECRET_FILE", err)
+	}
+	if after, _ := os.ReadFile(short); string(after) != "too short\n" {
+		t.Error("LoadOrCreateDevSecret overwrote an existing (bad) secret file")
+	}
+}
+
+// A deployment without SERVER_SECRET_FILE derives as before the variable
+// existed, from the signing key's seed: upgrading it changes no link of a
+// mail in the outbox and no refresh successor.
+func TestSecretFromSigningKeyKeepsTheFormerDerivation(t *testing.T) {
+	key := keyFromLabel("production key")
+	secret := auth.SecretFromSigningKey(key)
+	for _, purpose := range []string{"authstarter refresh-token successor v1", "authstarter mail links v1"} {
+		if got := secret.Derive(purpose); !bytes.Equal(got, hmacSHA256(key.Private.Seed(), purpose)) {
+			t.Errorf("Derive(%q) differs from HMAC-SHA256(seed, purpose)", purpose)
+		}
+	}
+	if bytes.Equal(secret.Derive("a"), secret.Derive("b")) {
+		t.Error("two purposes get the same key")
+	}
+	if bytes.Equal(auth.SecretFromSigningKey(keyFromLabel("rotated key")).Derive("a"), secret.Derive("a")) {
+		t.Error("another signing key derives the same keys")
 	}
 }

@@ -38,7 +38,7 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	ctx := context.Background()
 	db := openTestDB(t)
 	clock := newFakeClock(testEpoch)
-	access := auth.NewAccessTokens(keyFromLabel("review2"), testIssuer, testAudience, testTTL, clock.Now)
+	access := auth.NewAccessTokens(auth.NewKeySet(keyFromLabel("review2")), testIssuer, testAudience, testTTL, clock.Now)
 	revoc := auth.NewRevocationList(db, testTTL, clock.Now)
 	audit := auth.NewAudit(db, discardLog, clock.Now)
 	sessions, err := auth.NewSessions(db, access, revoc, audit, auth.SessionConfig{

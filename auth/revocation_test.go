@@ -158,7 +158,7 @@ func TestRevokedTokenIsNeverAcceptedWhileValid(t *testing.T) {
 	} {
 		issueAt := testEpoch.Add(offsets[0])
 		clock := newFakeClock(issueAt)
-		at := auth.NewAccessTokens(key, testIssuer, testAudience, ttl, clock.Now)
+		at := auth.NewAccessTokens(auth.NewKeySet(key), testIssuer, testAudience, ttl, clock.Now)
 		rl := auth.NewRevocationList(db, ttl, clock.Now)
 		sid := "s-" + offsets[0].String() + "-" + offsets[1].String()
 		tok, _, err := at.Issue("u1", sid, 0)

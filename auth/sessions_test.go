@@ -32,7 +32,7 @@ func newSessionFixture(t testing.TB) *sessionFixture {
 	}
 	return &sessionFixture{
 		t: t, db: db, clock: clock, user: user,
-		access: auth.NewAccessTokens(keyFromLabel("sessions key"), testIssuer, testAudience, testTTL, clock.Now),
+		access: auth.NewAccessTokens(auth.NewKeySet(keyFromLabel("sessions key")), testIssuer, testAudience, testTTL, clock.Now),
 		revoc:  auth.NewRevocationList(db, testTTL, clock.Now),
 	}
 }

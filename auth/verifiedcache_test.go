@@ -84,7 +84,7 @@ func BenchmarkVerify(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	tokens := NewAccessTokens(NewSigningKey(priv), "http://issuer.example", "http://issuer.example", 15*time.Minute, time.Now)
+	tokens := NewAccessTokens(NewKeySet(NewSigningKey(priv)), "http://issuer.example", "http://issuer.example", 15*time.Minute, time.Now)
 	token, _, err := tokens.Issue("user-1", "session-1", 0)
 	if err != nil {
 		b.Fatal(err)

@@ -81,7 +81,7 @@ func newSessions(db *gorm.DB, cfg config.Config) (*auth.Sessions, error) {
 	_, priv, _ := ed25519.GenerateKey(rand.Reader)
 	successorKey := make([]byte, 32)
 	rand.Read(successorKey)
-	access := auth.NewAccessTokens(auth.NewSigningKey(priv), cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
+	access := auth.NewAccessTokens(auth.NewKeySet(auth.NewSigningKey(priv)), cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, time.Now)
 	audit := auth.NewAudit(db, slog.New(slog.DiscardHandler), time.Now)
 	return auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{

@@ -33,6 +33,15 @@ type Config struct {
 	DatabaseURL       string // SQLite file path, or a postgres:// URL
 	JWTPrivateKeyFile string // empty in development: a key is generated under DataDir
 	JWTAudience       string
+	// JWTPreviousPublicKeyFiles are the public keys of earlier signing
+	// keys: their tokens still verify after a key rotation, until they
+	// expire, and the JWKS publishes them.
+	JWTPreviousPublicKeyFiles []string
+	// ServerSecretFile holds the secret the server derives its own keys
+	// from (refresh-token successors, mailed links), so that a key rotation
+	// leaves them alone. Empty: generated under DataDir in development;
+	// derived from the signing key in production, as before it existed.
+	ServerSecretFile string
 
 	AccessTokenTTL       time.Duration
 	RefreshTokenTTL      time.Duration // idle lifetime of one refresh token
@@ -82,6 +91,9 @@ type Config struct {
 // DevKeyFile is where development generates its signing key.
 func (c Config) DevKeyFile() string { return filepath.Join(c.DataDir, "jwt_ed25519.pem") }
 
+// DevSecretFile is where development generates its server secret.
+func (c Config) DevSecretFile() string { return filepath.Join(c.DataDir, "server_secret") }
+
 // IsProduction reports whether APP_ENV is production.
 func (c Config) IsProduction() bool { return c.Env == "production" }
 
@@ -102,6 +114,9 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		Port:              r.integer("PORT", 3000),
 		DataDir:           "data",
 		JWTPrivateKeyFile: r.str("JWT_PRIVATE_KEY_FILE", ""),
+
+		JWTPreviousPublicKeyFiles: r.list("JWT_PREVIOUS_PUBLIC_KEY_FILES"),
+		ServerSecretFile:          r.str("SERVER_SECRET_FILE", ""),
 
 		AccessTokenTTL:       r.duration("ACCESS_TOKEN_TTL", 15*time.Minute),
 		RefreshTokenTTL:      r.duration("REFRESH_TOKEN_TTL", 168*time.Hour),
@@ -260,6 +275,9 @@ func (c Config) Validate() error {
 	if c.IsProduction() {
 		if c.JWTPrivateKeyFile == "" || samePath(c.JWTPrivateKeyFile, c.DevKeyFile()) {
 			bad("JWT_PRIVATE_KEY_FILE is required in production and must not be the generated development key")
+		}
+		if c.ServerSecretFile != "" && samePath(c.ServerSecretFile, c.DevSecretFile()) {
+			bad("SERVER_SECRET_FILE must not be the generated development secret in production")
 		}
 		if !c.CookieSecure {
 			bad("COOKIE_SECURE=false is refused in production")

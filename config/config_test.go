@@ -42,6 +42,8 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		{"JWT_AUDIENCE", c.JWTAudience, "http://localhost:3000"},
 		{"DATABASE_URL", c.DatabaseURL, "data/app.db"},
 		{"JWT_PRIVATE_KEY_FILE", c.JWTPrivateKeyFile, ""},
+		{"JWT_PREVIOUS_PUBLIC_KEY_FILES", len(c.JWTPreviousPublicKeyFiles), 0},
+		{"SERVER_SECRET_FILE", c.ServerSecretFile, ""},
 		{"ACCESS_TOKEN_TTL", c.AccessTokenTTL, 15 * time.Minute},
 		{"REFRESH_TOKEN_TTL", c.RefreshTokenTTL, 168 * time.Hour},
 		{"SESSION_MAX_LIFETIME", c.SessionMaxLifetime, 720 * time.Hour},
@@ -110,6 +112,26 @@ func TestTrustedProxiesList(t *testing.T) {
 	want := []string{"10.0.0.1", "192.168.0.0/16", "2001:db8::/32"}
 	if !reflect.DeepEqual(c.TrustedProxies, want) {
 		t.Fatalf("TRUSTED_PROXIES parsed as %q, want %q", c.TrustedProxies, want)
+	}
+}
+
+func TestKeyRotationVariables(t *testing.T) {
+	c := mustFromMap(t, map[string]string{
+		"JWT_PREVIOUS_PUBLIC_KEY_FILES": " /etc/authstarter/jwt_2024.pub.pem ,, jwt_2025.pub.pem, ",
+		"SERVER_SECRET_FILE":            " /run/secrets/server_secret ",
+	})
+	want := []string{"/etc/authstarter/jwt_2024.pub.pem", "jwt_2025.pub.pem"}
+	if !reflect.DeepEqual(c.JWTPreviousPublicKeyFiles, want) {
+		t.Errorf("JWT_PREVIOUS_PUBLIC_KEY_FILES parsed as %q, want %q (empty entries ignored)", c.JWTPreviousPublicKeyFiles, want)
+	}
+	if c.ServerSecretFile != "/run/secrets/server_secret" {
+		t.Errorf("SERVER_SECRET_FILE = %q", c.ServerSecretFile)
+	}
+	if c := mustFromMap(t, map[string]string{"JWT_PREVIOUS_PUBLIC_KEY_FILES": " , "}); len(c.JWTPreviousPublicKeyFiles) != 0 {
+		t.Errorf("a list of empty entries gave %q", c.JWTPreviousPublicKeyFiles)
+	}
+	if c.DevSecretFile() != filepath.Join("data", "server_secret") {
+		t.Errorf("DevSecretFile() = %q, want data/server_secret", c.DevSecretFile())
 	}
 }
 
@@ -243,6 +265,8 @@ func TestProduction(t *testing.T) {
 	if c := mustFromMap(t, with(map[string]string{"LOG_LEVEL": "debug"})); c.LogLevel != slog.LevelDebug {
 		t.Fatalf("LOG_LEVEL=debug gives %v", c.LogLevel)
 	}
+	// A rotation's configuration: its files are read at start (server.New), not here.
+	mustFromMap(t, with(map[string]string{"SERVER_SECRET_FILE": "/run/secrets/server_secret", "JWT_PREVIOUS_PUBLIC_KEY_FILES": "/etc/authstarter/jwt_old.pub.pem"}))
 
 	refused := []struct {
 		name    string
@@ -261,6 +285,7 @@ func TestProduction(t *testing.T) {
 		{"without an SMTP server", with(map[string]string{"SMTP_HOST": ""}), "SMTP_HOST"},
 		{"with unencrypted SMTP", with(map[string]string{"SMTP_TLS": "none"}), "SMTP_TLS"},
 		{"with an http CORS origin", with(map[string]string{"CORS_ORIGINS": "http://app.example.com"}), "CORS_ORIGINS"},
+		{"with the generated development secret", with(map[string]string{"SERVER_SECRET_FILE": "./data/server_secret"}), "SERVER_SECRET_FILE"},
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,6 +305,7 @@ func TestProduction(t *testing.T) {
 // leak in, and so that what godotenv sets is undone afterwards.
 var configVars = []string{
 	"APP_ENV", "PORT", "APP_URL", "DATABASE_URL", "JWT_PRIVATE_KEY_FILE", "JWT_AUDIENCE",
+	"JWT_PREVIOUS_PUBLIC_KEY_FILES", "SERVER_SECRET_FILE",
 	"ACCESS_TOKEN_TTL", "REFRESH_TOKEN_TTL", "SESSION_MAX_LIFETIME", "REFRESH_REUSE_INTERVAL",
 	"PASSWORD_RESET_TTL", "EMAIL_VERIFICATION_TTL", "REQUIRE_EMAIL_VERIFICATION",
 	"AUTH_RATE_LIMIT_MAX", "AUTH_RATE_LIMIT_WINDOW", "LOGIN_MAX_FAILURES", "LOGIN_FAILURE_WINDOW",

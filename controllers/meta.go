@@ -7,14 +7,18 @@ import (
 
 // MetaController serves the public, credential-free endpoints.
 type MetaController struct {
-	Key auth.SigningKey
+	Keys *auth.KeySet
 }
 
-// JWKS handles GET /.well-known/jwks.json: the public key that verifies
-// access tokens, for resource servers that check tokens themselves.
+// JWKS handles GET /.well-known/jwks.json: the public keys that verify
+// access tokens, for resource servers that check tokens themselves. During
+// a key rotation it lists the previous keys beside the current one: tokens
+// of both are in use until the old ones expire. Resource servers may keep
+// it five minutes; one holding a copy from before the rotation learns the
+// new key when it fetches again (most JWKS clients do on an unknown kid).
 func (h *MetaController) JWKS(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "public, max-age=300")
-	return c.JSON(fiber.Map{"keys": []auth.JWK{h.Key.JWK()}})
+	return c.JSON(fiber.Map{"keys": h.Keys.JWKs()})
 }
 
 // Health handles GET /healthz.

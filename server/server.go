@@ -5,8 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -75,8 +73,8 @@ const (
 	maxReadBodyBytes = 2 << 20
 )
 
-// New builds the server: it opens and migrates the database, loads (or in
-// development creates) the signing key, and loads the live revocations.
+// New builds the server: it loads its keys (in development, creates them),
+// opens and migrates the database, and loads the live revocations.
 func New(cfg config.Config, opts Options) (*Server, error) {
 	log := opts.Logger
 	if log == nil {
@@ -91,7 +89,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
 	}
 
-	key, err := signingKey(cfg, log)
+	keys, secret, err := loadKeys(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +102,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 
-	access := auth.NewAccessTokens(key, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
+	access := auth.NewAccessTokens(keys, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
 	if err := revocations.Sync(context.Background()); err != nil {
 		models.Close(db)
@@ -126,7 +124,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
-	}, deriveKey(key, "authstarter refresh-token successor v1"), now)
+	}, secret.Derive("authstarter refresh-token successor v1"), now)
 	if err != nil {
 		models.Close(db)
 		return nil, err
@@ -152,7 +150,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PasswordResetTTL:         cfg.PasswordResetTTL,
 		RequireEmailVerification: cfg.RequireEmailVerification,
 		PasswordPolicy:           auth.PasswordPolicy{MinLength: cfg.PasswordMinLength},
-		LinkKey:                  deriveKey(key, "authstarter mail links v1"),
+		LinkKey:                  secret.Derive("authstarter mail links v1"),
 	})
 	outbox.Start(accounts)                             // accounts writes the links of the mails
 	profiles := auth.NewProfiles(db, revocations, now) // emptied by the revocation list's user changes
@@ -205,7 +203,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
 		Me:            &controllers.MeController{Profiles: profiles, Audit: audit},
-		Meta:          &controllers.MetaController{Key: key},
+		Meta:          &controllers.MetaController{Keys: keys},
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
@@ -352,6 +350,33 @@ func mailTransport(cfg config.Config, opts Options, log *slog.Logger) (mail.Mail
 	}
 }
 
+// loadKeys reads the key material: the key set that signs and verifies
+// access tokens (the signing key, and the public keys of earlier ones still
+// verifying after a rotation) and the server secret its other keys are
+// derived from. A file that is missing or wrong stops the start.
+func loadKeys(cfg config.Config, log *slog.Logger) (*auth.KeySet, auth.ServerSecret, error) {
+	key, err := signingKey(cfg, log)
+	if err != nil {
+		return nil, auth.ServerSecret{}, err
+	}
+	previous, err := auth.LoadPreviousKeys(cfg.JWTPreviousPublicKeyFiles)
+	if err != nil {
+		return nil, auth.ServerSecret{}, err
+	}
+	if len(previous) > 0 {
+		kids := make([]string, len(previous))
+		for i, k := range previous {
+			kids[i] = k.KID
+		}
+		log.Info("tokens of previous signing keys still verify until they expire", "kid", key.KID, "previous_kids", kids)
+	}
+	secret, err := serverSecret(cfg, key, log)
+	if err != nil {
+		return nil, auth.ServerSecret{}, err
+	}
+	return auth.NewKeySet(key, previous...), secret, nil
+}
+
 func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
 	if cfg.JWTPrivateKeyFile != "" {
 		return auth.LoadSigningKey(cfg.JWTPrivateKeyFile)
@@ -361,11 +386,23 @@ func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
 	return auth.LoadOrCreateDevKey(path)
 }
 
-// deriveKey derives a secret for one purpose (refresh token successors, the
-// tokens of mailed links) from the signing key, so there is no second secret
-// to manage.
-func deriveKey(key auth.SigningKey, purpose string) []byte {
-	mac := hmac.New(sha256.New, key.Private.Seed())
-	mac.Write([]byte(purpose))
-	return mac.Sum(nil)
+// serverSecret loads SERVER_SECRET_FILE. Without it, development generates
+// one under the data folder, and production derives the keys from the
+// signing key as it did before the variable existed, so that an upgrade
+// voids no link of a mail being retried; a rotation of the signing key
+// would, hence the warning.
+func serverSecret(cfg config.Config, key auth.SigningKey, log *slog.Logger) (auth.ServerSecret, error) {
+	switch {
+	case cfg.ServerSecretFile != "":
+		return auth.LoadServerSecret(cfg.ServerSecretFile)
+	case cfg.IsProduction():
+		log.Warn("SERVER_SECRET_FILE is not set: the keys of mailed links and refresh successors are derived from the signing key, " +
+			"so a key rotation will void the links of mails whose delivery is being retried and sign out tabs whose refresh races the switch; " +
+			"set SERVER_SECRET_FILE once, before rotating (README: Key rotation)")
+		return auth.SecretFromSigningKey(key), nil
+	default:
+		path := cfg.DevSecretFile()
+		log.Info("using the development server secret (set SERVER_SECRET_FILE in production)", "path", path)
+		return auth.LoadOrCreateDevSecret(path)
+	}
 }
