@@ -41,6 +41,17 @@ var counters = []struct {
 	}},
 }
 
+// forEachCounter runs test on each kind of counter, with a throttle of max
+// attempts per window on a fresh fake clock.
+func forEachCounter(t *testing.T, max int, window time.Duration, test func(t *testing.T, th *auth.Throttle, clock *fakeClock)) {
+	for _, counter := range counters {
+		t.Run(counter.name, func(t *testing.T) {
+			clock := newFakeClock(testEpoch)
+			test(t, auth.NewThrottle(max, counter.new(t, window, clock), clock.Now), clock)
+		})
+	}
+}
+
 func admitted(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -81,84 +92,68 @@ func TestThrottleRefusesAfterMaxFailures(t *testing.T) {
 }
 
 func TestThrottleSucceededResets(t *testing.T) {
-	for _, counter := range counters {
-		t.Run(counter.name, func(t *testing.T) {
-			clock := newFakeClock(testEpoch)
-			th := auth.NewThrottle(3, counter.new(t, time.Hour, clock), clock.Now)
-			for range 2 {
-				admitted(t, th.Begin(t.Context(), "bob@example.com"))
-			}
+	forEachCounter(t, 3, time.Hour, func(t *testing.T, th *auth.Throttle, clock *fakeClock) {
+		for range 2 {
 			admitted(t, th.Begin(t.Context(), "bob@example.com"))
-			th.Succeeded(t.Context(), "bob@example.com")
-			for range 3 {
-				admitted(t, th.Begin(t.Context(), "bob@example.com"))
-			}
-			throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Hour)
-			th.Succeeded(t.Context(), "bob@example.com")
+		}
+		admitted(t, th.Begin(t.Context(), "bob@example.com"))
+		th.Succeeded(t.Context(), "bob@example.com")
+		for range 3 {
 			admitted(t, th.Begin(t.Context(), "bob@example.com"))
+		}
+		throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Hour)
+		th.Succeeded(t.Context(), "bob@example.com")
+		admitted(t, th.Begin(t.Context(), "bob@example.com"))
 
-			th.Succeeded(t.Context(), "never-seen@example.com") // harmless
-		})
-	}
+		th.Succeeded(t.Context(), "never-seen@example.com") // harmless
+	})
 }
 
 // An attempt counts from Begin: guesses that never call Succeeded (wrong
 // passwords, or requests still in flight) are all counted.
 func TestThrottleCountsAttemptsInFlight(t *testing.T) {
-	for _, counter := range counters {
-		t.Run(counter.name, func(t *testing.T) {
-			clock := newFakeClock(testEpoch)
-			th := auth.NewThrottle(2, counter.new(t, time.Minute, clock), clock.Now)
-			admitted(t, th.Begin(t.Context(), "k"))
-			admitted(t, th.Begin(t.Context(), "k"))
-			throttled(t, th.Begin(t.Context(), "k"), time.Minute)
-		})
-	}
+	forEachCounter(t, 2, time.Minute, func(t *testing.T, th *auth.Throttle, clock *fakeClock) {
+		admitted(t, th.Begin(t.Context(), "k"))
+		admitted(t, th.Begin(t.Context(), "k"))
+		throttled(t, th.Begin(t.Context(), "k"), time.Minute)
+	})
 }
 
 // An attempt that was never judged (the server was too busy to check the
 // password) is taken back and does not count as a failure.
 func TestThrottleReleaseTakesBackAnAttempt(t *testing.T) {
-	for _, counter := range counters {
-		t.Run(counter.name, func(t *testing.T) {
-			clock := newFakeClock(testEpoch)
-			th := auth.NewThrottle(2, counter.new(t, time.Minute, clock), clock.Now)
-			admitted(t, th.Begin(t.Context(), "k"))
-			admitted(t, th.Begin(t.Context(), "k"))
-			th.Release(t.Context(), "k")
-			admitted(t, th.Begin(t.Context(), "k"))
-			throttled(t, th.Begin(t.Context(), "k"), time.Minute)
-			th.Release(t.Context(), "unknown") // harmless
-		})
-	}
+	forEachCounter(t, 2, time.Minute, func(t *testing.T, th *auth.Throttle, clock *fakeClock) {
+		admitted(t, th.Begin(t.Context(), "k"))
+		admitted(t, th.Begin(t.Context(), "k"))
+		th.Release(t.Context(), "k")
+		admitted(t, th.Begin(t.Context(), "k"))
+		throttled(t, th.Begin(t.Context(), "k"), time.Minute)
+		th.Release(t.Context(), "unknown") // harmless
+	})
 }
 
 func TestThrottleKeysAreIndependent(t *testing.T) {
-	for _, counter := range counters {
-		t.Run(counter.name, func(t *testing.T) {
-			clock := newFakeClock(testEpoch)
-			th := auth.NewThrottle(2, counter.new(t, time.Minute, clock), clock.Now)
-			admitted(t, th.Begin(t.Context(), "alice@example.com"))
-			admitted(t, th.Begin(t.Context(), "alice@example.com"))
-			throttled(t, th.Begin(t.Context(), "alice@example.com"), time.Minute)
+	forEachCounter(t, 2, time.Minute, func(t *testing.T, th *auth.Throttle, clock *fakeClock) {
+		admitted(t, th.Begin(t.Context(), "alice@example.com"))
+		admitted(t, th.Begin(t.Context(), "alice@example.com"))
+		throttled(t, th.Begin(t.Context(), "alice@example.com"), time.Minute)
 
-			clock.Advance(10 * time.Second)
-			admitted(t, th.Begin(t.Context(), "bob@example.com"))
-			admitted(t, th.Begin(t.Context(), "bob@example.com"))
-			throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Minute)
-			throttled(t, th.Begin(t.Context(), "alice@example.com"), 50*time.Second)
+		clock.Advance(10 * time.Second)
+		admitted(t, th.Begin(t.Context(), "bob@example.com"))
+		admitted(t, th.Begin(t.Context(), "bob@example.com"))
+		throttled(t, th.Begin(t.Context(), "bob@example.com"), time.Minute)
+		throttled(t, th.Begin(t.Context(), "alice@example.com"), 50*time.Second)
 
-			th.Succeeded(t.Context(), "bob@example.com")
-			throttled(t, th.Begin(t.Context(), "alice@example.com"), 50*time.Second)
-			admitted(t, th.Begin(t.Context(), "bob@example.com"))
+		th.Succeeded(t.Context(), "bob@example.com")
+		throttled(t, th.Begin(t.Context(), "alice@example.com"), 50*time.Second)
+		admitted(t, th.Begin(t.Context(), "bob@example.com"))
 
-			// Alice's window ends, Bob's (restarted at +10s) goes on.
-			clock.Set(testEpoch.Add(time.Minute))
-			admitted(t, th.Begin(t.Context(), "alice@example.com"))
-			admitted(t, th.Begin(t.Context(), "bob@example.com"))
-			throttled(t, th.Begin(t.Context(), "bob@example.com"), 10*time.Second)
-		})
-	}
+		// Alice's window ends, Bob's (restarted at +10s) goes on.
+		clock.Set(testEpoch.Add(time.Minute))
+		admitted(t, th.Begin(t.Context(), "alice@example.com"))
+		admitted(t, th.Begin(t.Context(), "bob@example.com"))
+		throttled(t, th.Begin(t.Context(), "bob@example.com"), 10*time.Second)
+	})
 }
 
 // Many parallel guesses must not all pass the check before any is recorded.
@@ -205,20 +200,16 @@ func TestThrottleParallelBeginAdmitsExactlyMax(t *testing.T) {
 // Finished windows are forgotten: a key tried long ago starts afresh, and
 // the many other keys tried in between do not affect it.
 func TestThrottleManyKeysOverTime(t *testing.T) {
-	for _, counter := range counters {
-		t.Run(counter.name, func(t *testing.T) {
-			clock := newFakeClock(testEpoch)
-			th := auth.NewThrottle(1, counter.new(t, time.Minute, clock), clock.Now)
-			admitted(t, th.Begin(t.Context(), "first@example.com"))
-			for i := range 1000 {
-				admitted(t, th.Begin(t.Context(), fmt.Sprintf("user%d@example.com", i)))
-				clock.Advance(100 * time.Millisecond)
-			}
-			// 100 s later every window is over.
-			admitted(t, th.Begin(t.Context(), "first@example.com"))
-			throttled(t, th.Begin(t.Context(), "first@example.com"), time.Minute)
-			admitted(t, th.Begin(t.Context(), "user0@example.com"))
-			throttled(t, th.Begin(t.Context(), "user999@example.com"), time.Minute-100*time.Millisecond)
-		})
-	}
+	forEachCounter(t, 1, time.Minute, func(t *testing.T, th *auth.Throttle, clock *fakeClock) {
+		admitted(t, th.Begin(t.Context(), "first@example.com"))
+		for i := range 1000 {
+			admitted(t, th.Begin(t.Context(), fmt.Sprintf("user%d@example.com", i)))
+			clock.Advance(100 * time.Millisecond)
+		}
+		// 100 s later every window is over.
+		admitted(t, th.Begin(t.Context(), "first@example.com"))
+		throttled(t, th.Begin(t.Context(), "first@example.com"), time.Minute)
+		admitted(t, th.Begin(t.Context(), "user0@example.com"))
+		throttled(t, th.Begin(t.Context(), "user999@example.com"), time.Minute-100*time.Millisecond)
+	})
 }
