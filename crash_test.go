@@ -21,6 +21,7 @@ import (
 
 	"github.com/authstarter/authstarter/internal/smtptest"
 	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testdb"
 	"github.com/authstarter/authstarter/mail"
 )
 
@@ -100,7 +101,7 @@ func crashScenario(t *testing.T, bin string, verify bool) {
 		"APP_ENV=development",
 		"PORT=" + strconv.Itoa(port),
 		"APP_URL=" + base,
-		"DATABASE_URL=" + filepath.Join(dir, "app.db"),
+		"DATABASE_URL=" + testdb.URL(t), // a file in dir, or a PostgreSQL schema
 		"SMTP_HOST=127.0.0.1",
 		"SMTP_PORT=" + strconv.Itoa(smtp.Port()),
 		"SMTP_TLS=none",
