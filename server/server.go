@@ -108,17 +108,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		models.Close(db)
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
-	// Attempts are counted in memory on SQLite (one instance) and in the
-	// database on PostgreSQL, where several instances count together.
-	var ipCounter, loginCounter limits.Counter
-	var prunes []func(context.Context) error
-	if models.IsPostgres(db) {
-		ips := limits.NewShared(db, "ip", cfg.AuthRateLimitWindow, now)
-		ipCounter, loginCounter = ips, limits.NewShared(db, "login", cfg.LoginFailureWindow, now)
-		prunes = append(prunes, ips.Prune) // every namespace
-	} else {
-		ipCounter, loginCounter = limits.NewMemory(cfg.AuthRateLimitWindow, now), limits.NewMemory(cfg.LoginFailureWindow, now)
-	}
+	ipCounter, loginCounter, prunes := attemptCounters(db, cfg, now)
 	audit := auth.NewAudit(db, log, now)
 	sessions, err := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
@@ -249,6 +239,19 @@ func (s *Server) listen(ctx context.Context, url string) error {
 	}
 	s.done.Go(func() { notifications.Listen(ctx) })
 	return nil
+}
+
+// attemptCounters count the requests per IP and the failed logins per
+// account: in memory on SQLite (one instance), in the database on
+// PostgreSQL, where several instances count together. The prunes delete
+// finished windows.
+func attemptCounters(db *gorm.DB, cfg config.Config, now func() time.Time) (ip, login limits.Counter, prunes []func(context.Context) error) {
+	if !models.IsPostgres(db) {
+		return limits.NewMemory(cfg.AuthRateLimitWindow, now), limits.NewMemory(cfg.LoginFailureWindow, now), nil
+	}
+	ips := limits.NewShared(db, "ip", cfg.AuthRateLimitWindow, now)
+	logins := limits.NewShared(db, "login", cfg.LoginFailureWindow, now)
+	return ips, logins, []func(context.Context) error{ips.Prune} // one table: every namespace
 }
 
 // pruneEvery is how often expired rows are deleted, by one instance of
