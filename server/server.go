@@ -108,6 +108,13 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		models.Close(db)
 		return nil, fmt.Errorf("loading revocations: %w", err)
 	}
+	var schema string // PostgreSQL: where the revocations are, named by their notifications
+	if models.IsPostgres(db) {
+		if schema, err = models.CurrentSchema(context.Background(), db); err != nil {
+			models.Close(db)
+			return nil, fmt.Errorf("reading the database schema: %w", err)
+		}
+	}
 	ipCounter, loginCounter, prunes := attemptCounters(db, cfg, now)
 	audit := auth.NewAudit(db, log, now)
 	sessions, err := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
@@ -211,11 +218,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	syncEvery := 2 * time.Second
 	if models.IsPostgres(db) {
 		syncEvery = 500 * time.Millisecond
-		if err := s.listen(ctx, cfg.DatabaseURL); err != nil {
-			stop()
-			models.Close(db)
-			return nil, err
-		}
+		s.listen(ctx, cfg.DatabaseURL, schema)
 	}
 	s.done.Go(func() {
 		s.maintain(ctx, orDefault(opts.RevocationSyncInterval, syncEvery), orDefault(opts.CheckpointInterval, time.Second))
@@ -228,17 +231,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 // announces each commit (models.RevocationsChannel), and the announcement
 // starts a Sync. The polling in maintain covers the time a lost listening
 // connection takes to come back.
-func (s *Server) listen(ctx context.Context, url string) error {
-	schema, err := models.CurrentSchema(ctx, s.DB)
-	if err != nil {
-		return fmt.Errorf("reading the database schema: %w", err)
-	}
+func (s *Server) listen(ctx context.Context, url, schema string) {
 	notifications := cluster.Notifications{
 		URL: url, Channel: models.RevocationsChannel, Payload: schema,
 		OnNotify: s.Revocations.Sync, Log: s.log,
 	}
 	s.done.Go(func() { notifications.Listen(ctx) })
-	return nil
 }
 
 // attemptCounters count the requests per IP and the failed logins per
