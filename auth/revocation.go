@@ -228,13 +228,17 @@ func (r *RevocationList) Sync(ctx context.Context) error {
 		delete(r.gaps, row.ID)
 		// Only Sync moves lastID, never a local write: an entry committed
 		// by another instance just before a local one has a smaller id and
-		// must not be skipped. (Re-applying a local entry is harmless.)
-		// Before the first entry ever read, there is no gap: the older
-		// ones were pruned.
-		for id := r.lastID + 1; r.lastID > 0 && id < row.ID && len(r.gaps) < maxGaps; id++ {
+		// must not be skipped. (Re-applying a local entry is harmless.) The
+		// ids skipped are recorded from the nearest down, as those are the
+		// likeliest to be in flight; at the first load, ids below the first
+		// row may have been pruned instead, and are looked for all the same.
+		for id := row.ID - 1; id > r.lastID && row.ID-id <= maxGaps; id-- {
 			r.gaps[id] = now
 		}
 		r.lastID = max(r.lastID, row.ID)
+	}
+	for len(r.gaps) > maxGaps { // after a jump: the lowest, oldest ids go
+		delete(r.gaps, slices.Min(slices.Collect(maps.Keys(r.gaps))))
 	}
 	return nil
 }

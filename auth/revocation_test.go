@@ -459,3 +459,36 @@ func TestRevocationSyncSeesEntriesCommittedOutOfIDOrder(t *testing.T) {
 		t.Fatal("an entry committed after one with a bigger id was skipped")
 	}
 }
+
+// The same from an empty table (a fresh deployment, or a restart after a
+// quiet spell), and after a jump of more ids than the gaps kept: the ids
+// just below a new entry are the ones looked for.
+func TestRevocationSyncGapsFromAnEmptyTableAndAfterAJump(t *testing.T) {
+	ctx := context.Background()
+	db := openTestDB(t)
+	clock := newFakeClock(testEpoch)
+	rl := auth.NewRevocationList(db, testTTL, clock.Now)
+	insert := func(id uint, sid string) {
+		t.Helper()
+		now := clock.Now()
+		row := models.Revocation{ID: id, Kind: models.RevokeSession, UserID: "u", SessionID: sid, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := db.Create(&row).Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := rl.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rl.Sync(ctx); err != nil { // the start-up load: nothing
+		t.Fatal(err)
+	}
+	insert(2, "second") // 1 is still in flight
+	insert(1, "first")
+	insert(5000, "far") // ids 3..4999 in flight, or rolled back
+	insert(4999, "just below")
+	for _, sid := range []string{"first", "second", "far", "just below"} {
+		if !rl.IsRevoked(claimsFor("u", sid, 0)) {
+			t.Errorf("the entry of %q was never applied", sid)
+		}
+	}
+}
