@@ -6,9 +6,12 @@ import (
 	"gorm.io/gorm/clause"
 )
 
-// lockUser locks a user's row until tx ends (SELECT ... FOR UPDATE; the
-// SQLite driver leaves the clause out, as SQLite's write transactions
+// lockUser locks a user's row until tx ends (SELECT ... FOR NO KEY UPDATE;
+// the SQLite driver leaves the clause out, as SQLite's write transactions
 // already exclude each other). An unknown user is gorm.ErrRecordNotFound.
+// NO KEY UPDATE, not UPDATE: it excludes other lockers and writers of the
+// row, but not the foreign-key checks of rows inserted for the user (a new
+// link, a new session), which would otherwise wait for it.
 //
 // The lock order. Transactions here lock rows in this order:
 //
@@ -20,10 +23,14 @@ import (
 // deadlock: a 500). A refresh changes its refresh token and then its
 // session, so whatever ends sessions (logout, logout-all, a password change
 // or reset) changes refresh tokens before sessions, and whatever changes a
-// user's credentials or links locks the user's row first. On SQLite the
+// user's credentials or links locks the user's row first (the outbox's
+// Prepare too, before it replaces a link). On SQLite the
 // order costs nothing. TestPasswordRacesHaveNoServerErrors races a reset,
 // a change and a refresh on one account.
 func lockUser(tx *gorm.DB, userID string) error {
 	var user models.User
-	return tx.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate}).Select("id").Take(&user, "id = ?", userID).Error
+	return tx.Clauses(userLock).Select("id").Take(&user, "id = ?", userID).Error
 }
+
+// userLock is lockUser's clause, for queries that find the user otherwise.
+var userLock = clause.Locking{Strength: "NO KEY UPDATE"}

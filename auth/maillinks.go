@@ -32,7 +32,7 @@ func (a *Accounts) Prepare(tx *gorm.DB, m models.OutboxMail) error {
 	if !ok {
 		return nil
 	}
-	query := tx.Select("id").Where("email = ?", m.Recipient)
+	query := tx.Clauses(userLock).Select("id").Where("email = ?", m.Recipient) // see lockUser
 	if purpose == models.PurposeEmailVerification {
 		query = query.Where("email_verified_at IS NULL")
 	}
