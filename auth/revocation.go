@@ -243,10 +243,12 @@ func (r *RevocationList) Sync(ctx context.Context) error {
 	return nil
 }
 
-// Prune forgets expired entries, in memory and in the table.
-func (r *RevocationList) Prune(ctx context.Context) error {
+// ForgetExpired drops the expired entries from memory. Every instance
+// calls it, each for its own memory.
+func (r *RevocationList) ForgetExpired() {
 	now := r.now()
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	for sid, exp := range r.sessions {
 		if !now.Before(exp) {
 			delete(r.sessions, sid)
@@ -257,6 +259,11 @@ func (r *RevocationList) Prune(ctx context.Context) error {
 			delete(r.users, id)
 		}
 	}
-	r.mu.Unlock()
-	return r.db.WithContext(ctx).Where("expires_at <= ?", now).Delete(&models.Revocation{}).Error
+}
+
+// Prune deletes the expired entries from the table (one instance of those
+// sharing the database does it) and from this instance's memory.
+func (r *RevocationList) Prune(ctx context.Context) error {
+	r.ForgetExpired()
+	return r.db.WithContext(ctx).Where("expires_at <= ?", r.now()).Delete(&models.Revocation{}).Error
 }

@@ -362,15 +362,26 @@ func (s *Sessions) extend(tx *gorm.DB, session *models.Session, parentID *uint, 
 // spent links stay in the database before Prune deletes them.
 const endedRetention = 24 * time.Hour
 
-// Prune deletes sessions that ended more than a day ago; their refresh
-// tokens go with them (ON DELETE CASCADE). A token of a deleted session is
+// Prune deletes sessions that ended more than a day ago, with their refresh
+// tokens. A token of a deleted session is
 // refused like any unknown token. Live sessions keep their rotated tokens,
 // so that replaying an old one is still detected as reuse.
+//
+// The refresh tokens are deleted first, then the sessions, in the order of
+// lockUser's rule: a cascade from sessions would lock them the other way
+// round, against a logout-all locking an abandoned session's tokens.
 func (s *Sessions) Prune(ctx context.Context) error {
 	cutoff := s.now().Add(-endedRetention)
-	return s.db.WithContext(ctx).
-		Where("revoked_at < ? OR expires_at < ? OR idle_expires_at < ?", cutoff, cutoff, cutoff).
-		Delete(&models.Session{}).Error
+	ended := func(db *gorm.DB) *gorm.DB {
+		return db.Where("revoked_at < ? OR expires_at < ? OR idle_expires_at < ?", cutoff, cutoff, cutoff)
+	}
+	db := s.db.WithContext(ctx)
+	err := db.Where("session_id IN (?)", db.Model(&models.Session{}).Select("id").Scopes(ended)).
+		Delete(&models.RefreshToken{}).Error
+	if err != nil {
+		return err
+	}
+	return db.Scopes(ended).Delete(&models.Session{}).Error
 }
 
 // SessionInfo is one live session as listed to its user.

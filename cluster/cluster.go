@@ -23,14 +23,17 @@ import (
 // every on, and the others, asking meanwhile, get false. It is one
 // statement, an upsert whose condition PostgreSQL re-checks on the row's
 // newest version, so that of instances asking at once exactly one wins.
-// Wall-clock time, not the server's injected clock: it paces real work.
+// A job is due a tenth of every early, so that a ticker of the same period
+// that fires a moment early does not miss a whole period. Wall-clock time,
+// not the server's injected clock: it paces real work.
 func TakeTurn(ctx context.Context, db *gorm.DB, name string, every time.Duration) (bool, error) {
 	now := time.Now().UTC()
+	due := now.Add(every / 10)
 	res := db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "name"}},
 		DoUpdates: clause.Set{{Column: clause.Column{Name: "next_run_at"}, Value: now.Add(every)}},
 		Where: clause.Where{Exprs: []clause.Expression{
-			clause.Lte{Column: clause.Column{Table: "scheduled_jobs", Name: "next_run_at"}, Value: now},
+			clause.Lte{Column: clause.Column{Table: "scheduled_jobs", Name: "next_run_at"}, Value: due},
 		}},
 	}).Create(&models.ScheduledJob{Name: name, NextRunAt: now.Add(every)})
 	return res.RowsAffected == 1, res.Error
@@ -38,12 +41,13 @@ func TakeTurn(ctx context.Context, db *gorm.DB, name string, every time.Duration
 
 // Notifications calls OnNotify whenever a PostgreSQL notification with
 // Payload arrives on Channel, and once after every (re)connection, for
-// what may have been announced while no connection listened.
+// what may have been announced while no connection listened. OnNotify
+// must return at once: notifications wait for it.
 type Notifications struct {
 	URL      string // the database's URL (DATABASE_URL)
 	Channel  string
 	Payload  string // others are another schema's: ignored
-	OnNotify func(ctx context.Context) error
+	OnNotify func()
 	Log      *slog.Logger
 }
 
@@ -83,13 +87,14 @@ func (n Notifications) Listen(ctx context.Context) {
 // handler is a pgxlisten.BacklogHandler.
 type handler Notifications
 
-func (h handler) HandleNotification(ctx context.Context, notification *pgconn.Notification, _ *pgx.Conn) error {
-	if notification.Payload != h.Payload {
-		return nil
+func (h handler) HandleNotification(_ context.Context, notification *pgconn.Notification, _ *pgx.Conn) error {
+	if notification.Payload == h.Payload {
+		h.OnNotify()
 	}
-	return h.OnNotify(ctx)
+	return nil
 }
 
-func (h handler) HandleBacklog(ctx context.Context, _ string, _ *pgx.Conn) error {
-	return h.OnNotify(ctx)
+func (h handler) HandleBacklog(context.Context, string, *pgx.Conn) error {
+	h.OnNotify()
+	return nil
 }

@@ -54,11 +54,12 @@ type Server struct {
 	Config      config.Config
 	Revocations *auth.RevocationList
 
-	log    *slog.Logger
-	outbox *mail.Outbox
-	prunes []func(context.Context) error
-	stop   context.CancelFunc
-	done   sync.WaitGroup // the background work
+	log     *slog.Logger
+	outbox  *mail.Outbox
+	prunes  []func(context.Context) error
+	stop    context.CancelFunc
+	done    sync.WaitGroup // the background work
+	syncNow chan struct{}  // new revocations were announced (PostgreSQL)
 }
 
 // maxBodyBytes is the contract's body limit, enforced by middleware.MaxBody
@@ -213,7 +214,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s := &Server{
 		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, outbox: outbox,
 		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune),
-		stop:   stop,
+		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
 	syncEvery := 2 * time.Second
 	if models.IsPostgres(db) {
@@ -223,6 +224,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	s.done.Go(func() {
 		s.maintain(ctx, orDefault(opts.RevocationSyncInterval, syncEvery), orDefault(opts.CheckpointInterval, time.Second))
 	})
+	s.done.Go(func() { s.housekeep(ctx) })
 	return s, nil
 }
 
@@ -233,8 +235,15 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 // connection takes to come back.
 func (s *Server) listen(ctx context.Context, url, schema string) {
 	notifications := cluster.Notifications{
-		URL: url, Channel: models.RevocationsChannel, Payload: schema,
-		OnNotify: s.Revocations.Sync, Log: s.log,
+		URL: url, Channel: models.RevocationsChannel, Payload: schema, Log: s.log,
+		// Notifications arriving while a sync runs make one more sync,
+		// not one each.
+		OnNotify: func() {
+			select {
+			case s.syncNow <- struct{}{}:
+			default:
+			}
+		},
 	}
 	s.done.Go(func() { notifications.Listen(ctx) })
 }
@@ -256,16 +265,20 @@ func attemptCounters(db *gorm.DB, cfg config.Config, now func() time.Time) (ip, 
 // those sharing the database.
 const pruneEvery = time.Minute
 
-// maintain runs the housekeeping, off the request path: it polls the
-// revocations table for entries written by other instances, checkpoints the
-// database's WAL, and deletes what has expired.
+// maintain keeps the revocation list up to date, off the request path: it
+// polls the revocations table for entries written by other instances, and
+// syncs at once when told of new ones (syncNow); on SQLite it also
+// checkpoints the WAL.
 func (s *Server) maintain(ctx context.Context, syncEvery, checkpointEvery time.Duration) {
 	poll := time.NewTicker(syncEvery)
-	prune := time.NewTicker(pruneEvery) // every instance asks; cluster.TakeTurn picks one
 	checkpoint := time.NewTicker(checkpointEvery)
 	defer poll.Stop()
-	defer prune.Stop()
 	defer checkpoint.Stop()
+	syncRevocations := func() {
+		if err := s.Revocations.Sync(ctx); err != nil && ctx.Err() == nil {
+			s.log.Error("syncing revocations failed", "error", err)
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -275,10 +288,25 @@ func (s *Server) maintain(ctx context.Context, syncEvery, checkpointEvery time.D
 				s.log.Error("checkpointing the database failed", "error", err)
 			}
 		case <-poll.C:
-			if err := s.Revocations.Sync(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("syncing revocations failed", "error", err)
-			}
+			syncRevocations()
+		case <-s.syncNow:
+			syncRevocations()
+		}
+	}
+}
+
+// housekeep deletes what has expired, in its own loop so that a long prune
+// never holds up the revocation list's sync. Every instance forgets the
+// expired entries of its own memory; the rows are deleted by one of them.
+func (s *Server) housekeep(ctx context.Context) {
+	prune := time.NewTicker(pruneEvery)
+	defer prune.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
 		case <-prune.C:
+			s.Revocations.ForgetExpired()
 			due, err := cluster.TakeTurn(ctx, s.DB, "prune", pruneEvery)
 			if err == nil && due {
 				err = s.Prune(ctx)
