@@ -115,7 +115,8 @@ func NewShared(db *gorm.DB, namespace string, window time.Duration, now func() t
 }
 
 // hitSQL starts a window or counts in the current one. (ON CONFLICT ... DO
-// UPDATE and RETURNING: PostgreSQL 9.5 and 10; SQLite 3.35.)
+// UPDATE with RETURNING: SQLite 3.35 or newer; every PostgreSQL this server
+// supports.)
 const hitSQL = `INSERT INTO counters (key, count, window_end) VALUES (?, 1, ?)
 ON CONFLICT (key) DO UPDATE SET
 	count = CASE WHEN counters.window_end > ? THEN counters.count + 1 ELSE 1 END,

@@ -175,6 +175,10 @@ func Migrate(db *gorm.DB) error {
 		}
 	}
 	if IsPostgres(db) {
+		done, err := hasRevocationsTrigger(db)
+		if err != nil || done {
+			return err
+		}
 		for _, statement := range postgresTriggers {
 			if err := db.Exec(statement).Error; err != nil {
 				return err

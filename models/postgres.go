@@ -42,16 +42,31 @@ func openPostgres(url string) (*gorm.DB, error) {
 	}
 	pool.SetMaxOpenConns(postgresPoolSize())
 	pool.SetMaxIdleConns(postgresPoolSize())
-	if err := Migrate(db); err != nil {
+	if err := migrateAlone(db); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("migrating database: %w", err)
 	}
 	return db, nil
 }
 
+// migrateAlone runs Migrate while holding an advisory lock named after the
+// schema: instances started together would otherwise create the same
+// tables at once, and all but one fail.
+func migrateAlone(db *gorm.DB) error {
+	return db.Connection(func(conn *gorm.DB) error {
+		const key = "hashtextextended('authstarter migrate ' || current_schema(), 0)"
+		if err := conn.Exec("SELECT pg_advisory_lock(" + key + ")").Error; err != nil {
+			return err
+		}
+		defer conn.Exec("SELECT pg_advisory_unlock(" + key + ")")
+		return Migrate(conn)
+	})
+}
+
 // postgresPoolSize is the connections one instance may hold: enough for
-// every core to wait on the database twice over.
-func postgresPoolSize() int { return max(8, 4*runtime.NumCPU()) }
+// every core it may use to wait on the database twice over. GOMAXPROCS,
+// not NumCPU: it follows a container's CPU limit.
+func postgresPoolSize() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
 
 // LockKey makes concurrent transactions that decide on the same key (a
 // per-address mail limit: "was one sent in the last minute?") take turns
@@ -72,9 +87,12 @@ func LockKey(tx *gorm.DB, key string) error {
 // sharing one database in different schemas ignore each other's.
 const RevocationsChannel = "authstarter_revocations"
 
-// postgresTriggers are run by Migrate on PostgreSQL. NOTIFY is sent when
-// the inserting transaction commits, and not at all if it rolls back;
-// notifications with the same payload in one transaction are sent once.
+// postgresTriggers are run by Migrate on PostgreSQL, once: when the
+// trigger exists, later starts leave them alone, so that they may run as a
+// role that does not own them. (A changed function would get a new name.)
+// NOTIFY is sent when the inserting transaction commits, and not at all if
+// it rolls back; notifications with the same payload in one transaction are
+// sent once.
 var postgresTriggers = []string{
 	`CREATE OR REPLACE FUNCTION authstarter_notify_revocations() RETURNS trigger AS $$
 BEGIN
@@ -85,6 +103,14 @@ $$ LANGUAGE plpgsql`,
 	`CREATE OR REPLACE TRIGGER authstarter_notify_revocations
 AFTER INSERT ON revocations FOR EACH STATEMENT
 EXECUTE FUNCTION authstarter_notify_revocations()`,
+}
+
+// hasRevocationsTrigger reports whether postgresTriggers have run in db's
+// schema.
+func hasRevocationsTrigger(db *gorm.DB) (bool, error) {
+	var n int64
+	err := db.Raw("SELECT count(*) FROM pg_trigger WHERE tgname = 'authstarter_notify_revocations' AND tgrelid = 'revocations'::regclass").Scan(&n).Error
+	return n > 0, err
 }
 
 // CurrentSchema returns the schema that db's tables are in (PostgreSQL).
