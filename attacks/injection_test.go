@@ -238,3 +238,20 @@ func count(t *testing.T, tg *target, table string) int64 {
 	}
 	return n
 }
+
+// A session id in the path that is not an id (bytes that are not UTF-8,
+// which PostgreSQL would refuse with an error; injected SQL; a huge one) is
+// an unknown session, on either database.
+func TestSessionIDsThatAreNotIDs(t *testing.T) {
+	t.Parallel()
+	tg := newTarget(t)
+	victim, _ := tg.signedIn(t)
+	access := victim.Cookie("/", "access_token")
+	for _, id := range []string{"\xff\xfe", "%FF%FE", "a'%20OR%20'1'='1", strings.Repeat("9", 1000), "00000000-0000-0000-0000-00000000000g"} {
+		r, ok := tg.raw(t, tg.rawRequest(http.MethodDelete, "/api/auth/sessions/"+id, nil, "Cookie", "access_token="+access))
+		if !ok {
+			t.Fatalf("%q: no answer", id)
+		}
+		expectRefused(t, r, http.StatusNotFound, "session_not_found")
+	}
+}

@@ -222,6 +222,9 @@ func (s *Sessions) Logout(ctx context.Context, userID, sessionID string, client 
 // like Logout. ErrSessionNotFound covers unknown ids and other users'
 // sessions alike.
 func (s *Sessions) Revoke(ctx context.Context, userID, sessionID string, client Client) error {
+	if !models.IsID(sessionID) { // not even an id (PostgreSQL refuses bytes that are not UTF-8)
+		return ErrSessionNotFound
+	}
 	return s.end(ctx, EventSessionRevoked, client, ownSession(userID, sessionID))
 }
 

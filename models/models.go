@@ -158,6 +158,10 @@ type ScheduledJob struct {
 // NewID returns a random (version 4) UUID for users and sessions.
 func NewID() string { return uuid.NewString() }
 
+// IsID reports whether s has the form of an id NewID makes. An id from a
+// request is checked with it before any query.
+func IsID(s string) bool { return len(s) == 36 && uuid.Validate(s) == nil }
+
 // droppedIndexes were created by earlier versions. No query needs them, and
 // every rotation paid for them with a page write each.
 var droppedIndexes = []string{"idx_refresh_tokens_user_id", "idx_refresh_tokens_parent_id"}
