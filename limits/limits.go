@@ -151,3 +151,54 @@ func (s *Shared) key(key string) string {
 	sum := sha256.Sum256([]byte(s.namespace + "\x00" + key))
 	return hex.EncodeToString(sum[:])
 }
+
+// Refusing answers, from memory, the keys known to be over limit until
+// their window ends, and asks counter for the others: a flood from one
+// client costs the database one write per instance and window, not one per
+// request. For limits that nothing resets early (the per-IP limit; not the
+// login throttle, which a correct password resets).
+type Refusing struct {
+	counter Counter
+	limit   int
+	now     func() time.Time
+
+	mu   sync.Mutex
+	over map[string]Window
+}
+
+// NewRefusing wraps counter for a limit of limit attempts per window.
+func NewRefusing(counter Counter, limit int, now func() time.Time) *Refusing {
+	return &Refusing{counter: counter, limit: limit, now: now, over: map[string]Window{}}
+}
+
+// sweepAbove is the number of remembered keys past which the finished
+// windows are dropped.
+const sweepAbove = 1024
+
+func (r *Refusing) Hit(ctx context.Context, key string) (Window, error) {
+	now := r.now()
+	r.mu.Lock()
+	w, known := r.over[key]
+	r.mu.Unlock()
+	if known && now.Before(w.Ends) {
+		return w, nil
+	}
+	w, err := r.counter.Hit(ctx, key)
+	if err != nil || w.Count <= r.limit {
+		return w, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.over) >= sweepAbove {
+		for k, o := range r.over {
+			if !now.Before(o.Ends) {
+				delete(r.over, k)
+			}
+		}
+	}
+	r.over[key] = w
+	return w, nil
+}
+
+func (r *Refusing) Undo(ctx context.Context, key string) error  { return r.counter.Undo(ctx, key) }
+func (r *Refusing) Reset(ctx context.Context, key string) error { return r.counter.Reset(ctx, key) }

@@ -1,6 +1,7 @@
 package limits_test
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -50,5 +51,52 @@ func TestSharedCountsEveryAttemptOnceAcrossInstances(t *testing.T) {
 		if c != i+1 {
 			t.Fatalf("counts %v, want 1..%d each once", counts, n)
 		}
+	}
+}
+
+// countingCounter counts the calls that reach it.
+type countingCounter struct {
+	limits.Counter
+	hits int
+}
+
+func (c *countingCounter) Hit(ctx context.Context, key string) (limits.Window, error) {
+	c.hits++
+	return c.Counter.Hit(ctx, key)
+}
+
+// Once a key is over the limit, it is refused from memory until its
+// window ends; other keys still reach the counter.
+func TestRefusingAnswersKeysOverTheLimitFromMemory(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC))
+	inner := &countingCounter{Counter: limits.NewMemory(time.Minute, clock.Now)}
+	r := limits.NewRefusing(inner, 3, clock.Now)
+	hit := func(key string) limits.Window {
+		t.Helper()
+		w, err := r.Hit(t.Context(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}
+	for i := 1; i <= 4; i++ {
+		if w := hit("flood"); w.Count != i {
+			t.Fatalf("attempt %d counted as %d", i, w.Count)
+		}
+	}
+	for range 100 {
+		if w := hit("flood"); w.Count <= 3 {
+			t.Fatalf("a key over the limit was admitted: %+v", w)
+		}
+	}
+	if inner.hits != 4 {
+		t.Fatalf("%d hits reached the counter, want 4 (the rest answered from memory)", inner.hits)
+	}
+	if w := hit("another"); w.Count != 1 {
+		t.Fatalf("another key: %+v", w)
+	}
+	clock.Advance(time.Minute)
+	if w := hit("flood"); w.Count != 1 {
+		t.Fatalf("after the window, the key starts afresh: %+v", w)
 	}
 }

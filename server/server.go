@@ -258,7 +258,8 @@ func attemptCounters(db *gorm.DB, cfg config.Config, now func() time.Time) (ip, 
 	}
 	ips := limits.NewShared(db, "ip", cfg.AuthRateLimitWindow, now)
 	logins := limits.NewShared(db, "login", cfg.LoginFailureWindow, now)
-	return ips, logins, []func(context.Context) error{ips.Prune} // one table: every namespace
+	return limits.NewRefusing(ips, cfg.AuthRateLimitMax, now), logins,
+		[]func(context.Context) error{ips.Prune} // one table: every namespace
 }
 
 // pruneEvery is how often expired rows are deleted, by one instance of
