@@ -138,7 +138,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		Argon2Parallelism: uint8(r.integer("ARGON2_PARALLELISM", 1)),
 
 		PasswordMinLength:       r.integer("PASSWORD_MIN_LENGTH", 8),
-		PasswordHashConcurrency: r.integer("PASSWORD_HASH_CONCURRENCY", runtime.NumCPU()),
+		PasswordHashConcurrency: r.integer("PASSWORD_HASH_CONCURRENCY", runtime.GOMAXPROCS(0)), // the CPUs this process may use: a container's CPU limit included
 		PasswordHashMaxWait:     r.duration("PASSWORD_HASH_MAX_WAIT", 2*time.Second),
 
 		SMTPHost:     r.str("SMTP_HOST", ""),

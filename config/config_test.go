@@ -62,7 +62,7 @@ func TestDefaultsMatchTheContract(t *testing.T) {
 		{"TRUSTED_PROXIES", len(c.TrustedProxies), 0},
 		{"CORS_ORIGINS", len(c.CORSOrigins), 0},
 		{"PASSWORD_MIN_LENGTH", c.PasswordMinLength, 8},
-		{"PASSWORD_HASH_CONCURRENCY", c.PasswordHashConcurrency, runtime.NumCPU()},
+		{"PASSWORD_HASH_CONCURRENCY", c.PasswordHashConcurrency, runtime.GOMAXPROCS(0)},
 		{"PASSWORD_HASH_MAX_WAIT", c.PasswordHashMaxWait, 2 * time.Second},
 		{"SMTP_HOST", c.SMTPHost, ""},
 		{"SMTP_PORT", c.SMTPPort, 587},
