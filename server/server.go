@@ -115,6 +115,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 			models.Close(db)
 			return nil, fmt.Errorf("reading the database schema: %w", err)
 		}
+		warnOnClockSkew(db, log)
 	}
 	ipCounter, loginCounter, prunes := attemptCounters(db, cfg, now)
 	audit := auth.NewAudit(db, log, now)
@@ -246,6 +247,28 @@ func (s *Server) listen(ctx context.Context, url, schema string) {
 		},
 	}
 	s.done.Go(func() { notifications.Listen(ctx) })
+}
+
+// maxClockSkew is the most this machine's clock may differ from the
+// database's before the start-up warns: instances verify each other's
+// tokens with 1 s of leeway (the contract's), and time each other's
+// refresh grace window.
+const maxClockSkew = 500 * time.Millisecond
+
+// warnOnClockSkew compares this machine's clock with PostgreSQL's, which
+// every instance shares: instances whose clocks disagree refuse each
+// other's fresh tokens ("issued in the future").
+func warnOnClockSkew(db *gorm.DB, log *slog.Logger) {
+	var dbNow time.Time
+	before := time.Now()
+	if err := db.Raw("SELECT now()").Row().Scan(&dbNow); err != nil {
+		return // the first query of a request will say what is wrong
+	}
+	local := before.Add(time.Since(before) / 2)
+	if skew := dbNow.Sub(local).Abs(); skew > maxClockSkew {
+		log.Warn("this machine's clock differs from the database's: keep every instance's clock synchronized (NTP), or they refuse each other's fresh tokens",
+			"skew", skew.Round(time.Millisecond), "allowed", maxClockSkew)
+	}
 }
 
 // attemptCounters count the requests per IP and the failed logins per
