@@ -308,8 +308,8 @@ func TestVerifyRefusesHMACWithPublicKey(t *testing.T) {
 	}
 	secrets := map[string][]byte{
 		"raw public key bytes": []byte(f.key.Public),
-		"JWK x (base64url)":    []byte(f.key.JWK().X),
-		"JWK JSON":             mustJSON(t, f.key.JWK()),
+		"JWK x (base64url)":    []byte(f.key.Verifying().JWK().X),
+		"JWK JSON":             mustJSON(t, f.key.Verifying().JWK()),
 		"PEM public key":       pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pkix}),
 	}
 	for name, secret := range secrets {
@@ -332,7 +332,7 @@ func TestVerifyRefusesForeignKeys(t *testing.T) {
 	f := newTokenFixture(t)
 	attacker := keyFromLabel("attacker key")
 	jwkOf := func(k auth.SigningKey) map[string]any {
-		j := k.JWK()
+		j := k.Verifying().JWK()
 		return map[string]any{"kty": j.Kty, "crv": j.Crv, "x": j.X, "kid": j.Kid}
 	}
 	cases := []struct {

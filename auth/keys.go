@@ -210,9 +210,6 @@ func (k VerifyingKey) JWK() JWK {
 	return JWK{Kty: "OKP", Crv: "Ed25519", X: base64.RawURLEncoding.EncodeToString(k.Public), Kid: k.KID, Alg: "EdDSA", Use: "sig"}
 }
 
-// JWK returns the public half of the key in JWK form (RFC 8037).
-func (k SigningKey) JWK() JWK { return k.Verifying().JWK() }
-
 // jwkThumbprint is RFC 7638: SHA-256 over the required members in
 // lexicographic order, without whitespace.
 func jwkThumbprint(pub ed25519.PublicKey) string {

@@ -205,7 +205,7 @@ func TestSigningKeyKIDIsRFC8037Thumbprint(t *testing.T) {
 		t.Errorf("KID = %s, want %s", k.KID, thumbprint)
 	}
 	want := auth.JWK{Kty: "OKP", Crv: "Ed25519", X: x, Kid: thumbprint, Alg: "EdDSA", Use: "sig"}
-	if got := k.JWK(); got != want {
+	if got := k.Verifying().JWK(); got != want {
 		t.Errorf("JWK() = %+v, want %+v", got, want)
 	}
 	if !k.Public.Equal(k.Private.Public()) {
@@ -299,7 +299,7 @@ func TestKeySet(t *testing.T) {
 	if got := set.Current(); got.KID != current.KID || !got.Private.Equal(current.Private) {
 		t.Fatalf("Current() = kid %s, want %s", got.KID, current.KID)
 	}
-	want := []auth.JWK{current.JWK(), previous.Verifying().JWK()}
+	want := []auth.JWK{current.Verifying().JWK(), previous.Verifying().JWK()}
 	if got := set.JWKs(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("JWKs() = %+v, want the current key then the previous one, once each: %+v", got, want)
 	}
@@ -317,7 +317,7 @@ func TestKeySet(t *testing.T) {
 			t.Errorf("Lookup(%q) found %v", kid, pub)
 		}
 	}
-	if got := auth.NewKeySet(current).JWKs(); len(got) != 1 || got[0] != current.JWK() {
+	if got := auth.NewKeySet(current).JWKs(); len(got) != 1 || got[0] != current.Verifying().JWK() {
 		t.Errorf("without previous keys, JWKs() = %+v", got)
 	}
 }

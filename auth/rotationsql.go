@@ -10,11 +10,11 @@ import (
 )
 
 // rotationSQL holds the statements that every refresh runs (Sessions.Refresh
-// and extend), written out and prepared once on the write connection rather
-// than built by GORM and parsed by the database for each request: a rotation
-// holds the one write connection (see models.Open), so its cost is the
-// server's refresh throughput, and parsing and planning these statements
-// took a fifth of it (BenchmarkRefresh). Placeholders are $1, $2, ..., which
+// and extend), written out and prepared once rather than built by GORM and
+// parsed by the database for each request: on SQLite a rotation holds the
+// one write connection (see models.Open), so its cost is the server's
+// refresh throughput, and parsing and planning these statements took a
+// fifth of it (BenchmarkRefresh). Placeholders are $1, $2, ..., which
 // PostgreSQL reads by number but SQLite binds in order of appearance: in
 // every statement here they appear in order, $1 first.
 type rotationSQL struct {

@@ -48,8 +48,9 @@ type Sessions struct {
 }
 
 // NewSessions returns the session service. successorKey must be secret and
-// stable across restarts and instances (server.New derives it from the
-// signing key). It prepares the statements of a rotation on db.
+// stable across restarts, instances and key rotations (server.New derives
+// it from the server secret). It prepares the statements of a rotation on
+// db.
 func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, audit *Audit, cfg SessionConfig, successorKey []byte, now func() time.Time) (*Sessions, error) {
 	statements, err := prepareRotationSQL(db)
 	if err != nil {

@@ -53,7 +53,7 @@ func newKeyFiles(t *testing.T, name string) keyFiles {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	k := keyFiles{private: filepath.Join(dir, name+".pem"), public: filepath.Join(dir, name+".pub.pem"), jwk: auth.NewSigningKey(priv).JWK()}
+	k := keyFiles{private: filepath.Join(dir, name+".pem"), public: filepath.Join(dir, name+".pub.pem"), jwk: auth.NewSigningKey(priv).Verifying().JWK()}
 	writeTestFile(t, k.private, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: privDER}))
 	writeTestFile(t, k.public, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))
 	return k
