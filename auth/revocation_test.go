@@ -429,66 +429,46 @@ func TestRevocationSyncDoesNotSkipEarlierEntriesOfOtherInstances(t *testing.T) {
 
 // On PostgreSQL, ids are handed out at insert and commits come in any
 // order: an entry with a smaller id can appear after Sync has seen a bigger
-// one. Sync keeps looking for the missing ids (for gapPatience).
+// one. Sync keeps looking for the ids it skipped (for a minute), from an
+// empty table too (a fresh deployment, or a restart after a quiet spell),
+// and after a jump of more ids than it keeps (the ids just below the new
+// entry are the likeliest in flight). Each entry is inserted with its id,
+// then Sync runs.
 func TestRevocationSyncSeesEntriesCommittedOutOfIDOrder(t *testing.T) {
-	ctx := context.Background()
-	db := openTestDB(t)
-	clock := newFakeClock(testEpoch)
-	rl := auth.NewRevocationList(db, testTTL, clock.Now)
-	insert := func(id uint, sid string) {
-		t.Helper()
-		now := clock.Now()
-		row := models.Revocation{ID: id, Kind: models.RevokeSession, UserID: "u", SessionID: sid, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := db.Create(&row).Error; err != nil {
-			t.Fatal(err)
-		}
+	type entry struct {
+		id  uint
+		sid string
 	}
-	sync := func() {
-		t.Helper()
-		if err := rl.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	insert(1, "first")
-	sync()
-	insert(4, "fourth") // 2 and 3 are still in flight
-	sync()
-	insert(2, "second")
-	sync()
-	if !rl.IsRevoked(claimsFor("u", "second", 0)) {
-		t.Fatal("an entry committed after one with a bigger id was skipped")
-	}
-}
-
-// The same from an empty table (a fresh deployment, or a restart after a
-// quiet spell), and after a jump of more ids than the gaps kept: the ids
-// just below a new entry are the ones looked for.
-func TestRevocationSyncGapsFromAnEmptyTableAndAfterAJump(t *testing.T) {
-	ctx := context.Background()
-	db := openTestDB(t)
-	clock := newFakeClock(testEpoch)
-	rl := auth.NewRevocationList(db, testTTL, clock.Now)
-	insert := func(id uint, sid string) {
-		t.Helper()
-		now := clock.Now()
-		row := models.Revocation{ID: id, Kind: models.RevokeSession, UserID: "u", SessionID: sid, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
-		if err := db.Create(&row).Error; err != nil {
-			t.Fatal(err)
-		}
-		if err := rl.Sync(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := rl.Sync(ctx); err != nil { // the start-up load: nothing
-		t.Fatal(err)
-	}
-	insert(2, "second") // 1 is still in flight
-	insert(1, "first")
-	insert(5000, "far") // ids 3..4999 in flight, or rolled back
-	insert(4999, "just below")
-	for _, sid := range []string{"first", "second", "far", "just below"} {
-		if !rl.IsRevoked(claimsFor("u", sid, 0)) {
-			t.Errorf("the entry of %q was never applied", sid)
-		}
+	for _, tt := range []struct {
+		name    string
+		entries []entry
+	}{
+		{"2 and 3 in flight", []entry{{1, "first"}, {4, "fourth"}, {2, "second"}}},
+		{"from an empty table", []entry{{2, "second"}, {1, "first"}}},
+		{"after a jump", []entry{{1, "first"}, {5000, "far"}, {4999, "just below"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openTestDB(t)
+			clock := newFakeClock(testEpoch)
+			rl := auth.NewRevocationList(db, testTTL, clock.Now)
+			if err := rl.Sync(t.Context()); err != nil { // the start-up load
+				t.Fatal(err)
+			}
+			for _, e := range tt.entries {
+				now := clock.Now()
+				row := models.Revocation{ID: e.id, Kind: models.RevokeSession, UserID: "u", SessionID: e.sid, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+				if err := db.Create(&row).Error; err != nil {
+					t.Fatal(err)
+				}
+				if err := rl.Sync(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, e := range tt.entries {
+				if !rl.IsRevoked(claimsFor("u", e.sid, 0)) {
+					t.Errorf("the entry with id %d was never applied", e.id)
+				}
+			}
+		})
 	}
 }
