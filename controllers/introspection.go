@@ -2,10 +2,10 @@ package controllers
 
 import (
 	"errors"
+	"github.com/authstarter/authstarter/apierror"
 	"net/url"
 
 	"github.com/authstarter/authstarter/auth"
-	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -49,7 +49,7 @@ var inactive = fiber.Map{"active": false}
 func (h *IntrospectionController) Introspect(c *fiber.Ctx) error {
 	form, err := url.ParseQuery(string(c.Request().Body()))
 	if err != nil || len(form["token"]) > 1 {
-		return middleware.BadRequest("invalid_form", `The request body must be a form (application/x-www-form-urlencoded) with one "token" parameter.`)
+		return apierror.BadRequest("invalid_form", `The request body must be a form (application/x-www-form-urlencoded) with one "token" parameter.`)
 	}
 	claims, err := auth.VerifyLive(h.Tokens, h.Revocations, form.Get("token"))
 	if errors.Is(err, auth.ErrInvalidAccessToken) {

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/authstarter/authstarter/apierror"
 	"io"
 	"unicode/utf8"
 
-	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -18,7 +18,7 @@ import (
 func decodeJSON(c *fiber.Ctx, dst any) error {
 	body := c.Request().Body()
 	if !utf8.Valid(body) {
-		return middleware.BadRequest("invalid_json", "The request body must be UTF-8 encoded JSON.")
+		return apierror.BadRequest(apierror.CodeInvalidJSON, "The request body must be UTF-8 encoded JSON.")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -26,15 +26,15 @@ func decodeJSON(c *fiber.Ctx, dst any) error {
 		var typeErr *json.UnmarshalTypeError
 		switch {
 		case errors.Is(err, io.EOF):
-			return middleware.BadRequest("invalid_json", "The request body must be a JSON object.")
+			return apierror.BadRequest(apierror.CodeInvalidJSON, "The request body must be a JSON object.")
 		case errors.As(err, &typeErr):
-			return middleware.BadRequest("invalid_json", "The field "+quoteField(typeErr.Field)+" has the wrong type.")
+			return apierror.BadRequest(apierror.CodeInvalidJSON, "The field "+quoteField(typeErr.Field)+" has the wrong type.")
 		default:
-			return middleware.BadRequest("invalid_json", "The request body is not valid JSON or has unknown fields.")
+			return apierror.BadRequest(apierror.CodeInvalidJSON, "The request body is not valid JSON or has unknown fields.")
 		}
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return middleware.BadRequest("invalid_json", "The request body must hold a single JSON object.")
+		return apierror.BadRequest(apierror.CodeInvalidJSON, "The request body must hold a single JSON object.")
 	}
 	return nil
 }
@@ -62,7 +62,7 @@ func noBody(c *fiber.Ctx) error {
 func required(fieldsAndValues ...string) error {
 	for i := 0; i+1 < len(fieldsAndValues); i += 2 {
 		if fieldsAndValues[i+1] == "" {
-			return middleware.BadRequest("missing_field", "The field \""+fieldsAndValues[i]+"\" is required.")
+			return apierror.BadRequest(apierror.CodeMissingField, "The field \""+fieldsAndValues[i]+"\" is required.")
 		}
 	}
 	return nil

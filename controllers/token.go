@@ -1,8 +1,8 @@
 package controllers
 
 import (
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
-	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -43,7 +43,7 @@ func (h *AuthController) Token(c *fiber.Ctx) error {
 		}
 		tokens, err = h.Sessions.Refresh(c.UserContext(), in.RefreshToken, client(c))
 	default:
-		return middleware.BadRequest("unsupported_grant_type", `The field "grant_type" must be "password" or "refresh_token".`)
+		return apierror.BadRequest("unsupported_grant_type", `The field "grant_type" must be "password" or "refresh_token".`)
 	}
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"github.com/authstarter/authstarter/apierror"
 	"strings"
 
 	"github.com/authstarter/authstarter/auth"
@@ -66,7 +67,7 @@ func RequireClientSecret(secret string) fiber.Handler {
 	}
 }
 
-var errInvalidClient = &APIError{Status: fiber.StatusUnauthorized, Code: "invalid_client", Message: "Send the introspection secret as Authorization: Bearer."}
+var errInvalidClient = &apierror.Error{Status: fiber.StatusUnauthorized, Code: "invalid_client", Message: "Send the introspection secret as Authorization: Bearer."}
 
 // Claims returns the verified access token claims of the request: Subject is
 // the user id, SessionID the session. Never nil behind RequireAuth; behind

@@ -7,55 +7,40 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
 	"github.com/gofiber/fiber/v2"
 )
-
-// APIError is an error with its HTTP status and envelope already chosen.
-// Controllers return it for request-shape problems (bad JSON, a missing
-// field); domain errors are mapped by the table below.
-type APIError struct {
-	Status  int
-	Code    string
-	Message string
-}
-
-func (e *APIError) Error() string { return e.Code + ": " + e.Message }
-
-// BadRequest returns a 400 with the given code and message.
-func BadRequest(code, message string) *APIError {
-	return &APIError{Status: fiber.StatusBadRequest, Code: code, Message: message}
-}
 
 // domainErrors is the one table from domain errors to HTTP answers. A
 // describe function, where present, writes a message that depends on the
 // error (the configured minimum password length).
 var domainErrors = []struct {
-	err error
-	APIError
+	err      error
+	answer   *apierror.Error
 	describe func(error) string
 }{
-	{auth.ErrInvalidEmail, APIError{400, "invalid_email", "Enter a valid email address."}, nil},
-	{auth.ErrPasswordTooShort, APIError{400, "password_too_short", ""}, describeTooShort},
-	{auth.ErrPasswordTooLong, APIError{400, "password_too_long", "Use a password of at most " + strconv.Itoa(auth.MaxPasswordLength) + " characters."}, nil},
-	{auth.ErrPasswordInvalid, APIError{400, "invalid_password", "The password contains invalid characters."}, nil},
-	{auth.ErrPasswordTooCommon, APIError{400, "password_too_common", "This password is one of the most common ones, which attackers try first. Choose another: a few unrelated words make a strong one."}, nil},
-	{auth.ErrPasswordMatchesEmail, APIError{400, "password_matches_email", "Do not use your email address, or the part before the @, as your password."}, nil},
-	{auth.ErrNameTooLong, APIError{400, "name_too_long", "Use a name of at most 200 characters."}, nil},
-	{auth.ErrInvalidName, APIError{400, "invalid_name", "Use a name without control characters."}, nil},
-	{auth.ErrInvalidCredentials, APIError{401, "invalid_credentials", "The email or password is incorrect."}, nil},
+	{auth.ErrInvalidEmail, apierror.New(400, "invalid_email", "Enter a valid email address."), nil},
+	{auth.ErrPasswordTooShort, apierror.New(400, "password_too_short", ""), describeTooShort},
+	{auth.ErrPasswordTooLong, apierror.New(400, "password_too_long", "Use a password of at most "+strconv.Itoa(auth.MaxPasswordLength)+" characters."), nil},
+	{auth.ErrPasswordInvalid, apierror.New(400, "invalid_password", "The password contains invalid characters."), nil},
+	{auth.ErrPasswordTooCommon, apierror.New(400, "password_too_common", "This password is one of the most common ones, which attackers try first. Choose another: a few unrelated words make a strong one."), nil},
+	{auth.ErrPasswordMatchesEmail, apierror.New(400, "password_matches_email", "Do not use your email address, or the part before the @, as your password."), nil},
+	{auth.ErrNameTooLong, apierror.New(400, "name_too_long", "Use a name of at most 200 characters."), nil},
+	{auth.ErrInvalidName, apierror.New(400, "invalid_name", "Use a name without control characters."), nil},
+	{auth.ErrInvalidCredentials, apierror.New(401, "invalid_credentials", "The email or password is incorrect."), nil},
 	// 403, not 401: clients read 401 as "refresh the session and retry".
-	{auth.ErrInvalidCurrentPassword, APIError{403, "invalid_current_password", "The current password is incorrect."}, nil},
-	{auth.ErrEmailNotVerified, APIError{403, "email_not_verified", "Confirm your email address first: follow the link we sent you, or ask for a new one."}, nil},
-	{auth.ErrTooManyAttempts, APIError{429, "too_many_attempts", "Too many failed sign-in attempts for this account. Try again later."}, nil},
-	{auth.ErrServerBusy, APIError{503, "server_busy", "The server is busy. Try again in a moment."}, nil},
-	{auth.ErrInvalidAccessToken, APIError{401, "unauthenticated", "Sign in to continue."}, nil},
-	{auth.ErrRefreshTokenReused, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}, nil},
-	{auth.ErrRefreshTokenSuperseded, APIError{401, "invalid_refresh_token", "This session's password was changed. Use its new tokens, or sign in again."}, nil},
-	{auth.ErrInvalidRefreshToken, APIError{401, "invalid_refresh_token", "Your session has ended. Sign in again."}, nil},
-	{auth.ErrInvalidOneTimeToken, APIError{400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."}, nil},
-	{auth.ErrSessionNotFound, APIError{404, "session_not_found", "No such session."}, nil},
-	{auth.ErrUserNotFound, APIError{401, "unauthenticated", "Sign in to continue."}, nil},
+	{auth.ErrInvalidCurrentPassword, apierror.New(403, "invalid_current_password", "The current password is incorrect."), nil},
+	{auth.ErrEmailNotVerified, apierror.New(403, "email_not_verified", "Confirm your email address first: follow the link we sent you, or ask for a new one."), nil},
+	{auth.ErrTooManyAttempts, apierror.New(429, "too_many_attempts", "Too many failed sign-in attempts for this account. Try again later."), nil},
+	{auth.ErrServerBusy, apierror.New(503, "server_busy", "The server is busy. Try again in a moment."), nil},
+	{auth.ErrInvalidAccessToken, apierror.New(401, "unauthenticated", "Sign in to continue."), nil},
+	{auth.ErrRefreshTokenReused, apierror.New(401, "invalid_refresh_token", "Your session has ended. Sign in again."), nil},
+	{auth.ErrRefreshTokenSuperseded, apierror.New(401, "invalid_refresh_token", "This session's password was changed. Use its new tokens, or sign in again."), nil},
+	{auth.ErrInvalidRefreshToken, apierror.New(401, "invalid_refresh_token", "Your session has ended. Sign in again."), nil},
+	{auth.ErrInvalidOneTimeToken, apierror.New(400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."), nil},
+	{auth.ErrSessionNotFound, apierror.New(404, "session_not_found", "No such session."), nil},
+	{auth.ErrUserNotFound, apierror.New(401, "unauthenticated", "Sign in to continue."), nil},
 }
 
 func describeTooShort(err error) string {
@@ -100,17 +85,18 @@ func ErrorHandler(log *slog.Logger, hsts bool) fiber.ErrorHandler {
 	}
 }
 
-func toAPIError(err error) APIError {
-	var apiErr *APIError
+func toAPIError(err error) apierror.Error {
+	var apiErr *apierror.Error
 	if errors.As(err, &apiErr) {
 		return *apiErr
 	}
 	for _, d := range domainErrors {
 		if errors.Is(err, d.err) {
+			answer := *d.answer
 			if d.describe != nil {
-				d.Message = d.describe(err)
+				answer.Message = d.describe(err)
 			}
-			return d.APIError
+			return answer
 		}
 	}
 	var fe *fiber.Error
@@ -120,7 +106,7 @@ func toAPIError(err error) APIError {
 			code = "bad_request"
 		}
 		// The status text, not fe.Message: the latter may echo the request path.
-		return APIError{fe.Code, code, http.StatusText(fe.Code) + "."}
+		return apierror.Error{Status: fe.Code, Code: code, Message: http.StatusText(fe.Code) + "."}
 	}
-	return APIError{500, "internal_error", "Something went wrong on our side. Please try again."}
+	return apierror.Error{Status: 500, Code: "internal_error", Message: "Something went wrong on our side. Please try again."}
 }

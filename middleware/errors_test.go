@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/authstarter/authstarter/apierror"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -61,7 +62,7 @@ func TestDomainErrorsMapToStatusAndCode(t *testing.T) {
 		{auth.ErrInvalidRefreshToken, 401, "invalid_refresh_token"},
 		{auth.ErrRefreshTokenReused, 401, "invalid_refresh_token"},
 		{auth.ErrSessionNotFound, 404, "session_not_found"},
-		{middleware.BadRequest("missing_field", "The field is required."), 400, "missing_field"},
+		{apierror.BadRequest(apierror.CodeMissingField, "The field is required."), 400, "missing_field"},
 		{fiber.ErrMethodNotAllowed, 405, "method_not_allowed"},
 		{fiber.ErrRequestEntityTooLarge, 413, "payload_too_large"},
 	}

@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"github.com/authstarter/authstarter/apierror"
 	"math"
 	"net/netip"
 	"strconv"
@@ -26,7 +27,7 @@ func AuthRateLimit(limit int, counter limits.Counter, now func() time.Time) fibe
 		if w.Count > limit {
 			wait := math.Ceil(w.Ends.Sub(now()).Seconds())
 			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int(max(1, wait))))
-			return &APIError{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many requests. Try again later."}
+			return &apierror.Error{Status: fiber.StatusTooManyRequests, Code: "rate_limited", Message: "Too many requests. Try again later."}
 		}
 		return c.Next()
 	}

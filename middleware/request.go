@@ -1,6 +1,7 @@
 package middleware
 
 import (
+	"github.com/authstarter/authstarter/apierror"
 	"mime"
 	"net/url"
 	"slices"
@@ -49,7 +50,7 @@ func SameOrigin(appURL string, corsOrigins []string) fiber.Handler {
 	}
 }
 
-var errCrossOrigin = &APIError{Status: fiber.StatusForbidden, Code: "cross_origin_request", Message: "Requests from other sites are not allowed."}
+var errCrossOrigin = &apierror.Error{Status: fiber.StatusForbidden, Code: "cross_origin_request", Message: "Requests from other sites are not allowed."}
 
 // originOf reduces a URL to scheme://host[:port]; anything unparsable
 // (including the literal "null") yields "" which never matches.
@@ -95,10 +96,10 @@ func FormOnly() fiber.Handler { return onlyMediaType(fiber.MIMEApplicationForm) 
 // onlyMediaType refuses compressed bodies, and bodies of state-changing
 // requests that are not of the media type want.
 func onlyMediaType(want string) fiber.Handler {
-	wrongType := &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the request body as " + want + "."}
+	wrongType := &apierror.Error{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Send the request body as " + want + "."}
 	return func(c *fiber.Ctx) error {
 		if isCompressed(c) {
-			return &APIError{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Compressed request bodies are not accepted."}
+			return &apierror.Error{Status: fiber.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "Compressed request bodies are not accepted."}
 		}
 		if !isStateChanging(c.Method()) || len(c.Request().Body()) == 0 {
 			return c.Next()
