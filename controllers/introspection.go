@@ -2,9 +2,9 @@ package controllers
 
 import (
 	"errors"
-	"github.com/authstarter/authstarter/apierror"
 	"net/url"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
 	"github.com/gofiber/fiber/v2"
 )

@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"github.com/authstarter/authstarter/apierror"
 	"io"
 	"unicode/utf8"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/gofiber/fiber/v2"
 )
 

@@ -1,9 +1,9 @@
 package middleware
 
 import (
-	"github.com/authstarter/authstarter/apierror"
 	"strings"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
 	"github.com/gofiber/fiber/v2"
 )

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/authstarter/authstarter/apierror"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"

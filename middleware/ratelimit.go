@@ -1,12 +1,12 @@
 package middleware
 
 import (
-	"github.com/authstarter/authstarter/apierror"
 	"math"
 	"net/netip"
 	"strconv"
 	"time"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/limits"
 	"github.com/gofiber/fiber/v2"
 )

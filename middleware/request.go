@@ -1,12 +1,12 @@
 package middleware
 
 import (
-	"github.com/authstarter/authstarter/apierror"
 	"mime"
 	"net/url"
 	"slices"
 	"strings"
 
+	"github.com/authstarter/authstarter/apierror"
 	"github.com/gofiber/fiber/v2"
 )
 
