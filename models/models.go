@@ -168,7 +168,7 @@ var droppedIndexes = []string{"idx_refresh_tokens_user_id", "idx_refresh_tokens_
 
 // Migrate creates or updates every table.
 func Migrate(db *gorm.DB) error {
-	if err := db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{}, &Counter{}, &ScheduledJob{}); err != nil {
+	if err := db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{}, &Counter{}, &ScheduledJob{}, &Note{}); err != nil {
 		return err
 	}
 	for _, name := range droppedIndexes {

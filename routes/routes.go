@@ -20,6 +20,7 @@ type Handlers struct {
 	Sessions *controllers.SessionsController
 	Me       *controllers.MeController
 	Meta     *controllers.MetaController
+	Notes    *controllers.NotesController
 	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
 	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
 	// then does not exist.
@@ -75,9 +76,14 @@ func Register(app *fiber.App, h Handlers) {
 	api.Get("/me", h.RequireAuth, h.Me.Me)
 	api.Get("/me/security-events", h.RequireAuth, h.Me.SecurityEvents)
 
-	// Add your own protected routes here, for example:
-	//   api.Get("/notes", h.RequireAuth, notes.List)
-	// and read the caller with middleware.Claims(c).Subject.
+	// The example resource: every route behind RequireAuth. Add yours the
+	// same way (README "Add a resource").
+	n := api.Group("/notes", h.RequireAuth)
+	n.Get("/", h.Notes.List)
+	n.Post("/", h.Notes.Create)
+	n.Get("/:id", h.Notes.Get)
+	n.Patch("/:id", h.Notes.Update)
+	n.Delete("/:id", h.Notes.Delete)
 
 	if h.DevMail != nil {
 		app.Get("/dev/mail", h.DevMail.Page)

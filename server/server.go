@@ -20,6 +20,7 @@ import (
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/authstarter/authstarter/models"
+	"github.com/authstarter/authstarter/notes"
 	"github.com/authstarter/authstarter/routes"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
@@ -199,10 +200,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		introspection = &controllers.IntrospectionController{Tokens: access, Revocations: revocations}
 	}
 	routes.Register(app, routes.Handlers{
-		Auth:          &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
-		Sessions:      &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
-		Me:            &controllers.MeController{Profiles: profiles, Audit: audit},
-		Meta:          &controllers.MetaController{Keys: keys},
+		Auth:     &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
+		Sessions: &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
+		Me:       &controllers.MeController{Profiles: profiles, Audit: audit},
+		Meta:     &controllers.MetaController{Keys: keys},
+		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
+
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
