@@ -171,7 +171,11 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, client Cl
 // startSession opens a session for a user who has just proven who they are,
 // and records how (the event names the new session).
 func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, client Client) (Tokens, error) {
-	tokens, err := a.sessions.Start(ctx, user, client)
+	var alsoInTx []func(*gorm.DB) error
+	if how == EventLoginSucceeded { // a sign-in with the password (a link signs in only once)
+		alsoInTx = append(alsoInTx, func(tx *gorm.DB) error { return a.alertNewDevice(tx, user, client) })
+	}
+	tokens, err := a.sessions.Start(ctx, user, client, alsoInTx...)
 	if err != nil {
 		return Tokens{}, err
 	}

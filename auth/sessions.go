@@ -60,7 +60,9 @@ func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList,
 }
 
 // Start opens a new session for a user who has just proven who they are.
-func (s *Sessions) Start(ctx context.Context, user models.User, client Client) (Tokens, error) {
+// alsoInTx run in its transaction before the session is stored, so that
+// what they write (the new-device alert's mail) commits with it.
+func (s *Sessions) Start(ctx context.Context, user models.User, client Client, alsoInTx ...func(tx *gorm.DB) error) (Tokens, error) {
 	now := s.now()
 	session := models.Session{
 		ID:         models.NewID(),
@@ -83,6 +85,11 @@ func (s *Sessions) Start(ctx context.Context, user models.User, client Client) (
 		}
 		if current.TokenVersion != user.TokenVersion {
 			return ErrInvalidCredentials
+		}
+		for _, fn := range alsoInTx { // before the session exists: it reads the earlier ones
+			if err := fn(tx); err != nil {
+				return err
+			}
 		}
 		if err := tx.Create(&session).Error; err != nil {
 			return err

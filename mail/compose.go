@@ -27,6 +27,10 @@ const (
 	// register their address (instead of revealing that to the registrant);
 	// Link is the sign-in page. Needs Link.
 	RegistrationAttempt Kind = "registration_attempt"
+	// NewSignIn tells the account of a sign-in from a device it had not
+	// signed in from; Link is the dashboard, where sessions can be ended.
+	// Needs Link, Time and Device; IP optional.
+	NewSignIn Kind = "new_sign_in"
 )
 
 // Data fills the templates. Each Kind's comment says which fields it needs.
@@ -35,7 +39,8 @@ type Data struct {
 	Link      string        // the action link
 	ExpiresIn time.Duration // link lifetime (verification, reset)
 	Time      time.Time     // when it happened (password changed)
-	IP        string        // client IP (password changed), may be empty
+	IP        string        // client IP (password changed, new sign-in), may be empty
+	Device    string        // "Firefox on Windows" (new sign-in)
 }
 
 // kinds is the one table of emails: subject, the data each one cannot do
@@ -47,6 +52,7 @@ var kinds = map[Kind]*kind{
 	PasswordReset:       {subject: "Reset your password", needsExpiry: true, public: true},
 	PasswordChanged:     {subject: "Your password was changed", needsTime: true},
 	RegistrationAttempt: {subject: "Someone tried to create an account with your email address", public: true},
+	NewSignIn:           {subject: "New sign-in to your account", needsTime: true},
 }
 
 type kind struct {
