@@ -1,6 +1,7 @@
 // Command authstarter runs the authentication server: configuration from the
 // environment (and .env), SQLite under data/, a development signing key
-// created on first start. See README.md.
+// created on first start. With a command (`go run . help`), it runs one of
+// the command-line tasks of package cli instead. See README.md.
 package main
 
 import (
@@ -12,12 +13,16 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/authstarter/authstarter/cli"
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/logbuf"
 	"github.com/authstarter/authstarter/server"
 )
 
 func main() {
+	if cli.Is(os.Args[1:]) { // a command-line task: go run . help
+		os.Exit(cli.Run(os.Args[1:], cli.IO{In: os.Stdin, Out: os.Stdout, Err: os.Stderr}))
+	}
 	// One write per 64 KiB or 100 ms rather than per request (see
 	// internal/logbuf); warnings and errors are written at once.
 	out := logbuf.New(os.Stderr, 64<<10, 100*time.Millisecond)

@@ -77,27 +77,11 @@ const maxNameLength = 200
 // timing. Only a malformed address, a refused password or a busy server get
 // an error.
 func (a *Accounts) Register(ctx context.Context, in Registration) error {
-	email, err := NormalizeEmail(in.Email)
+	user, err := a.newUser(ctx, in)
 	if err != nil {
 		return err
 	}
-	if err := a.cfg.PasswordPolicy.Check(in.Password, email); err != nil {
-		return err
-	}
-	name := strings.TrimSpace(in.Name)
-	if len([]rune(name)) > maxNameLength {
-		return ErrNameTooLong
-	}
-	// Control characters (a NUL, which PostgreSQL cannot store in text; a
-	// line break, which would forge a line in a mail's greeting) are refused.
-	if strings.ContainsFunc(name, unicode.IsControl) {
-		return ErrInvalidName
-	}
-	hash, err := a.passwords.Hash(ctx, in.Password) // waits for a hashing slot: a flood meets 503 server_busy
-	if err != nil {
-		return err
-	}
-	user := models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: a.now()}
+	email := user.Email
 	err = a.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		// DO NOTHING rather than a failing insert: a failed statement
 		// would abort the whole transaction on PostgreSQL.
@@ -111,6 +95,60 @@ func (a *Accounts) Register(ctx context.Context, in Registration) error {
 		return a.storeMail(tx, mail.Verification, email, mail.Data{ExpiresIn: a.cfg.EmailVerificationTTL})
 	})
 	return busyWhenFull(err)
+}
+
+// newUser checks a registration (email, password policy, name) and returns
+// the account it would create, its password hashed.
+func (a *Accounts) newUser(ctx context.Context, in Registration) (models.User, error) {
+	email, err := NormalizeEmail(in.Email)
+	if err != nil {
+		return models.User{}, err
+	}
+	if err := a.cfg.PasswordPolicy.Check(in.Password, email); err != nil {
+		return models.User{}, err
+	}
+	name := strings.TrimSpace(in.Name)
+	if len([]rune(name)) > maxNameLength {
+		return models.User{}, ErrNameTooLong
+	}
+	// Control characters (a NUL, which PostgreSQL cannot store in text; a
+	// line break, which would forge a line in a mail's greeting) are refused.
+	if strings.ContainsFunc(name, unicode.IsControl) {
+		return models.User{}, ErrInvalidName
+	}
+	hash, err := a.passwords.Hash(ctx, in.Password) // waits for a hashing slot: a flood meets 503 server_busy
+	if err != nil {
+		return models.User{}, err
+	}
+	return models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: a.now()}, nil
+}
+
+// CreateVerified creates an account whose address counts as confirmed,
+// for an operator (the create-user command), never for a public route.
+// ErrEmailTaken when the address has an account.
+func (a *Accounts) CreateVerified(ctx context.Context, in Registration) (models.User, error) {
+	user, err := a.newUser(ctx, in)
+	if err != nil {
+		return user, err
+	}
+	user.EmailVerifiedAt = &user.LastPasswordChange
+	err = a.db.WithContext(ctx).Create(&user).Error
+	if errors.Is(err, gorm.ErrDuplicatedKey) {
+		return user, ErrEmailTaken
+	}
+	return user, err
+}
+
+// UserByEmail returns the account of an address, for an operator's
+// commands. ErrUserNotFound when there is none.
+func (a *Accounts) UserByEmail(ctx context.Context, rawEmail string) (models.User, error) {
+	var user models.User
+	email, err := NormalizeEmail(rawEmail)
+	if err != nil {
+		return user, err
+	}
+	err = a.db.WithContext(ctx).Where("email = ?", email).Take(&user).Error
+	return user, notFoundAs(err, ErrUserNotFound)
 }
 
 // ResendVerification stores a request for a new verification link. The

@@ -24,6 +24,7 @@ var (
 	ErrInvalidOneTimeToken    = errors.New("invalid, expired or used link token")
 	ErrSessionNotFound        = errors.New("session not found")
 	ErrUserNotFound           = errors.New("user not found")
+	ErrEmailTaken             = errors.New("an account with this email address exists")
 	ErrNameTooLong            = errors.New("name too long")
 	ErrInvalidName            = errors.New("name holds control characters")
 

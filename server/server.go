@@ -54,6 +54,10 @@ type Server struct {
 	DB          *gorm.DB
 	Config      config.Config
 	Revocations *auth.RevocationList
+	// Accounts and Sessions are the services, for the command-line tasks
+	// (package cli), which run them without serving.
+	Accounts *auth.Accounts
+	Sessions *auth.Sessions
 
 	log     *slog.Logger
 	outbox  *mail.Outbox
@@ -216,7 +220,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, log: log, outbox: outbox,
+		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, log: log, outbox: outbox,
 		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
@@ -461,4 +465,12 @@ func serverSecret(cfg config.Config, key auth.SigningKey, log *slog.Logger) (aut
 		log.Info("using the development server secret (set SERVER_SECRET_FILE in production)", "path", path)
 		return auth.LoadOrCreateDevSecret(path)
 	}
+}
+
+// CheckKeys loads the signing key, the previous keys and the server secret
+// that cfg names, as New would (in development, creating the ones under
+// the data folder), for the check-config command.
+func CheckKeys(cfg config.Config) error {
+	_, _, err := loadKeys(cfg, slog.New(slog.DiscardHandler))
+	return err
 }

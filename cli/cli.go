@@ -1,0 +1,226 @@
+// Package cli holds the command-line tasks of the server's binary: `go run
+// . help` lists them. They read the same configuration as the server (the
+// environment and .env), use the same services, and print one line on
+// failure, with a non-zero exit status.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/models"
+	"github.com/authstarter/authstarter/server"
+	"golang.org/x/term"
+)
+
+// IO is where a command reads and writes.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+type command struct {
+	name, args, summary string
+	run                 func(ctx context.Context, std IO, args []string) error
+}
+
+// commands is the list `help` prints, in its order. (set-role and
+// create-user --admin come with roles.)
+var commands = []command{
+	{"serve", "", "run the server (what the binary does without a command)", nil},
+	{"create-user", "--email E [--name N]", "create an account with a confirmed address; the password is read from standard input, or asked for on a terminal (never an argument: command lines are visible to other users)", createUser},
+	{"revoke-sessions", "--email E", "end every session and access token of an account at once (on every instance)", revokeSessions},
+	{"migrate", "", "create or update the database's tables, then exit", migrate},
+	{"check-config", "", "check the configuration and the key files it names, then exit", checkConfig},
+	{"help", "", "print this list", nil},
+}
+
+// Is reports whether args (os.Args[1:]) name a command rather than serving.
+func Is(args []string) bool { return len(args) > 0 && args[0] != "serve" }
+
+// Run runs the command args name and returns the exit status.
+func Run(args []string, std IO) int {
+	name := args[0]
+	if name == "help" || name == "-h" || name == "--help" {
+		help(std.Out)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == name && c.run != nil {
+			if err := c.run(context.Background(), std, args[1:]); err != nil {
+				fmt.Fprintf(std.Err, "authstarter %s: %v\n", name, err)
+				return 1
+			}
+			return 0
+		}
+	}
+	fmt.Fprintf(std.Err, "authstarter: unknown command %q (see: authstarter help)\n", name)
+	return 2
+}
+
+func help(w io.Writer) {
+	fmt.Fprintln(w, "Usage: authstarter [command] [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-16s %s\n      %s\n", c.name, c.args, c.summary)
+	}
+	fmt.Fprintln(w, "\nThe configuration is the server's: the environment, and .env when present (see README).")
+}
+
+// flags parses a command's flags; every one listed is required unless
+// optional names it.
+func flags(name string, args []string, std IO, values map[string]*string, optional ...string) error {
+	set := flag.NewFlagSet(name, flag.ContinueOnError)
+	set.SetOutput(std.Err)
+	for flagName, v := range values {
+		set.StringVar(v, flagName, "", "")
+	}
+	if err := set.Parse(args); err != nil {
+		return errors.New("bad flags")
+	}
+	if set.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", set.Arg(0))
+	}
+	for flagName, v := range values {
+		if *v == "" && !slices.Contains(optional, flagName) {
+			return fmt.Errorf("--%s is required", flagName)
+		}
+	}
+	return nil
+}
+
+// withServer builds the server's services on the configured database (the
+// background work runs meanwhile: pending mail goes out) and stops them
+// after fn.
+func withServer(fn func(*server.Server) error) error {
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	srv, err := server.New(cfg, server.Options{Logger: quiet})
+	if err != nil {
+		return err
+	}
+	err = fn(srv)
+	if shutdownErr := srv.Shutdown(10 * time.Second); err == nil {
+		err = shutdownErr
+	}
+	return err
+}
+
+// operator is how the commands appear in the audit log.
+var operator = auth.Client{UserAgent: "authstarter command line"}
+
+func createUser(ctx context.Context, std IO, args []string) error {
+	var email, name string
+	if err := flags("create-user", args, std, map[string]*string{"email": &email, "name": &name}, "name"); err != nil {
+		return err
+	}
+	password, err := readPassword(std)
+	if err != nil {
+		return err
+	}
+	return withServer(func(srv *server.Server) error {
+		user, err := srv.Accounts.CreateVerified(ctx, auth.Registration{Email: email, Name: name, Password: password})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(std.Out, "created %s (id %s), address confirmed\n", user.Email, user.ID)
+		return nil
+	})
+}
+
+func revokeSessions(ctx context.Context, std IO, args []string) error {
+	var email string
+	if err := flags("revoke-sessions", args, std, map[string]*string{"email": &email}); err != nil {
+		return err
+	}
+	return withServer(func(srv *server.Server) error {
+		user, err := srv.Accounts.UserByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		if err := srv.Sessions.EndAll(ctx, user.ID, operator); err != nil {
+			return err
+		}
+		fmt.Fprintf(std.Out, "ended every session of %s\n", user.Email)
+		return nil
+	})
+}
+
+func migrate(_ context.Context, std IO, args []string) error {
+	if err := flags("migrate", args, std, nil); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	db, err := models.Open(cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(std.Out, "the database is up to date")
+	return models.Close(db)
+}
+
+// checkConfig loads what a start loads, but the database: the variables,
+// and the key and secret files (in development, the ones under data/ are
+// created if missing, as a start would).
+func checkConfig(_ context.Context, std IO, args []string) error {
+	if err := flags("check-config", args, std, nil); err != nil {
+		return err
+	}
+	cfg, err := config.Load()
+	if err != nil {
+		return err
+	}
+	if err := server.CheckKeys(cfg); err != nil {
+		return err
+	}
+	fmt.Fprintf(std.Out, "the configuration is valid (%s, %s)\n", cfg.Env, cfg.AppURL)
+	return nil
+}
+
+// readPassword reads the new account's password: asked for twice, without
+// echo, on a terminal; else the first line of standard input.
+func readPassword(std IO) (string, error) {
+	if f, ok := std.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(std.Err, "Password: ")
+		first, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(std.Err)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprint(std.Err, "Again: ")
+		second, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(std.Err)
+		if err != nil {
+			return "", err
+		}
+		if string(first) != string(second) {
+			return "", errors.New("the passwords differ")
+		}
+		return string(first), nil
+	}
+	line, err := bufio.NewReader(std.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", err
+	}
+	password := strings.TrimRight(line, "\r\n")
+	if password == "" {
+		return "", errors.New("no password on standard input")
+	}
+	return password, nil
+}
