@@ -222,3 +222,16 @@ func TestLoginThrottleHoldsUnderParallelGuesses(t *testing.T) {
 		t.Fatalf("want exactly 5 password checks and 25 refusals, got %v", counts)
 	}
 }
+
+// The database's own timestamps follow the server's clock, as everything
+// else does: an account made at the clock's time says so.
+func TestAccountTimesFollowTheServerClock(t *testing.T) {
+	app := newTestApp(t)
+	at := time.Date(2031, time.March, 4, 5, 6, 7, 0, time.UTC)
+	app.Clock.Set(at)
+	b, _ := app.signedIn(t)
+	user := b.get("/api/me").JSON(t)["user"].(map[string]any)
+	if user["created_at"] != at.Format(time.RFC3339Nano) {
+		t.Fatalf("created_at %v, want the server clock's %v", user["created_at"], at)
+	}
+}

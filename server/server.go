@@ -107,6 +107,10 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// GORM's own timestamps (created_at, updated_at) on the server's clock
+	// too, in UTC to the microsecond as the services store theirs: one
+	// clock, which tests move.
+	db.Config.NowFunc = func() time.Time { return now().UTC().Truncate(time.Microsecond) }
 
 	access := auth.NewAccessTokens(keys, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
