@@ -19,7 +19,14 @@ var signInEvents = []EventType{EventLoginSucceeded, EventEmailVerified}
 // session is gone. An account that has never signed in gets no alert: its
 // first sign-in is the one that confirmed the address, or, without
 // verification, the first login.
+//
+// Sign-ins of one account decide in turn (models.LockKey): two at once from
+// a new device would otherwise each see no earlier sign-in from it, and
+// mail twice. The lock is held until the session is committed.
 func (a *Accounts) alertNewDevice(tx *gorm.DB, user models.User, client Client) error {
+	if err := models.LockKey(tx, "new device "+user.ID); err != nil {
+		return err
+	}
 	type seen struct{ UserAgent, IP string }
 	var earlier, events []seen
 	if err := tx.Model(&models.Session{}).Distinct("user_agent", "ip").Where("user_id = ?", user.ID).Scan(&earlier).Error; err != nil {

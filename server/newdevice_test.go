@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,6 +89,29 @@ func TestNewDeviceSignInAlert(t *testing.T) {
 	app.settle(t)
 	if n := len(alertsTo(app, smtp, email)); n != 1 {
 		t.Fatalf("%d alerts after a failed sign-in, want still 1", n)
+	}
+}
+
+// Parallel sign-ins from one new device alert once.
+func TestNewDeviceAlertOnceForParallelSignIns(t *testing.T) {
+	app, smtp := appWithSMTP(t)
+	email := uniqueEmail()
+	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	token := strings.SplitN(linkPattern.FindString(smtp.Wait(t, email, 10*time.Second).Text), "#token=", 2)[1]
+	expectStatus(t, app.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": token}), http.StatusOK)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			r := app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", firefoxOnWindows)
+			if r.Status != http.StatusOK {
+				t.Errorf("login: %d %s", r.Status, r.Body)
+			}
+		})
+	}
+	wg.Wait()
+	app.settle(t)
+	if n := len(alertsTo(app, smtp, email)); n != 1 {
+		t.Fatalf("%d alerts for six parallel sign-ins from one new device, want 1", n)
 	}
 }
 
