@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 )
 
 // cliEnv is the environment of the command-line tests: development, a

@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/smtptest"
-	"github.com/authstarter/authstarter/internal/testapp"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/smtptest"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/mail"
 )
 

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 func gzipped(t *testing.T, s string) string {

@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // spoofHeaders are every header a client might use to claim an address;

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // Every state-changing route, sent cross-site with the victim's cookies,

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 type named struct {

@@ -21,7 +21,7 @@ import (
 	"unicode"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // sqlPayloads avoid the guard's marker words (sql, unique, ...) so that a

@@ -37,7 +37,7 @@ import (
 	"testing"
 
 	"github.com/authstarter/authstarter/auth"
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 const accessCookie = "access_token" // development name (COOKIE_SECURE=false)

@@ -1,6 +1,6 @@
 package attacks_test
 
-// The suite's harness: a target is the real application (internal/testapp)
+// The suite's harness: a target is the real application (internal/testkit/testapp)
 // on a loopback port. Every response any test of this package reads goes
 // through guard, which fails the test on a 5xx and on internal error text
 // in the body (SQL, GORM, Go runtime, stack traces); when a test ends, the
@@ -22,7 +22,7 @@ import (
 	"unicode"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 type response = testapp.Response

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )

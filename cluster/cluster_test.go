@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/cluster"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )

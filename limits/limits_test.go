@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testclock"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testclock"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/limits"
 	"github.com/authstarter/authstarter/models"
 )

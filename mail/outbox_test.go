@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/testclock"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testclock"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/authstarter/authstarter/internal/smtptest"
+	"github.com/authstarter/authstarter/internal/testkit/smtptest"
 	"github.com/authstarter/authstarter/mail"
 )
 

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/models"
 )
 

@@ -3,7 +3,7 @@ package server_test
 import (
 	"testing"
 
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
 )

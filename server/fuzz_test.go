@@ -14,7 +14,7 @@ import (
 
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/controllers"
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // fuzzRoute is a route that takes a JSON body, or none.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/server"
 )

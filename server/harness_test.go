@@ -1,7 +1,7 @@
 package server_test
 
 // The test harness of package server: the names the tests here use, over
-// package internal/testapp, which starts the whole application on a
+// package internal/testkit/testapp, which starts the whole application on a
 // loopback listener with a temporary SQLite file, a fake clock and a
 // recording mailer (the attack suite in attacks/ uses it too). A browser is
 // an HTTP client with a cookie jar, which behaves like a browser tab
@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 )

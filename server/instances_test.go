@@ -17,8 +17,8 @@ import (
 
 	"github.com/authstarter/authstarter/cluster"
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testapp"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/server"
 )

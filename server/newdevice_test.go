@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/smtptest"
-	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/internal/testkit/smtptest"
+	"github.com/authstarter/authstarter/internal/testkit/testclock"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 )

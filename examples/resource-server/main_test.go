@@ -1,7 +1,7 @@
 package main
 
 // These tests run the resource server against the real auth server
-// (internal/testapp: server.New on a loopback port, a temporary SQLite
+// (internal/testkit/testapp: server.New on a loopback port, a temporary SQLite
 // file, a fake clock that both servers read).
 
 import (
@@ -19,8 +19,8 @@ import (
 	"time"
 
 	authconfig "github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testapp"
-	"github.com/authstarter/authstarter/internal/testclock"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testclock"
 	"github.com/golang-jwt/jwt/v5"
 )
 

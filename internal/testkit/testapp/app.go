@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
-	"github.com/authstarter/authstarter/internal/testclock"
-	"github.com/authstarter/authstarter/internal/testdb"
+	"github.com/authstarter/authstarter/internal/testkit/testclock"
+	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/server"
 )
 
