@@ -13,61 +13,62 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
 )
 
 // auditFlow walks a user through every kind of security event, from one
 // device ("Device A") and a second one ("Device B"). It returns the email,
 // the browser still signed in, and every secret that went over the wire.
-func auditFlow(t *testing.T, app *testApp) (email string, b *browser, secrets map[string]string) {
+func auditFlow(t *testing.T, app *testapp.App) (email string, b *testapp.Browser, secrets map[string]string) {
 	t.Helper()
 	issued := recordIssuedTokens(t)
 	const uaA, uaB = "Device A", "Device B"
-	email = app.register(t)
-	verification := app.Mail.lastToken(t, email)
-	b = app.newBrowser(t)
-	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": verification}, "User-Agent", uaA), http.StatusOK) // email_verified
+	email = app.Register(t)
+	verification := app.Mail.LastToken(t, email)
+	b = app.NewBrowser(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/verify-email", map[string]string{"token": verification}, "User-Agent", uaA), http.StatusOK) // email_verified
 	access1, refresh1 := tokensOf(b)
 
-	expectError(t, app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": "wrong password!"}, "User-Agent", uaB),
+	testapp.ExpectError(t, app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": email, "password": "wrong password!"}, "User-Agent", uaB),
 		http.StatusUnauthorized, "invalid_credentials") // login_failed
-	expectError(t, app.newBrowser(t).post("/api/auth/login", map[string]string{"email": "nobody@example.com", "password": "unknown account pw"}, "User-Agent", uaB),
+	testapp.ExpectError(t, app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": "nobody@example.com", "password": "unknown account pw"}, "User-Agent", uaB),
 		http.StatusUnauthorized, "invalid_credentials") // login_failed of no account
 
 	// A refresh token replayed after its grace window: refresh_token_reused.
-	expectStatus(t, b.post("/api/auth/refresh", nil, "User-Agent", uaA), http.StatusOK)
+	testapp.ExpectStatus(t, b.Post("/api/auth/refresh", nil, "User-Agent", uaA), http.StatusOK)
 	app.Clock.Advance(app.Config.RefreshReuseInterval + time.Second)
-	thief := app.newBrowser(t)
-	thief.setRefreshCookie(refresh1)
-	expectError(t, thief.post("/api/auth/refresh", nil, "User-Agent", "Thief"), http.StatusUnauthorized, "invalid_refresh_token")
+	thief := app.NewBrowser(t)
+	thief.SetRefreshCookie(refresh1)
+	testapp.ExpectError(t, thief.Post("/api/auth/refresh", nil, "User-Agent", "Thief"), http.StatusUnauthorized, "invalid_refresh_token")
 
 	// Three sign-ins (login_succeeded each): browser, token mode, Device B.
-	b = app.login(t, email)
-	_, grant := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-	b.get("/api/me?token=" + grant.RefreshToken) // a token in a query string must not be logged either
-	other := app.newBrowser(t)
-	expectStatus(t, other.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", uaB), http.StatusOK)
+	b = app.Login(t, email)
+	_, grant := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+	b.Get("/api/me?token=" + grant.RefreshToken) // a token in a query string must not be logged either
+	other := app.NewBrowser(t)
+	testapp.ExpectStatus(t, other.Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password}, "User-Agent", uaB), http.StatusOK)
 	access2, refresh2 := tokensOf(b)
 	otherID := currentSession(t, other).ID
-	expectStatus(t, b.do(http.MethodDelete, "/api/auth/sessions/"+otherID, nil, "User-Agent", uaA), http.StatusNoContent) // session_revoked
+	testapp.ExpectStatus(t, b.Do(http.MethodDelete, "/api/auth/sessions/"+otherID, nil, "User-Agent", uaA), http.StatusNoContent) // session_revoked
 
 	const changed = "a changed passphrase"
-	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": changed}, "User-Agent", uaA), http.StatusOK) // password_changed
+	testapp.ExpectStatus(t, b.Post("/api/auth/change-password", map[string]string{"current_password": testapp.Password, "new_password": changed}, "User-Agent", uaA), http.StatusOK) // password_changed
 	access3, refresh3 := tokensOf(b)
-	resetToken := app.requestReset(t, email)
-	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": resetToken, "password": newPassword}, "User-Agent", uaB), http.StatusOK) // password_reset
+	resetToken := requestReset(t, app, email)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/reset-password", map[string]string{"token": resetToken, "password": newPassword}, "User-Agent", uaB), http.StatusOK) // password_reset
 
-	b = app.newBrowser(t)
-	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
-	expectStatus(t, b.post("/api/auth/logout", nil, "User-Agent", uaA), http.StatusNoContent) // logout
-	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
-	expectStatus(t, b.post("/api/auth/logout-all", nil, "User-Agent", uaA), http.StatusNoContent) // logout_all
-	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
+	b = app.NewBrowser(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil, "User-Agent", uaA), http.StatusNoContent) // logout
+	testapp.ExpectStatus(t, b.Post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout-all", nil, "User-Agent", uaA), http.StatusNoContent) // logout_all
+	testapp.ExpectStatus(t, b.Post("/api/auth/login", map[string]string{"email": email, "password": newPassword}, "User-Agent", uaA), http.StatusOK)
 	access4, refresh4 := tokensOf(b)
-	app.settle(t)
+	app.WaitSettled(t)
 
 	secrets = map[string]string{
-		"first password": testPassword, "wrong password": "wrong password!", "unknown account's password": "unknown account pw",
+		"first password": testapp.Password, "wrong password": "wrong password!", "unknown account's password": "unknown account pw",
 		"changed password": changed, "reset password": newPassword, "verification token": verification, "reset token": resetToken,
 		"access token 1": access1, "access token 2": access2, "access token 3": access3, "access token 4": access4,
 		"refresh token 1": refresh1, "refresh token 2": refresh2, "refresh token 3": refresh3, "refresh token 4": refresh4,
@@ -131,7 +132,7 @@ func (r *tokenRecorder) all() []string {
 }
 
 // currentSession returns the entry of b's own session in /api/auth/sessions.
-func currentSession(t *testing.T, b *browser) (current struct{ ID, IP, UserAgent string }) {
+func currentSession(t *testing.T, b *testapp.Browser) (current struct{ ID, IP, UserAgent string }) {
 	t.Helper()
 	var out struct {
 		Sessions []struct {
@@ -140,9 +141,9 @@ func currentSession(t *testing.T, b *browser) (current struct{ ID, IP, UserAgent
 			Current   bool
 		}
 	}
-	r := b.get("/api/auth/sessions")
-	expectStatus(t, r, http.StatusOK)
-	decode(t, r, &out)
+	r := b.Get("/api/auth/sessions")
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	r.Decode(t, &out)
 	for _, s := range out.Sessions {
 		if s.Current {
 			current.ID, current.IP, current.UserAgent = s.ID, s.IP, s.UserAgent
@@ -156,7 +157,7 @@ func currentSession(t *testing.T, b *browser) (current struct{ ID, IP, UserAgent
 // Every kind of security event lands in the table and in the log, with the
 // user, the session, the client's IP and user agent.
 func TestSecurityEventsAreRecorded(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	email, _, _ := auditFlow(t, app)
 	var user models.User
 	if err := app.DB.Take(&user, "email = ?", email).Error; err != nil {
@@ -226,9 +227,9 @@ func logValue(s string) string {
 // GET /api/me/security-events shows the caller their own events, newest
 // first, and nothing of other users or of unknown-address attempts.
 func TestSecurityEventsRoute(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	_, b, _ := auditFlow(t, app)
-	bystander, _ := app.signedIn(t)
+	bystander, _ := app.SignedIn(t)
 
 	var out struct {
 		Events []struct {
@@ -241,12 +242,12 @@ func TestSecurityEventsRoute(t *testing.T) {
 			Current   bool      `json:"current"`
 		}
 	}
-	r := b.get("/api/me/security-events")
-	expectStatus(t, r, http.StatusOK)
+	r := b.Get("/api/me/security-events")
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if r.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("Cache-Control %q, want no-store", r.Header.Get("Cache-Control"))
 	}
-	decode(t, r, &out)
+	r.Decode(t, &out)
 	var types []string
 	for _, e := range out.Events {
 		types = append(types, e.Type)
@@ -267,20 +268,20 @@ func TestSecurityEventsRoute(t *testing.T) {
 		t.Errorf("failed sign-in %+v", e)
 	}
 
-	r = bystander.get("/api/me/security-events")
-	expectStatus(t, r, http.StatusOK)
-	decode(t, r, &out)
+	r = bystander.Get("/api/me/security-events")
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	r.Decode(t, &out)
 	if len(out.Events) != 1 || out.Events[0].Type != "email_verified" {
 		t.Fatalf("another user sees %s, want only their own verification", r.Body)
 	}
-	expectError(t, app.newBrowser(t).get("/api/me/security-events"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, app.NewBrowser(t).Get("/api/me/security-events"), http.StatusUnauthorized, "unauthenticated")
 }
 
 // Neither the log nor the security events table ever holds a password or a
 // token: not from bodies, cookies, headers or query strings. The request log
 // names every request with its id.
 func TestLogsAndSecurityEventsHoldNoSecrets(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	_, _, secrets := auditFlow(t, app)
 	var rows []models.SecurityEvent
 	app.DB.Find(&rows)
@@ -316,10 +317,10 @@ func TestLogsAndSecurityEventsHoldNoSecrets(t *testing.T) {
 
 // Events older than the retention period are pruned.
 func TestSecurityEventsArePruned(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
 	app.Clock.Advance(91 * 24 * time.Hour)
-	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": "x@example.com", "password": "whatever pw"}), http.StatusUnauthorized)
+	testapp.ExpectStatus(t, b.Post("/api/auth/login", map[string]string{"email": "x@example.com", "password": "whatever pw"}), http.StatusUnauthorized)
 	if err := app.Prune(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -335,23 +336,23 @@ func TestSecurityEventsArePruned(t *testing.T) {
 // fill the table: past the throttle's limit, only the first refusal of each
 // window is recorded.
 func TestFailedAttemptsCannotBuryASignIn(t *testing.T) {
-	app := newTestApp(t)
-	owner, email := app.signedIn(t)
-	intruder := app.newBrowser(t)
-	expectStatus(t, intruder.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, "User-Agent", "Intruder"), http.StatusOK)
+	app := testapp.New(t)
+	owner, email := app.SignedIn(t)
+	intruder := app.NewBrowser(t)
+	testapp.ExpectStatus(t, intruder.Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password}, "User-Agent", "Intruder"), http.StatusOK)
 	// The intruder tries 3 current passwords, then hides the sign-in behind
 	// 50 wrong passwords in each of three throttle windows.
 	for range 3 {
-		expectError(t, intruder.post("/api/auth/change-password", map[string]string{"current_password": "a wrong guess", "new_password": newPassword}),
+		testapp.ExpectError(t, intruder.Post("/api/auth/change-password", map[string]string{"current_password": "a wrong guess", "new_password": newPassword}),
 			http.StatusForbidden, "invalid_current_password")
 	}
 	for range 3 {
 		for range 50 {
-			intruder.post("/api/auth/login", map[string]string{"email": email, "password": "a wrong password"})
+			intruder.Post("/api/auth/login", map[string]string{"email": email, "password": "a wrong password"})
 		}
 		app.Clock.Advance(app.Config.LoginFailureWindow + time.Second)
 	}
-	app.settle(t)
+	app.WaitSettled(t)
 
 	var out struct {
 		Events []struct {
@@ -359,10 +360,10 @@ func TestFailedAttemptsCannotBuryASignIn(t *testing.T) {
 			UserAgent string `json:"user_agent"`
 		} `json:"events"`
 	}
-	expectStatus(t, owner.post("/api/auth/refresh", nil), http.StatusOK)
-	r := owner.get("/api/me/security-events")
-	expectStatus(t, r, http.StatusOK)
-	decode(t, r, &out)
+	testapp.ExpectStatus(t, owner.Post("/api/auth/refresh", nil), http.StatusOK)
+	r := owner.Get("/api/me/security-events")
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	r.Decode(t, &out)
 	seen, failures := false, 0
 	for _, e := range out.Events {
 		seen = seen || e.Type == "login_succeeded" && e.UserAgent == "Intruder"

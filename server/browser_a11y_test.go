@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 )
@@ -25,8 +26,8 @@ import (
 // indicator. A user signs in without the mouse: email, Tab, password,
 // Enter.
 func TestBrowserPagesAreAccessible(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 	tab := newTab(t)
 	browse(t, tab, chromedp.Emulate(phone))
 
@@ -46,7 +47,7 @@ func TestBrowserPagesAreAccessible(t *testing.T) {
 	if got := evaluate[string](t, tab, `document.activeElement.id`); got != "login-password" {
 		t.Fatalf("Tab from the email field went to %q, want the password field", got)
 	}
-	browse(t, tab, chromedp.KeyEvent(testPassword), chromedp.KeyEvent(kb.Enter))
+	browse(t, tab, chromedp.KeyEvent(testapp.Password), chromedp.KeyEvent(kb.Enter))
 	waitReloaded(t, tab)
 	waitText(t, tab, "who", "Signed in as "+email)
 	waitFormsReady(t, tab)
@@ -187,8 +188,8 @@ func tabThrough(t *testing.T, tab context.Context, path string) {
 // this browser goes to the sign-in page with a notice (its other tab
 // follows), and another device goes there at its next action.
 func TestBrowserSignOutEverywhere(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 	tab := dashboardTab(t, app, email)
 	tab2 := sameBrowserTab(t, tab)
 	browse(t, tab2, chromedp.Navigate(app.URL+"/"))
@@ -196,7 +197,7 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 
 	phoneTab := otherDevice(t, tab, phone)
 	browse(t, phoneTab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, phoneTab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, phoneTab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitReloaded(t, phoneTab)
 	reload(t, tab)
 	waitText(t, tab, "session-list", "Safari on iPhone")
@@ -216,7 +217,7 @@ func TestBrowserSignOutEverywhere(t *testing.T) {
 
 	// The account is still there: signing in again works, and the dashboard
 	// lists one session and the event.
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitReloaded(t, tab)
 	waitUntil(t, tab, `document.querySelectorAll("#session-list li").length === 1`)
 	waitText(t, tab, "event-list", "Signed out everywhere")
@@ -233,15 +234,15 @@ func TestBrowserDevMailboxLink(t *testing.T) {
 	t.Run("development mailer", func(t *testing.T) {
 		app := startDevMailbox(t)
 		tab := newTab(t)
-		email := uniqueEmail()
+		email := testapp.UniqueEmail()
 		browse(t, tab, chromedp.Navigate(app.URL+"/signup"))
-		fillAndSubmit(t, tab, "signup-form", "signup-email", email, "signup-password", testPassword)
+		fillAndSubmit(t, tab, "signup-form", "signup-email", email, "signup-password", testapp.Password)
 		waitText(t, tab, "signup-done", "We sent a message to "+email)
 		if !visible(t, tab, devLink) {
 			t.Fatal(`the "check your email" panel shows no link to the development mailbox`)
 		}
 
-		app.settle(t) // the mail is in the mailbox
+		app.WaitSettled(t) // the mail is in the mailbox
 		click(t, tab, devLink)
 		waitUntil(t, tab, `location.pathname === "/dev/mail" && document.readyState === "complete"`)
 		waitUntil(t, tab, fmt.Sprintf(`document.body.textContent.includes(%q)`, email))
@@ -261,12 +262,12 @@ func TestBrowserDevMailboxLink(t *testing.T) {
 	})
 
 	t.Run("recording mailer", func(t *testing.T) {
-		app := newTestApp(t)
-		expectStatus(t, app.newBrowser(t).get("/dev/mail"), http.StatusNotFound)
+		app := testapp.New(t)
+		testapp.ExpectStatus(t, app.NewBrowser(t).Get("/dev/mail"), http.StatusNotFound)
 		tab := newTab(t)
-		email := uniqueEmail()
+		email := testapp.UniqueEmail()
 		browse(t, tab, chromedp.Navigate(app.URL+"/signup"))
-		fillAndSubmit(t, tab, "signup-form", "signup-email", email, "signup-password", testPassword)
+		fillAndSubmit(t, tab, "signup-form", "signup-email", email, "signup-password", testapp.Password)
 		waitText(t, tab, "signup-done", "We sent a message to "+email)
 		if visible(t, tab, devLink) {
 			t.Fatal("the panel links to a development mailbox that does not exist")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/chromedp/chromedp"
 )
 
@@ -13,11 +14,11 @@ import (
 // one, delete the other; another user's dashboard shows none of them; a
 // long list is read a page at a time.
 func TestBrowserNotes(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 	tab := newTab(t)
 	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitText(t, tab, "who", "Signed in as "+email)
 	waitUntil(t, tab, `!document.querySelector("#note-form fieldset").disabled`)
 
@@ -51,17 +52,17 @@ func TestBrowserNotes(t *testing.T) {
 
 	// Another user sees none of them.
 	other := otherDevice(t, tab, desktop)
-	_, stranger := app.signedIn(t)
+	_, stranger := app.SignedIn(t)
 	browse(t, other, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, other, "login-form", "login-email", stranger, "login-password", testPassword)
+	fillAndSubmit(t, other, "login-form", "login-email", stranger, "login-password", testapp.Password)
 	waitText(t, other, "who", "Signed in as "+stranger)
 	waitUntil(t, other, `document.getElementById("notes-card").getAttribute("aria-busy") === "false" && document.querySelectorAll("#note-list .item").length === 0`)
 
 	// More notes than a page: the rest behind "Show older notes".
-	b := app.login(t, email)
+	b := app.Login(t, email)
 	for i := range 21 {
 		app.Clock.Advance(time.Second)
-		expectStatus(t, b.post("/api/notes", map[string]string{"title": fmt.Sprint("note ", i)}), http.StatusCreated)
+		testapp.ExpectStatus(t, b.Post("/api/notes", map[string]string{"title": fmt.Sprint("note ", i)}), http.StatusCreated)
 	}
 	browse(t, tab, chromedp.Reload())
 	waitUntil(t, tab, `document.querySelectorAll("#note-list .item").length === 20 && !document.getElementById("note-more-foot").hidden`)

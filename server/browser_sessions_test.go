@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/fetch"
@@ -45,7 +46,7 @@ import (
 // The proactive refresh (at 80%, 8 real minutes) never runs here; see
 // TestBrowserRefreshesBeforeExpiry.
 func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
-	app := newTestApp(t, func(c *config.Config) { c.AccessTokenTTL = 10 * time.Minute })
+	app := testapp.New(t, func(c *config.Config) { c.AccessTokenTTL = 10 * time.Minute })
 	tab := newTab(t)
 	const email, name = "ada@example.com", "Ada Lovelace"
 
@@ -54,12 +55,12 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 	browse(t, tab,
 		chromedp.SendKeys(chromedp.ID("signup-name"), name),
 		chromedp.SendKeys(chromedp.ID("signup-email"), email),
-		chromedp.SendKeys(chromedp.ID("signup-password"), testPassword))
+		chromedp.SendKeys(chromedp.ID("signup-password"), testapp.Password))
 	readmeScreenshot(t, tab, desktop, "sign-up")
 	click(t, tab, "#signup-form button[type=submit]")
 	waitText(t, tab, "signup-done", "We sent a message to "+email)
 
-	link := app.Mail.waitFor(t, email, 1)[0].Link
+	link := app.Mail.WaitFor(t, email, 1)[0].Link
 	confirmEmail(t, app, tab, link, email)
 	waitText(t, tab, "who", "Signed in as "+email)
 	waitReloaded(t, tab)
@@ -94,7 +95,7 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 	// 3. A phone signs in; the first tab revokes its session.
 	phoneTab := otherDevice(t, tab, phone)
 	browse(t, phoneTab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, phoneTab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, phoneTab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitReloaded(t, phoneTab)
 	readmeScreenshot(t, phoneTab, phone, "dashboard-phone")
 
@@ -111,12 +112,12 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 	waitPage(t, phoneTab, "/login", "Your session has ended. Please sign in again.")
 
 	// 4. The phone signs in again; the first tab changes the password.
-	fillAndSubmit(t, phoneTab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, phoneTab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitReloaded(t, phoneTab)
 
 	fillAndSubmit(t, tab, "password-form", "current-password", "not my password", "new-password", newPassword)
 	waitText(t, tab, "password-status", "current password is incorrect")
-	fillAndSubmit(t, tab, "password-form", "current-password", testPassword, "new-password", newPassword)
+	fillAndSubmit(t, tab, "password-form", "current-password", testapp.Password, "new-password", newPassword)
 	waitText(t, tab, "password-status", "Password changed")
 	waitUntil(t, tab, `document.querySelectorAll("#session-list li").length === 1`)
 
@@ -166,8 +167,8 @@ func TestBrowserSessionsAcrossTabsAndDevices(t *testing.T) {
 // so that no request ever meets an expired token. A hidden tab lets its
 // refresh pass, and catches up as soon as it is shown again.
 func TestBrowserRefreshesBeforeExpiry(t *testing.T) {
-	app := newTestApp(t, func(c *config.Config) { c.AccessTokenTTL = 2 * time.Second })
-	_, email := app.signedIn(t)
+	app := testapp.New(t, func(c *config.Config) { c.AccessTokenTTL = 2 * time.Second })
+	_, email := app.SignedIn(t)
 	tab := dashboardTab(t, app, email)
 
 	waitRefreshes(t, app, 2)
@@ -197,8 +198,8 @@ func TestBrowserRefreshesBeforeExpiry(t *testing.T) {
 // passwords natively, urlencoded, to "/". The fields stay disabled until
 // the handler is attached; then the form works.
 func TestBrowserFormsInertUntilReady(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 	tab := dashboardTab(t, app, email)
 
 	ctx, cancel := context.WithTimeout(tab, stepTimeout)
@@ -220,7 +221,7 @@ func TestBrowserFormsInertUntilReady(t *testing.T) {
 
 	// A user types both passwords and presses Enter, as fast as can be.
 	browse(t, tab,
-		chromedp.Click(chromedp.ID("current-password")), chromedp.KeyEvent(testPassword),
+		chromedp.Click(chromedp.ID("current-password")), chromedp.KeyEvent(testapp.Password),
 		chromedp.Click(chromedp.ID("new-password")), chromedp.KeyEvent(newPassword),
 		chromedp.KeyEvent(kb.Enter))
 	time.Sleep(500 * time.Millisecond) // time for a native submission to reach the server
@@ -246,7 +247,7 @@ var bringToFront chromedp.Action[chromedp.Void] = func(ctx context.Context, t *c
 }
 
 // waitRefreshes waits until the server has answered n refreshes with 200.
-func waitRefreshes(t *testing.T, app *testApp, n int) {
+func waitRefreshes(t *testing.T, app *testapp.App, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for refreshes(app, 200) < n {
@@ -291,11 +292,11 @@ func markStale(t *testing.T, tab context.Context) {
 
 // dashboardTab is a new browser signed in as email through the sign-in
 // form, showing the dashboard.
-func dashboardTab(t *testing.T, app *testApp, email string) context.Context {
+func dashboardTab(t *testing.T, app *testapp.App, email string) context.Context {
 	t.Helper()
 	tab := newTab(t)
 	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitReloaded(t, tab)
 	return tab
 }
@@ -317,11 +318,11 @@ func shownSession(t *testing.T, tab context.Context) string {
 }
 
 // mailedLink waits for a mail to addr with a link containing part.
-func mailedLink(t *testing.T, app *testApp, addr, part string) string {
+func mailedLink(t *testing.T, app *testapp.App, addr, part string) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, m := range app.Mail.to(addr) {
+		for _, m := range app.Mail.To(addr) {
 			if strings.Contains(m.Link, part) {
 				return m.Link
 			}
@@ -333,11 +334,11 @@ func mailedLink(t *testing.T, app *testApp, addr, part string) string {
 }
 
 // refreshes counts the refresh requests that the server answered with status.
-func refreshes(app *testApp, status int) int {
+func refreshes(app *testapp.App, status int) int {
 	return strings.Count(app.Logs.String(), fmt.Sprintf("method=POST path=/api/auth/refresh status=%d", status))
 }
 
-func expectNoReuse(t *testing.T, app *testApp) {
+func expectNoReuse(t *testing.T, app *testapp.App) {
 	t.Helper()
 	var n int64
 	app.DB.Model(&models.SecurityEvent{}).Where("type = ?", "refresh_token_reused").Count(&n)

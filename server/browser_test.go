@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
@@ -373,9 +374,9 @@ const idbNotes = `(async () => {
 // password with the server's message, sets a good one, and the user signs
 // in with it. No token is ever readable by the page's JavaScript.
 func TestBrowserResetPassword(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
-	token := app.requestReset(t, email)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
+	token := requestReset(t, app, email)
 	tab := newTab(t)
 
 	link := app.URL + "/reset-password#token=" + token
@@ -402,7 +403,7 @@ func TestBrowserResetPassword(t *testing.T) {
 // no form: submitting one would go nowhere. An unknown path shows a "not
 // found" page.
 func TestBrowserResetPageWithoutToken(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	tab := newTab(t)
 	browse(t, tab, chromedp.Navigate(app.URL+"/reset-password"))
 	waitText(t, tab, "status", "needs the link")
@@ -426,7 +427,7 @@ func TestBrowserResetPageWithoutToken(t *testing.T) {
 // written in lower case, without the slash, and puts that in the address
 // bar.
 func TestBrowserPathVariants(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	tab := newTab(t)
 	for _, path := range []string{"/login/", "/Login", "/LOGIN/"} {
 		res, err := chromedp.Run(tab, chromedp.NavigateResponse(app.URL+path))
@@ -445,7 +446,7 @@ func TestBrowserPathVariants(t *testing.T) {
 		}
 	}
 	// The form works there: it is the sign-in form, not a look-alike.
-	fillAndSubmit(t, tab, "login-form", "login-email", "nobody@example.com", "login-password", testPassword)
+	fillAndSubmit(t, tab, "login-form", "login-email", "nobody@example.com", "login-password", testapp.Password)
 	waitText(t, tab, "status", "email or password is incorrect")
 }
 
@@ -453,8 +454,8 @@ func TestBrowserPathVariants(t *testing.T) {
 // then written, so that screen readers hear a change each time (writing the
 // same words into it is no change).
 func TestBrowserRepeatedErrorsAreAnnounced(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 	tab := newTab(t)
 	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
 	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", "not my password")
@@ -480,7 +481,7 @@ func TestBrowserRepeatedErrorsAreAnnounced(t *testing.T) {
 // put into localStorage by hand (a page without a session: the refresh
 // would answer 401), and the server's log shows when the page refreshed.
 func TestBrowserRefreshTimerBounds(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	tab := newTab(t)
 	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
 	refreshed := func() int { return refreshes(app, 200) + refreshes(app, 401) }
@@ -520,7 +521,7 @@ func TestBrowserRefreshTimerBounds(t *testing.T) {
 // (there was no session to end). An unconfirmed account at the sign-in form
 // is offered a new link.
 func TestBrowserUnconfirmedSignIn(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	tab := newTab(t)
 	browse(t, tab, chromedp.Navigate(app.URL+"/"))
 	waitPage(t, tab, "/login", "")
@@ -528,14 +529,14 @@ func TestBrowserUnconfirmedSignIn(t *testing.T) {
 		t.Fatalf("a visitor who was never signed in is told %q", text)
 	}
 
-	unconfirmed := app.register(t)
-	app.settle(t)
+	unconfirmed := app.Register(t)
+	app.WaitSettled(t)
 	app.Clock.Advance(61 * time.Second) // one confirmation mail a minute per address
-	fillAndSubmit(t, tab, "login-form", "login-email", unconfirmed, "login-password", testPassword)
+	fillAndSubmit(t, tab, "login-form", "login-email", unconfirmed, "login-password", testapp.Password)
 	waitText(t, tab, "status", "Confirm your email address first")
 	click(t, tab, "#resend-button")
 	waitText(t, tab, "status", "new confirmation link is on its way")
-	link := app.Mail.waitFor(t, unconfirmed, 2)[1].Link
+	link := app.Mail.WaitFor(t, unconfirmed, 2)[1].Link
 	confirmEmail(t, app, tab, link, unconfirmed)
 	waitText(t, tab, "who", "Signed in as "+unconfirmed)
 
@@ -553,7 +554,7 @@ func TestBrowserUnconfirmedSignIn(t *testing.T) {
 // JavaScript, must spend neither the single-use token nor the session it
 // opens. The token leaves the address bar at once; nothing is posted until
 // the press, and then the dashboard opens.
-func confirmEmail(t *testing.T, app *testApp, tab context.Context, link, addr string) {
+func confirmEmail(t *testing.T, app *testapp.App, tab context.Context, link, addr string) {
 	t.Helper()
 	var user models.User
 	if err := app.DB.Take(&user, "email = ?", addr).Error; err != nil {

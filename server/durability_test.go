@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
 )
@@ -17,7 +18,7 @@ import (
 // user in right after sign-up (verification off) never hears that the fresh
 // password is wrong.
 func TestRegisterThenLoginAtOnce(t *testing.T) {
-	app := newTestApp(t, func(c *config.Config) {
+	app := testapp.New(t, func(c *config.Config) {
 		c.RequireEmailVerification = false
 		c.PasswordHashMaxWait = 30 * time.Second // 400 hashes on two cores: this test is about order, not the 503
 	})
@@ -26,11 +27,11 @@ func TestRegisterThenLoginAtOnce(t *testing.T) {
 	var wg sync.WaitGroup
 	for range n {
 		wg.Go(func() {
-			b := app.newBrowser(t)
-			email := uniqueEmail()
-			body := map[string]string{"email": email, "password": testPassword}
-			registered := b.post("/api/auth/register", body)
-			loggedIn := b.post("/api/auth/login", body)
+			b := app.NewBrowser(t)
+			email := testapp.UniqueEmail()
+			body := map[string]string{"email": email, "password": testapp.Password}
+			registered := b.Post("/api/auth/register", body)
+			loggedIn := b.Post("/api/auth/login", body)
 			statuses <- [2]int{registered.Status, loggedIn.Status}
 		})
 	}
@@ -47,35 +48,35 @@ func TestRegisterThenLoginAtOnce(t *testing.T) {
 // or empty, before any other rule: a login without a password is a client
 // error, not a wrong password (nor a failed attempt that counts).
 func TestMissingFieldOnEveryRoute(t *testing.T) {
-	app := newTestApp(t)
-	b, email := app.signedIn(t)
+	app := testapp.New(t)
+	b, email := app.SignedIn(t)
 	for _, tc := range []struct {
 		path string
 		body map[string]string
 	}{
-		{"/api/auth/register", map[string]string{"email": uniqueEmail()}},
-		{"/api/auth/register", map[string]string{"password": testPassword}},
+		{"/api/auth/register", map[string]string{"email": testapp.UniqueEmail()}},
+		{"/api/auth/register", map[string]string{"password": testapp.Password}},
 		{"/api/auth/login", map[string]string{"email": email}},
 		{"/api/auth/login", map[string]string{"email": email, "password": ""}},
-		{"/api/auth/login", map[string]string{"password": testPassword}},
+		{"/api/auth/login", map[string]string{"password": testapp.Password}},
 		{"/api/auth/token", map[string]string{"grant_type": "password", "email": email}},
-		{"/api/auth/token", map[string]string{"email": email, "password": testPassword}},
+		{"/api/auth/token", map[string]string{"email": email, "password": testapp.Password}},
 		{"/api/auth/resend-verification", map[string]string{}},
 		{"/api/auth/forgot-password", map[string]string{"email": ""}},
 		{"/api/auth/verify-email", map[string]string{}},
 		{"/api/auth/reset-password", map[string]string{"token": "a-token"}},
-		{"/api/auth/change-password", map[string]string{"current_password": testPassword}},
+		{"/api/auth/change-password", map[string]string{"current_password": testapp.Password}},
 		{"/api/auth/change-password", map[string]string{"new_password": "a new passphrase"}},
 	} {
-		expectError(t, b.post(tc.path, tc.body), http.StatusBadRequest, "missing_field")
+		testapp.ExpectError(t, b.Post(tc.path, tc.body), http.StatusBadRequest, "missing_field")
 	}
-	expectStatus(t, b.get("/api/me"), http.StatusOK) // nothing above ended the session
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK) // nothing above ended the session
 }
 
 // gatedMailer holds every delivery while closed, as a mail server that has
 // stopped answering would.
 type gatedMailer struct {
-	*mailbox
+	*testapp.Mailbox
 	mu      sync.Mutex
 	gate    chan struct{} // nil: open
 	waiting chan struct{} // a delivery is held
@@ -109,7 +110,7 @@ func (g *gatedMailer) Send(ctx context.Context, m mail.Message) error {
 			return ctx.Err()
 		}
 	}
-	return g.mailbox.Mailbox.Send(ctx, m)
+	return g.Mailbox.Send(ctx, m)
 }
 
 // Work past the outbox's capacity is refused before it is acknowledged:
@@ -119,19 +120,19 @@ func (g *gatedMailer) Send(ctx context.Context, m mail.Message) error {
 // dropped.
 func TestFloodPastTheOutboxIsRefusedNotDropped(t *testing.T) {
 	const capacity = 20
-	gated := &gatedMailer{mailbox: newMailbox(), waiting: make(chan struct{}, 1)}
-	opts := newServerOptions()
+	gated := &gatedMailer{Mailbox: testapp.NewMailbox(), waiting: make(chan struct{}, 1)}
+	opts := testapp.ServerOptions()
 	opts.Mailer = gated
 	opts.Outbox = mail.OutboxOptions{Capacity: capacity, Workers: 1, Poll: time.Hour}
-	app := newTestAppWith(t, opts)
-	app.Mail = gated.mailbox
+	app := testapp.NewWith(t, opts)
+	app.Mail = gated.Mailbox
 
 	var known []string
 	for range 40 {
-		known = append(known, app.register(t))
+		known = append(known, app.Register(t))
 	}
 	gated.close()
-	expectStatus(t, app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": known[0]}), http.StatusAccepted)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/forgot-password", map[string]string{"email": known[0]}), http.StatusAccepted)
 	select {
 	case <-gated.waiting: // the one worker is stuck in its delivery
 	case <-time.After(5 * time.Second):
@@ -142,17 +143,17 @@ func TestFloodPastTheOutboxIsRefusedNotDropped(t *testing.T) {
 
 	type answer struct {
 		email string
-		resp  response
+		resp  testapp.Response
 	}
 	answers := make(chan answer, 200)
 	var wg sync.WaitGroup
 	for i := range 160 {
-		email := uniqueEmail() // no account: the outbox finds nothing to send
+		email := testapp.UniqueEmail() // no account: the outbox finds nothing to send
 		if i < len(known)-1 {
 			email = known[i+1]
 		}
 		wg.Go(func() {
-			r := app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email})
+			r := app.NewBrowser(t).Post("/api/auth/forgot-password", map[string]string{"email": email})
 			answers <- answer{email, r}
 		})
 	}
@@ -166,7 +167,7 @@ func TestFloodPastTheOutboxIsRefusedNotDropped(t *testing.T) {
 		case http.StatusAccepted:
 			acknowledged[a.email] = true
 		case http.StatusServiceUnavailable:
-			expectError(t, a.resp, http.StatusServiceUnavailable, "server_busy")
+			testapp.ExpectError(t, a.resp, http.StatusServiceUnavailable, "server_busy")
 			if a.resp.Header.Get("Retry-After") == "" {
 				t.Fatal("503 without Retry-After")
 			}
@@ -185,7 +186,7 @@ func TestFloodPastTheOutboxIsRefusedNotDropped(t *testing.T) {
 	}
 
 	gated.open()
-	app.settle(t)
+	app.WaitSettled(t)
 	var undone int64
 	app.DB.Model(&models.OutboxMail{}).Where("done_at IS NULL").Count(&undone)
 	if undone != 0 {
@@ -193,7 +194,7 @@ func TestFloodPastTheOutboxIsRefusedNotDropped(t *testing.T) {
 	}
 	for _, email := range known[1:] {
 		got := 0
-		for _, m := range app.Mail.to(email) {
+		for _, m := range app.Mail.To(email) {
 			if strings.Contains(m.Link, "/reset-password#token=") {
 				got++
 			}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // No user enumeration (ASVS 5.0 6.3.8): every route that takes an email
@@ -16,12 +17,12 @@ import (
 // compared by the median difference of paired requests, which a shared,
 // noisy machine does not skew towards either side.
 func TestNoUserEnumeration(t *testing.T) {
-	verified := func(t *testing.T, app *testApp) string { _, email := app.signedIn(t); return email }
-	unverified := func(t *testing.T, app *testApp) string { return app.register(t) }
+	verified := func(t *testing.T, app *testapp.App) string { _, email := app.SignedIn(t); return email }
+	unverified := func(t *testing.T, app *testapp.App) string { return app.Register(t) }
 	for _, tc := range []struct {
 		route   string
 		status  int
-		account func(*testing.T, *testApp) string
+		account func(*testing.T, *testapp.App) string
 		body    func(email string) map[string]string
 		mails   bool // the route mails a known address: check that the work happened
 	}{
@@ -43,20 +44,20 @@ func TestNoUserEnumeration(t *testing.T) {
 			func(email string) map[string]string { return map[string]string{"email": email} }, true},
 	} {
 		t.Run(tc.route, func(t *testing.T) {
-			app := newTestApp(t, func(c *config.Config) { c.LoginMaxFailures = 1000 })
+			app := testapp.New(t, func(c *config.Config) { c.LoginMaxFailures = 1000 })
 			var known []string
 			for range 5 {
 				known = append(known, tc.account(t, app))
 			}
-			app.settle(t)
-			before := len(app.Mail.to(known[0]))
-			b := app.newBrowser(t)
-			var first response
+			app.WaitSettled(t)
+			before := len(app.Mail.To(known[0]))
+			b := app.NewBrowser(t)
+			var first testapp.Response
 			timed := func(email string) time.Duration {
 				start := time.Now()
-				r := b.post(tc.route, tc.body(email))
+				r := b.Post(tc.route, tc.body(email))
 				elapsed := time.Since(start)
-				expectStatus(t, r, tc.status)
+				testapp.ExpectStatus(t, r, tc.status)
 				if first.Body == nil {
 					first = r
 				} else if !bytes.Equal(r.Body, first.Body) || !slices.Equal(r.Header.Values("Set-Cookie"), first.Header.Values("Set-Cookie")) {
@@ -75,9 +76,9 @@ func TestNoUserEnumeration(t *testing.T) {
 					var k, u time.Duration
 					if i%2 == 0 {
 						k = timed(known[i%len(known)])
-						u = timed(uniqueEmail())
+						u = timed(testapp.UniqueEmail())
 					} else {
-						u = timed(uniqueEmail())
+						u = timed(testapp.UniqueEmail())
 						k = timed(known[i%len(known)])
 					}
 					diffs = append(diffs, k-u)
@@ -97,10 +98,10 @@ func TestNoUserEnumeration(t *testing.T) {
 					t.Fatalf("an address with an account answers %v slower than one without (typical answer %v), in 3 attempts: the timing reveals the account", diff, typical)
 				}
 			}
-			app.settle(t)
+			app.WaitSettled(t)
 			// (The jobs run 50 ms after their answers, when the fake clock
 			// has moved on: the one-a-minute limit lets one through.)
-			if tc.mails && len(app.Mail.to(known[0])) == before {
+			if tc.mails && len(app.Mail.To(known[0])) == before {
 				t.Fatal("the timed requests sent no mail to a known address: the work did not happen")
 			}
 		})

@@ -58,8 +58,7 @@ var (
 // GORM or Go runtime text; every answer is Cache-Control: no-store; and
 // deleting another user's session never succeeds.
 func FuzzRouteBodies(f *testing.F) {
-	// newTestApp wants a *testing.T, which a fuzz function only has per
-	// input; testapp.New is the same harness for a testing.TB.
+	// One app per fuzzing process: testapp.New takes the *testing.F too.
 	app := testapp.New(f, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
 	cookies := controllers.NewCookies(app.Config.CookieSecure, app.Clock.Now)
 	_, email := app.SignedIn(f)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/internal/testkit/testdb"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/server"
@@ -18,30 +19,30 @@ import (
 // A few hundred bytes of nested gzip would inflate to gigabytes if anything
 // read c.Body(); compressed bodies are refused before they are read.
 func TestCompressedBodiesAreRefused(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	zw.Write([]byte(`{"email":"a@example.com","password":"x"}`))
 	zw.Close()
 	for _, enc := range []string{"gzip", "deflate", "br", "gzip, gzip"} {
-		r := send(app.newBrowser(t), http.MethodPost, "/api/auth/login", buf.String(), "Content-Type", "application/json", "Content-Encoding", enc)
-		expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		r := app.NewBrowser(t).Send(http.MethodPost, "/api/auth/login", buf.String(), "Content-Type", "application/json", "Content-Encoding", enc)
+		testapp.ExpectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	}
-	r := send(app.newBrowser(t), http.MethodPost, "/api/auth/login", `{"email":"a@example.com","password":"x"}`, "Content-Type", "application/json", "Content-Encoding", "identity")
-	expectError(t, r, http.StatusUnauthorized, "invalid_credentials")
+	r := app.NewBrowser(t).Send(http.MethodPost, "/api/auth/login", `{"email":"a@example.com","password":"x"}`, "Content-Type", "application/json", "Content-Encoding", "identity")
+	testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_credentials")
 
 	// Fiber decodes by the last Content-Encoding line: every line is checked.
-	r = send(app.newBrowser(t), http.MethodPost, "/api/auth/login", buf.String(),
+	r = app.NewBrowser(t).Send(http.MethodPost, "/api/auth/login", buf.String(),
 		"Content-Type", "application/json", "Content-Encoding", "identity", "Content-Encoding", "gzip")
-	expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+	testapp.ExpectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 }
 
 // encoding/json would silently turn invalid UTF-8 into U+FFFD, creating
 // accounts (or passwords) other than the ones sent.
 func TestInvalidUTF8BodyIsRefused(t *testing.T) {
-	app := newTestApp(t)
-	r := send(app.newBrowser(t), http.MethodPost, "/api/auth/register", "{\"email\":\"\xff@example.com\",\"password\":\"correct horse battery\"}", "Content-Type", "application/json")
-	expectError(t, r, http.StatusBadRequest, "invalid_json")
+	app := testapp.New(t)
+	r := app.NewBrowser(t).Send(http.MethodPost, "/api/auth/register", "{\"email\":\"\xff@example.com\",\"password\":\"correct horse battery\"}", "Content-Type", "application/json")
+	testapp.ExpectError(t, r, http.StatusBadRequest, "invalid_json")
 	var n int64
 	app.DB.Model(&models.User{}).Count(&n)
 	if n != 0 {
@@ -51,49 +52,49 @@ func TestInvalidUTF8BodyIsRefused(t *testing.T) {
 
 // Routes that take no body still refuse one that is not JSON.
 func TestBodylessRoutesRefuseGarbage(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
 	for _, path := range []string{"/api/auth/logout", "/api/auth/logout-all", "/api/auth/refresh"} {
-		expectError(t, send(b, http.MethodPost, path, "garbage{", "Content-Type", "application/json"), http.StatusBadRequest, "invalid_json")
-		expectError(t, send(b, http.MethodPost, path, `{"unexpected":1}`, "Content-Type", "application/json"), http.StatusBadRequest, "invalid_json")
+		testapp.ExpectError(t, b.Send(http.MethodPost, path, "garbage{", "Content-Type", "application/json"), http.StatusBadRequest, "invalid_json")
+		testapp.ExpectError(t, b.Send(http.MethodPost, path, `{"unexpected":1}`, "Content-Type", "application/json"), http.StatusBadRequest, "invalid_json")
 	}
-	expectStatus(t, b.get("/api/me"), http.StatusOK) // nothing happened
-	expectStatus(t, send(b, http.MethodPost, "/api/auth/logout", "{}", "Content-Type", "application/json"), http.StatusNoContent)
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK) // nothing happened
+	testapp.ExpectStatus(t, b.Send(http.MethodPost, "/api/auth/logout", "{}", "Content-Type", "application/json"), http.StatusNoContent)
 }
 
 // Fiber reuses its buffers between requests; a session id kept in the
 // revocation list must not change under it (it did, reviving the session).
 func TestDeletedSessionStaysRevokedAcrossLaterRequests(t *testing.T) {
-	app := newTestApp(t) // without background sync, which would hide the bug
-	a, email := app.signedIn(t)
-	b := app.login(t, email)
+	app := testapp.New(t) // without background sync, which would hide the bug
+	a, email := app.SignedIn(t)
+	b := app.Login(t, email)
 	var sessions struct {
 		Sessions []struct {
 			ID      string `json:"id"`
 			Current bool   `json:"current"`
 		} `json:"sessions"`
 	}
-	r := b.get("/api/auth/sessions")
-	expectStatus(t, r, http.StatusOK)
-	decode(t, r, &sessions)
+	r := b.Get("/api/auth/sessions")
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	r.Decode(t, &sessions)
 	var bID string
 	for _, s := range sessions.Sessions {
 		if s.Current {
 			bID = s.ID
 		}
 	}
-	expectStatus(t, a.do(http.MethodDelete, "/api/auth/sessions/"+bID, nil), http.StatusNoContent)
+	testapp.ExpectStatus(t, a.Do(http.MethodDelete, "/api/auth/sessions/"+bID, nil), http.StatusNoContent)
 	for range 30 {
-		a.do(http.MethodDelete, "/api/auth/sessions/00000000-0000-0000-0000-000000000000", nil)
+		a.Do(http.MethodDelete, "/api/auth/sessions/00000000-0000-0000-0000-000000000000", nil)
 	}
-	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
 }
 
 // A proxy may append its own X-Forwarded-For line after the client's; the
 // client's line must not decide the IP.
 func TestForwardedForAcrossSeveralHeaderLines(t *testing.T) {
-	app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
-	_, email := app.signedIn(t)
+	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	_, email := app.SignedIn(t)
 	if ip := currentSessionIP(t, app, email, "X-Forwarded-For", "10.9.9.1", "X-Forwarded-For", "203.0.113.7"); ip != "203.0.113.7" {
 		t.Fatalf("session ip %q, want 203.0.113.7 (the proxy's line)", ip)
 	}
@@ -102,15 +103,15 @@ func TestForwardedForAcrossSeveralHeaderLines(t *testing.T) {
 // A refresh that fails on our side (here: the database is gone) must not
 // throw away the browser's refresh token, which is still good.
 func TestRefreshKeepsCookiesOnServerFailure(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
 	sqlDB, err := app.DB.DB()
 	if err != nil {
 		t.Fatal(err)
 	}
 	sqlDB.Close()
-	r := b.post("/api/auth/refresh", nil)
-	expectError(t, r, http.StatusInternalServerError, "internal_error")
+	r := b.Post("/api/auth/refresh", nil)
+	testapp.ExpectError(t, r, http.StatusInternalServerError, "internal_error")
 	if cookies := r.Header.Values("Set-Cookie"); len(cookies) != 0 {
 		t.Fatalf("a server-side failure cleared the cookies: %v", cookies)
 	}
@@ -122,28 +123,28 @@ func TestLogoutOfAnAlreadyRevokedSession(t *testing.T) {
 	if testdb.OnPostgres() {
 		t.Skip("on PostgreSQL the other instance is notified at once: it is never behind long enough to build this case (see TestRevocationReachesTheOtherInstanceWithinASecond)")
 	}
-	one := newTestApp(t)
-	two := one.anotherInstance(t, server.Options{RevocationSyncInterval: time.Hour})
-	b, _ := one.signedIn(t)
+	one := testapp.New(t)
+	two := one.AnotherInstance(t, server.Options{RevocationSyncInterval: time.Hour})
+	b, _ := one.SignedIn(t)
 	access, _ := tokensOf(b)
-	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil), http.StatusNoContent)
 
-	expectStatus(t, two.bearer(t, access), http.StatusOK) // not synced yet
-	r := two.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+access)
-	expectStatus(t, r, http.StatusNoContent)
-	expectError(t, two.bearer(t, access), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectStatus(t, bearer(t, two, access), http.StatusOK) // not synced yet
+	r := two.NewBrowser(t).Post("/api/auth/logout", nil, "Authorization", "Bearer "+access)
+	testapp.ExpectStatus(t, r, http.StatusNoContent)
+	testapp.ExpectError(t, bearer(t, two, access), http.StatusUnauthorized, "unauthenticated")
 }
 
 // Ended sessions (and their refresh tokens) and spent links do not pile up.
 func TestHousekeepingDeletesEndedSessions(t *testing.T) {
-	app := newTestApp(t)
-	b, email := app.signedIn(t)
-	expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK)
-	live := app.login(t, email)
-	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	app := testapp.New(t)
+	b, email := app.SignedIn(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/refresh", nil), http.StatusOK)
+	live := app.Login(t, email)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil), http.StatusNoContent)
 
 	app.Clock.Advance(25 * time.Hour)
-	expectStatus(t, live.post("/api/auth/refresh", nil), http.StatusOK) // keep this one alive
+	testapp.ExpectStatus(t, live.Post("/api/auth/refresh", nil), http.StatusOK) // keep this one alive
 	if err := app.Prune(t.Context()); err != nil {
 		t.Fatal(err)
 	}
@@ -154,45 +155,45 @@ func TestHousekeepingDeletesEndedSessions(t *testing.T) {
 	if sessions != 1 || tokens != 2 || links != 0 {
 		t.Fatalf("after pruning: %d sessions, %d refresh tokens, %d links; want 1, 2 (the live session's), 0", sessions, tokens, links)
 	}
-	expectStatus(t, live.get("/api/me"), http.StatusOK)
+	testapp.ExpectStatus(t, live.Get("/api/me"), http.StatusOK)
 }
 
 // Signing out after a long pause (the access cookie has expired) must end
 // the session through the refresh cookie, not leave it alive for days.
 func TestLogoutWithExpiredAccessCookieEndsTheSession(t *testing.T) {
-	app := newTestApp(t)
-	b, email := app.signedIn(t)
-	other := app.login(t, email)
+	app := testapp.New(t)
+	b, email := app.SignedIn(t)
+	other := app.Login(t, email)
 	_, refresh := tokensOf(b)
 	app.Clock.Advance(app.Config.AccessTokenTTL + 2*time.Second)
-	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
 
-	r := b.post("/api/auth/logout", nil)
-	expectStatus(t, r, http.StatusNoContent)
+	r := b.Post("/api/auth/logout", nil)
+	testapp.ExpectStatus(t, r, http.StatusNoContent)
 	if a, rf := tokensOf(b); a != "" || rf != "" {
 		t.Fatal("logout did not clear the cookies")
 	}
-	stale := app.newBrowser(t)
-	stale.setRefreshCookie(refresh)
-	expectError(t, stale.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
-	expectStatus(t, other.post("/api/auth/refresh", nil), http.StatusOK) // only that session ended
+	stale := app.NewBrowser(t)
+	stale.SetRefreshCookie(refresh)
+	testapp.ExpectError(t, stale.Post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+	testapp.ExpectStatus(t, other.Post("/api/auth/refresh", nil), http.StatusOK) // only that session ended
 
 	// Without any credential there is nothing to end.
-	expectError(t, app.newBrowser(t).post("/api/auth/logout", nil), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, app.NewBrowser(t).Post("/api/auth/logout", nil), http.StatusUnauthorized, "unauthenticated")
 }
 
 // Ending an ended session again writes nothing more.
 func TestRepeatedSessionDeletionWritesNothing(t *testing.T) {
-	app := newTestApp(t)
-	a, email := app.signedIn(t)
-	b := app.login(t, email)
-	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	app := testapp.New(t)
+	a, email := app.SignedIn(t)
+	b := app.Login(t, email)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil), http.StatusNoContent)
 	var ended struct {
 		ID string
 	}
 	app.DB.Model(&models.Session{}).Where("revoked_at IS NOT NULL").Select("id").Take(&ended)
 	for range 5 {
-		expectStatus(t, a.do(http.MethodDelete, "/api/auth/sessions/"+ended.ID, nil), http.StatusNoContent)
+		testapp.ExpectStatus(t, a.Do(http.MethodDelete, "/api/auth/sessions/"+ended.ID, nil), http.StatusNoContent)
 	}
 	var rows int64
 	app.DB.Model(&models.Revocation{}).Where("kind = ?", models.RevokeSession).Count(&rows)
@@ -204,20 +205,20 @@ func TestRepeatedSessionDeletionWritesNothing(t *testing.T) {
 // Behind a trusted proxy: entries with ports are understood, and IPv6
 // clients are limited per /64 (one customer usually holds a whole /64).
 func TestForwardedAddressesWithPortsAndIPv6RateLimitPrefix(t *testing.T) {
-	app := newTestApp(t, func(c *config.Config) {
+	app := testapp.New(t, func(c *config.Config) {
 		c.TrustedProxies = []string{"127.0.0.1/32"}
 		c.AuthRateLimitMax = 2
 	})
-	_, email := app.signedIn(t)
+	_, email := app.SignedIn(t)
 	if ip := currentSessionIP(t, app, email, "X-Forwarded-For", "203.0.113.8:4711"); ip != "203.0.113.8" {
 		t.Fatalf("X-Forwarded-For with a port: session ip %q, want 203.0.113.8", ip)
 	}
 
-	login := func(xff string) response {
-		return app.newBrowser(t).post("/api/auth/login", map[string]string{"email": uniqueEmail(), "password": "wrong password!"}, "X-Forwarded-For", xff)
+	login := func(xff string) testapp.Response {
+		return app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": testapp.UniqueEmail(), "password": "wrong password!"}, "X-Forwarded-For", xff)
 	}
-	expectStatus(t, login("2001:db8:1:1::1"), http.StatusUnauthorized)
-	expectStatus(t, login("[2001:db8:1:1::2]:4711"), http.StatusUnauthorized)
-	expectError(t, login("2001:db8:1:1:ffff::3"), http.StatusTooManyRequests, "rate_limited") // same /64
-	expectStatus(t, login("2001:db8:1:2::1"), http.StatusUnauthorized)                        // another /64
+	testapp.ExpectStatus(t, login("2001:db8:1:1::1"), http.StatusUnauthorized)
+	testapp.ExpectStatus(t, login("[2001:db8:1:1::2]:4711"), http.StatusUnauthorized)
+	testapp.ExpectError(t, login("2001:db8:1:1:ffff::3"), http.StatusTooManyRequests, "rate_limited") // same /64
+	testapp.ExpectStatus(t, login("2001:db8:1:2::1"), http.StatusUnauthorized)                        // another /64
 }

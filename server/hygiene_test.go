@@ -22,13 +22,14 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // on returns b reporting to t (a subtest) instead of the test that made it;
 // it shares b's cookie jar.
-func on(t *testing.T, b *browser) *browser {
+func on(t *testing.T, b *testapp.Browser) *testapp.Browser {
 	c := *b
-	c.t = t
+	c.TB = t
 	return &c
 }
 
@@ -36,7 +37,7 @@ func on(t *testing.T, b *browser) *browser {
 // if the server stops reading the body and resets the connection (as it
 // does for a body over the limit, which net/http would report as a write
 // error instead of the response).
-func rawPost(t *testing.T, app *testApp, path, contentType, body string) response {
+func rawPost(t *testing.T, app *testapp.App, path, contentType, body string) testapp.Response {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(app.URL, "http://"))
 	if err != nil {
@@ -57,11 +58,11 @@ func rawPost(t *testing.T, app *testApp, path, contentType, body string) respons
 	if err != nil {
 		t.Fatalf("reading the body of the answer: %v", err)
 	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: data}
+	return testapp.Response{Status: res.StatusCode, Header: res.Header, Body: data}
 }
 
 // setCookies parses the Set-Cookie headers of r by name.
-func setCookies(t *testing.T, r response) map[string]*http.Cookie {
+func setCookies(t *testing.T, r testapp.Response) map[string]*http.Cookie {
 	t.Helper()
 	out := map[string]*http.Cookie{}
 	for _, line := range r.Header.Values("Set-Cookie") {
@@ -84,7 +85,7 @@ var leakMarkers = []string{"gorm", "sql", "sqlite", "runtime", "goroutine", ".go
 
 // expectEnvelope checks that r is exactly {"error":{"code","message"}} with
 // a snake_case code, a sentence for a message, and no internals.
-func expectEnvelope(t *testing.T, r response) {
+func expectEnvelope(t *testing.T, r testapp.Response) {
 	t.Helper()
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("status %d: error Content-Type %q, want application/json", r.Status, ct)
@@ -119,11 +120,11 @@ func expectEnvelope(t *testing.T, r response) {
 const someLogin = `{"email":"nobody@example.com","password":"wrong password!"}`
 
 func TestBodyMustBeJSON(t *testing.T) {
-	app := newTestApp(t)
-	b := app.newBrowser(t)
+	app := testapp.New(t)
+	b := app.NewBrowser(t)
 	bodies := map[string]string{
 		"/api/auth/login":    someLogin,
-		"/api/auth/register": `{"email":"` + uniqueEmail() + `","password":"` + testPassword + `"}`,
+		"/api/auth/register": `{"email":"` + testapp.UniqueEmail() + `","password":"` + testapp.Password + `"}`,
 	}
 	refused := []struct {
 		name    string
@@ -144,23 +145,23 @@ func TestBodyMustBeJSON(t *testing.T) {
 				if body == "" {
 					body = bodies[path]
 				}
-				r := send(on(t, b), http.MethodPost, path, body, tt.headers...)
-				expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+				r := on(t, b).Send(http.MethodPost, path, body, tt.headers...)
+				testapp.ExpectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 				expectEnvelope(t, r)
 			})
 		}
 	}
 
 	// JSON with parameters is JSON.
-	r := send(b, http.MethodPost, "/api/auth/login", someLogin, "Content-Type", "application/json; charset=utf-8")
-	expectError(t, r, http.StatusUnauthorized, "invalid_credentials")
-	r = send(b, http.MethodPost, "/api/auth/register", `{"email":"`+uniqueEmail()+`","password":"`+testPassword+`"}`, "Content-Type", "application/json; charset=utf-8")
-	expectStatus(t, r, http.StatusAccepted)
+	r := b.Send(http.MethodPost, "/api/auth/login", someLogin, "Content-Type", "application/json; charset=utf-8")
+	testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_credentials")
+	r = b.Send(http.MethodPost, "/api/auth/register", `{"email":"`+testapp.UniqueEmail()+`","password":"`+testapp.Password+`"}`, "Content-Type", "application/json; charset=utf-8")
+	testapp.ExpectStatus(t, r, http.StatusAccepted)
 }
 
 func TestStrictJSON(t *testing.T) {
-	app := newTestApp(t)
-	b := app.newBrowser(t)
+	app := testapp.New(t)
+	b := app.NewBrowser(t)
 	tests := []struct {
 		name string
 		body string
@@ -178,14 +179,14 @@ func TestStrictJSON(t *testing.T) {
 	for _, path := range []string{"/api/auth/login", "/api/auth/register"} {
 		for _, tt := range tests {
 			t.Run(path+" "+tt.name, func(t *testing.T) {
-				r := on(t, b).post(path, tt.body) // a string body goes out as application/json
-				expectError(t, r, http.StatusBadRequest, "invalid_json")
+				r := on(t, b).Post(path, tt.body) // a string body goes out as application/json
+				testapp.ExpectError(t, r, http.StatusBadRequest, "invalid_json")
 				expectEnvelope(t, r)
 			})
 		}
 	}
 	// Whitespace after the one object is fine.
-	expectError(t, b.post("/api/auth/login", someLogin+"\n"), http.StatusUnauthorized, "invalid_credentials")
+	testapp.ExpectError(t, b.Post("/api/auth/login", someLogin+"\n"), http.StatusUnauthorized, "invalid_credentials")
 }
 
 // A body over the limit gets a 413 that Go's net/http client can read,
@@ -193,7 +194,7 @@ func TestStrictJSON(t *testing.T) {
 // data turns its close into a reset that destroys the answer. The
 // connection stays usable.
 func TestOversizedBodyAnswerReachesGoClients(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	client := &http.Client{Timeout: 30 * time.Second}
 	for _, size := range []int{100 << 10, 1 << 20} {
 		body := `{"email":"a@example.com","password":"` + strings.Repeat("a", size) + `"}`
@@ -216,21 +217,21 @@ func TestOversizedBodyAnswerReachesGoClients(t *testing.T) {
 }
 
 func TestBodyOver64KiBIsRefused(t *testing.T) {
-	app := newTestApp(t)
-	b := app.newBrowser(t)
+	app := testapp.New(t)
+	b := app.NewBrowser(t)
 	big := `{"email":"a@example.com","password":"` + strings.Repeat("a", 64<<10) + `"}`
 	r := rawPost(t, app, "/api/auth/login", "application/json", big)
-	expectError(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+	testapp.ExpectError(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
 	expectEnvelope(t, r)
 
 	// Just under the limit is read and reaches the handler.
 	under := `{"email":"a@example.com","password":"` + strings.Repeat("a", 60<<10) + `"}`
-	expectError(t, b.post("/api/auth/login", under), http.StatusUnauthorized, "invalid_credentials")
+	testapp.ExpectError(t, b.Post("/api/auth/login", under), http.StatusUnauthorized, "invalid_credentials")
 }
 
 func TestCrossOriginRequestsAreRefused(t *testing.T) {
-	app := newTestApp(t)
-	b := app.newBrowser(t)
+	app := testapp.New(t)
+	b := app.NewBrowser(t)
 	host, port, _ := net.SplitHostPort(strings.TrimPrefix(app.URL, "http://"))
 	portNumber, _ := strconv.Atoi(port)
 	otherPort := "http://" + net.JoinHostPort(host, strconv.Itoa(portNumber+1))
@@ -251,105 +252,109 @@ func TestCrossOriginRequestsAreRefused(t *testing.T) {
 	for _, path := range []string{"/api/auth/login", "/api/auth/register"} {
 		for _, tt := range tests {
 			t.Run(path+" "+tt.name, func(t *testing.T) {
-				r := on(t, b).post(path, someLogin, tt.headers...)
-				expectError(t, r, http.StatusForbidden, "cross_origin_request")
+				r := on(t, b).Post(path, someLogin, tt.headers...)
+				testapp.ExpectError(t, r, http.StatusForbidden, "cross_origin_request")
 				expectEnvelope(t, r)
 			})
 		}
 	}
 
 	// The app's own origin passes the check and reaches the handler.
-	r := b.post("/api/auth/login", someLogin, "Origin", app.URL, "Sec-Fetch-Site", "same-origin")
-	expectError(t, r, http.StatusUnauthorized, "invalid_credentials")
+	r := b.Post("/api/auth/login", someLogin, "Origin", app.URL, "Sec-Fetch-Site", "same-origin")
+	testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_credentials")
 	// So does a client that sends neither header (curl, mobile apps).
-	expectError(t, b.post("/api/auth/login", someLogin), http.StatusUnauthorized, "invalid_credentials")
+	testapp.ExpectError(t, b.Post("/api/auth/login", someLogin), http.StatusUnauthorized, "invalid_credentials")
 
 	// A forged logout from another site leaves the session alone.
-	victim, _ := app.signedIn(t)
-	expectError(t, victim.post("/api/auth/logout", nil, "Origin", "https://evil.example"), http.StatusForbidden, "cross_origin_request")
-	expectError(t, victim.post("/api/auth/logout-all", nil, "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "cross_origin_request")
-	expectStatus(t, victim.get("/api/me"), http.StatusOK)
+	victim, _ := app.SignedIn(t)
+	testapp.ExpectError(t, victim.Post("/api/auth/logout", nil, "Origin", "https://evil.example"), http.StatusForbidden, "cross_origin_request")
+	testapp.ExpectError(t, victim.Post("/api/auth/logout-all", nil, "Sec-Fetch-Site", "cross-site"), http.StatusForbidden, "cross_origin_request")
+	testapp.ExpectStatus(t, victim.Get("/api/me"), http.StatusOK)
 
 	// Reads are not refused by this check.
-	expectStatus(t, victim.get("/api/me", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), http.StatusOK)
-	expectStatus(t, victim.get("/healthz", "Origin", "https://evil.example"), http.StatusOK)
+	testapp.ExpectStatus(t, victim.Get("/api/me", "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site"), http.StatusOK)
+	testapp.ExpectStatus(t, victim.Get("/healthz", "Origin", "https://evil.example"), http.StatusOK)
 }
 
 func TestNoStoreOnEveryAuthResponse(t *testing.T) {
-	app := newTestApp(t)
-	b, email := app.signedIn(t)
-	anon := app.newBrowser(t)
+	app := testapp.New(t)
+	b, email := app.SignedIn(t)
+	anon := app.NewBrowser(t)
 
 	// Token mode gives a refresh token and a session id to work with.
-	tok := anon.post("/api/auth/token", map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-	expectStatus(t, tok, http.StatusOK)
+	tok := anon.Post("/api/auth/token", map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+	testapp.ExpectStatus(t, tok, http.StatusOK)
 	refreshToken, _ := tok.JSON(t)["refresh_token"].(string)
 	bearer := "Bearer " + tok.JSON(t)["access_token"].(string)
-	sessions := b.get("/api/auth/sessions")
-	expectStatus(t, sessions, http.StatusOK)
+	sessions := b.Get("/api/auth/sessions")
+	testapp.ExpectStatus(t, sessions, http.StatusOK)
 
-	unverified := app.register(t)
-	verifyToken := app.Mail.lastToken(t, unverified)
+	unverified := app.Register(t)
+	verifyToken := app.Mail.LastToken(t, unverified)
 
 	type step struct {
 		name   string
-		do     func(t *testing.T) response
+		do     func(t *testing.T) testapp.Response
 		status int // 0: any (routes still being built)
 	}
 	steps := []step{
-		{"register", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/register", map[string]string{"email": uniqueEmail(), "password": testPassword})
+		{"register", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/register", map[string]string{"email": testapp.UniqueEmail(), "password": testapp.Password})
 		}, 202},
-		{"register invalid email", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/register", map[string]string{"email": "nope", "password": testPassword})
+		{"register invalid email", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/register", map[string]string{"email": "nope", "password": testapp.Password})
 		}, 400},
-		{"verify-email", func(t *testing.T) response {
-			return app.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": verifyToken})
+		{"verify-email", func(t *testing.T) testapp.Response {
+			return app.NewBrowser(t).Post("/api/auth/verify-email", map[string]string{"token": verifyToken})
 		}, 200},
-		{"verify-email bad token", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/verify-email", map[string]string{"token": "x"})
+		{"verify-email bad token", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/verify-email", map[string]string{"token": "x"})
 		}, 400},
-		{"resend-verification", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/resend-verification", map[string]string{"email": uniqueEmail()})
+		{"resend-verification", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/resend-verification", map[string]string{"email": testapp.UniqueEmail()})
 		}, 202},
-		{"login", func(t *testing.T) response {
-			return app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": testPassword})
+		{"login", func(t *testing.T) testapp.Response {
+			return app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password})
 		}, 200},
-		{"login wrong password", func(t *testing.T) response { return on(t, anon).post("/api/auth/login", someLogin) }, 401},
-		{"refresh", func(t *testing.T) response { return on(t, b).post("/api/auth/refresh", nil) }, 200},
-		{"refresh without cookie", func(t *testing.T) response { return on(t, anon).post("/api/auth/refresh", nil) }, 401},
-		{"token refresh grant", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": refreshToken})
+		{"login wrong password", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/login", someLogin) }, 401},
+		{"refresh", func(t *testing.T) testapp.Response { return on(t, b).Post("/api/auth/refresh", nil) }, 200},
+		{"refresh without cookie", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/refresh", nil) }, 401},
+		{"token refresh grant", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": refreshToken})
 		}, 200},
-		{"token bad grant", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/token", map[string]string{"grant_type": "magic"})
+		{"token bad grant", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/token", map[string]string{"grant_type": "magic"})
 		}, 400},
-		{"sessions", func(t *testing.T) response { return on(t, b).get("/api/auth/sessions") }, 200},
-		{"sessions unauthenticated", func(t *testing.T) response { return on(t, anon).get("/api/auth/sessions") }, 401},
-		{"delete unknown session", func(t *testing.T) response { return on(t, b).do(http.MethodDelete, "/api/auth/sessions/nope", nil) }, 404},
-		{"me", func(t *testing.T) response { return on(t, b).get("/api/me") }, 200},
-		{"me unauthenticated", func(t *testing.T) response { return on(t, anon).get("/api/me") }, 401},
-		{"forgot-password", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/forgot-password", map[string]string{"email": email})
+		{"sessions", func(t *testing.T) testapp.Response { return on(t, b).Get("/api/auth/sessions") }, 200},
+		{"sessions unauthenticated", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/auth/sessions") }, 401},
+		{"delete unknown session", func(t *testing.T) testapp.Response {
+			return on(t, b).Do(http.MethodDelete, "/api/auth/sessions/nope", nil)
+		}, 404},
+		{"me", func(t *testing.T) testapp.Response { return on(t, b).Get("/api/me") }, 200},
+		{"me unauthenticated", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/me") }, 401},
+		{"forgot-password", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/forgot-password", map[string]string{"email": email})
 		}, 0},
-		{"reset-password", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/reset-password", map[string]string{"token": "x", "password": testPassword})
+		{"reset-password", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/reset-password", map[string]string{"token": "x", "password": testapp.Password})
 		}, 0},
-		{"change-password", func(t *testing.T) response {
-			return on(t, b).post("/api/auth/change-password", map[string]string{"current_password": "wrong password!", "new_password": testPassword + "!"})
+		{"change-password", func(t *testing.T) testapp.Response {
+			return on(t, b).Post("/api/auth/change-password", map[string]string{"current_password": "wrong password!", "new_password": testapp.Password + "!"})
 		}, 0},
-		{"unknown auth path", func(t *testing.T) response { return on(t, anon).get("/api/auth/nope") }, 404},
-		{"bad JSON", func(t *testing.T) response { return on(t, anon).post("/api/auth/login", "{") }, 400},
-		{"logout with Bearer", func(t *testing.T) response { return on(t, anon).post("/api/auth/logout", nil, "Authorization", bearer) }, 204},
-		{"logout-all", func(t *testing.T) response { return on(t, b).post("/api/auth/logout-all", nil) }, 204},
-		{"logout unauthenticated", func(t *testing.T) response { return on(t, anon).post("/api/auth/logout", nil) }, 401},
+		{"unknown auth path", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/auth/nope") }, 404},
+		{"bad JSON", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/login", "{") }, 400},
+		{"logout with Bearer", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/logout", nil, "Authorization", bearer)
+		}, 204},
+		{"logout-all", func(t *testing.T) testapp.Response { return on(t, b).Post("/api/auth/logout-all", nil) }, 204},
+		{"logout unauthenticated", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/logout", nil) }, 401},
 	}
 	// (429 rate_limited is checked in TestAuthRateLimit.)
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
 			r := s.do(t)
 			if s.status != 0 {
-				expectStatus(t, r, s.status)
+				testapp.ExpectStatus(t, r, s.status)
 			}
 			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Fatalf("status %d: Cache-Control %q, want no-store", r.Status, cc)
@@ -361,23 +366,23 @@ func TestNoStoreOnEveryAuthResponse(t *testing.T) {
 	// responses too.
 	refusals := []struct {
 		name   string
-		do     func(t *testing.T) response
+		do     func(t *testing.T) testapp.Response
 		status int
 	}{
-		{"415", func(t *testing.T) response {
-			return send(on(t, anon), http.MethodPost, "/api/auth/login", someLogin, "Content-Type", "text/plain")
+		{"415", func(t *testing.T) testapp.Response {
+			return on(t, anon).Send(http.MethodPost, "/api/auth/login", someLogin, "Content-Type", "text/plain")
 		}, 415},
-		{"403", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/login", someLogin, "Origin", "https://evil.example")
+		{"403", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/login", someLogin, "Origin", "https://evil.example")
 		}, 403},
-		{"413", func(t *testing.T) response {
+		{"413", func(t *testing.T) testapp.Response {
 			return rawPost(t, app, "/api/auth/login", "application/json", `{"email":"`+strings.Repeat("a", 70<<10)+`"}`)
 		}, 413},
 	}
 	for _, s := range refusals {
 		t.Run("refusal "+s.name, func(t *testing.T) {
 			r := s.do(t)
-			expectStatus(t, r, s.status)
+			testapp.ExpectStatus(t, r, s.status)
 			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
 				t.Errorf("a %d refusal on /api/auth/login has Cache-Control %q, want no-store (the contract: every /api/auth/* response)", r.Status, cc)
 			}
@@ -386,42 +391,46 @@ func TestNoStoreOnEveryAuthResponse(t *testing.T) {
 }
 
 func TestEveryErrorIsTheEnvelope(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
-	anon := app.newBrowser(t)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
+	anon := app.NewBrowser(t)
 	tests := []struct {
 		name   string
-		do     func(t *testing.T) response
+		do     func(t *testing.T) testapp.Response
 		status []int
 	}{
-		{"unknown api path", func(t *testing.T) response { return on(t, anon).get("/api/nope") }, []int{404}},
-		{"unknown auth path", func(t *testing.T) response { return on(t, anon).post("/api/auth/nope", map[string]string{}) }, []int{404}},
-		{"path is not echoed", func(t *testing.T) response { return on(t, anon).get("/api/<script>alert(1)</script>") }, []int{404}},
-		{"wrong method on login", func(t *testing.T) response { return on(t, anon).get("/api/auth/login") }, []int{404, 405}},
-		{"wrong method on me", func(t *testing.T) response { return on(t, b).post("/api/me", nil) }, []int{404, 405}},
-		{"wrong method on sessions", func(t *testing.T) response { return on(t, b).do(http.MethodPut, "/api/auth/sessions", nil) }, []int{404, 405}},
-		{"unauthenticated", func(t *testing.T) response { return on(t, anon).get("/api/me") }, []int{401}},
-		{"bad bearer", func(t *testing.T) response {
-			return on(t, anon).get("/api/auth/sessions", "Authorization", "Bearer x.y.z")
+		{"unknown api path", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/nope") }, []int{404}},
+		{"unknown auth path", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/nope", map[string]string{}) }, []int{404}},
+		{"path is not echoed", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/<script>alert(1)</script>") }, []int{404}},
+		{"wrong method on login", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/auth/login") }, []int{404, 405}},
+		{"wrong method on me", func(t *testing.T) testapp.Response { return on(t, b).Post("/api/me", nil) }, []int{404, 405}},
+		{"wrong method on sessions", func(t *testing.T) testapp.Response { return on(t, b).Do(http.MethodPut, "/api/auth/sessions", nil) }, []int{404, 405}},
+		{"unauthenticated", func(t *testing.T) testapp.Response { return on(t, anon).Get("/api/me") }, []int{401}},
+		{"bad bearer", func(t *testing.T) testapp.Response {
+			return on(t, anon).Get("/api/auth/sessions", "Authorization", "Bearer x.y.z")
 		}, []int{401}},
-		{"invalid json", func(t *testing.T) response { return on(t, anon).post("/api/auth/login", `{"email": 5}`) }, []int{400}},
-		{"invalid email", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/login", map[string]string{"email": "x", "password": "y"})
+		{"invalid json", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/login", `{"email": 5}`) }, []int{400}},
+		{"invalid email", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/login", map[string]string{"email": "x", "password": "y"})
 		}, []int{400}},
-		{"missing field", func(t *testing.T) response { return on(t, anon).post("/api/auth/verify-email", map[string]string{}) }, []int{400}},
-		{"unsupported grant", func(t *testing.T) response {
-			return on(t, anon).post("/api/auth/token", map[string]string{"grant_type": "x"})
+		{"missing field", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/verify-email", map[string]string{})
 		}, []int{400}},
-		{"unknown session", func(t *testing.T) response { return on(t, b).do(http.MethodDelete, "/api/auth/sessions/nope", nil) }, []int{404}},
-		{"wrong password", func(t *testing.T) response { return on(t, anon).post("/api/auth/login", someLogin) }, []int{401}},
-		{"refresh without cookie", func(t *testing.T) response { return on(t, anon).post("/api/auth/refresh", nil) }, []int{401}},
-		{"415", func(t *testing.T) response {
-			return send(on(t, anon), http.MethodPost, "/api/auth/register", "a=b", "Content-Type", "application/x-www-form-urlencoded")
+		{"unsupported grant", func(t *testing.T) testapp.Response {
+			return on(t, anon).Post("/api/auth/token", map[string]string{"grant_type": "x"})
+		}, []int{400}},
+		{"unknown session", func(t *testing.T) testapp.Response {
+			return on(t, b).Do(http.MethodDelete, "/api/auth/sessions/nope", nil)
+		}, []int{404}},
+		{"wrong password", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/login", someLogin) }, []int{401}},
+		{"refresh without cookie", func(t *testing.T) testapp.Response { return on(t, anon).Post("/api/auth/refresh", nil) }, []int{401}},
+		{"415", func(t *testing.T) testapp.Response {
+			return on(t, anon).Send(http.MethodPost, "/api/auth/register", "a=b", "Content-Type", "application/x-www-form-urlencoded")
 		}, []int{415}},
-		{"413", func(t *testing.T) response {
+		{"413", func(t *testing.T) testapp.Response {
 			return rawPost(t, app, "/api/auth/register", "application/json", `{"name":"`+strings.Repeat("a", 70<<10)+`"}`)
 		}, []int{413}},
-		{"403", func(t *testing.T) response { return on(t, b).post("/api/auth/logout", nil, "Origin", "null") }, []int{403}},
+		{"403", func(t *testing.T) testapp.Response { return on(t, b).Post("/api/auth/logout", nil, "Origin", "null") }, []int{403}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -442,8 +451,8 @@ func TestEveryErrorIsTheEnvelope(t *testing.T) {
 }
 
 func TestUnauthenticated(t *testing.T) {
-	app := newTestApp(t)
-	anon := app.newBrowser(t)
+	app := testapp.New(t)
+	anon := app.NewBrowser(t)
 	routes := []struct{ method, path string }{
 		{http.MethodGet, "/api/me"},
 		{http.MethodGet, "/api/auth/sessions"},
@@ -466,8 +475,8 @@ func TestUnauthenticated(t *testing.T) {
 	for _, rt := range routes {
 		for _, h := range headers {
 			t.Run(rt.method+" "+rt.path+" "+h.name, func(t *testing.T) {
-				r := on(t, anon).do(rt.method, rt.path, nil, h.headers...)
-				expectError(t, r, http.StatusUnauthorized, "unauthenticated")
+				r := on(t, anon).Do(rt.method, rt.path, nil, h.headers...)
+				testapp.ExpectError(t, r, http.StatusUnauthorized, "unauthenticated")
 				expectEnvelope(t, r)
 			})
 		}
@@ -475,29 +484,29 @@ func TestUnauthenticated(t *testing.T) {
 }
 
 func TestInvalidBearerIsNotRescuedByCookie(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
-	expectStatus(t, b.get("/api/me"), http.StatusOK)
-	expectError(t, b.get("/api/me", "Authorization", "Bearer garbage"), http.StatusUnauthorized, "unauthenticated")
-	expectError(t, b.get("/api/auth/sessions", "Authorization", "Bearer garbage"), http.StatusUnauthorized, "unauthenticated")
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK)
+	testapp.ExpectError(t, b.Get("/api/me", "Authorization", "Bearer garbage"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, b.Get("/api/auth/sessions", "Authorization", "Bearer garbage"), http.StatusUnauthorized, "unauthenticated")
 	// A failed Bearer logout does not end the cookie's session either.
-	expectError(t, b.post("/api/auth/logout", nil, "Authorization", "Bearer garbage"), http.StatusUnauthorized, "unauthenticated")
-	expectStatus(t, b.get("/api/me"), http.StatusOK)
+	testapp.ExpectError(t, b.Post("/api/auth/logout", nil, "Authorization", "Bearer garbage"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK)
 }
 
 func TestSessionCookieAttributes(t *testing.T) {
 	for _, secure := range []bool{false, true} {
 		t.Run("secure="+strconv.FormatBool(secure), func(t *testing.T) {
-			app := newTestApp(t, func(c *config.Config) { c.CookieSecure = secure })
-			_, email := app.signedIn(t)
+			app := testapp.New(t, func(c *config.Config) { c.CookieSecure = secure })
+			_, email := app.SignedIn(t)
 			accessName, refreshName := "access_token", "refresh_token"
 			if secure {
 				accessName, refreshName = "__Host-access_token", "__Secure-refresh_token"
 			}
 
-			b := app.newBrowser(t)
-			login := b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword})
-			expectStatus(t, login, http.StatusOK)
+			b := app.NewBrowser(t)
+			login := b.Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password})
+			testapp.ExpectStatus(t, login, http.StatusOK)
 			set := setCookies(t, login)
 			if len(set) != 2 {
 				t.Fatalf("login set %d cookies, want %s and %s: %q", len(set), accessName, refreshName, login.Header.Values("Set-Cookie"))
@@ -530,8 +539,8 @@ func TestSessionCookieAttributes(t *testing.T) {
 
 			// Logout with the access cookie (sent by hand: a cookie jar does
 			// not send Secure cookies over plain http).
-			logout := app.newBrowser(t).post("/api/auth/logout", nil, "Cookie", accessName+"="+access.Value)
-			expectStatus(t, logout, http.StatusNoContent)
+			logout := app.NewBrowser(t).Post("/api/auth/logout", nil, "Cookie", accessName+"="+access.Value)
+			testapp.ExpectStatus(t, logout, http.StatusNoContent)
 			cleared := setCookies(t, logout)
 			for _, w := range want {
 				c := cleared[w.c.Name]
@@ -545,28 +554,28 @@ func TestSessionCookieAttributes(t *testing.T) {
 				}
 			}
 			// The session has ended: its access token no longer works.
-			expectError(t, app.newBrowser(t).get("/api/me", "Authorization", "Bearer "+access.Value), http.StatusUnauthorized, "unauthenticated")
+			testapp.ExpectError(t, app.NewBrowser(t).Get("/api/me", "Authorization", "Bearer "+access.Value), http.StatusUnauthorized, "unauthenticated")
 		})
 	}
 }
 
 // A browser logout in the jar's own flow clears both cookies.
 func TestLogoutClearsCookiesInTheBrowser(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
-	if b.cookie("/", "access_token") == "" || b.cookie("/api/auth/refresh", "refresh_token") == "" {
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
+	if b.Cookie("/", "access_token") == "" || b.Cookie("/api/auth/refresh", "refresh_token") == "" {
 		t.Fatal("signed-in browser lacks a cookie")
 	}
-	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
-	if b.cookie("/", "access_token") != "" || b.cookie("/api/auth/refresh", "refresh_token") != "" {
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil), http.StatusNoContent)
+	if b.Cookie("/", "access_token") != "" || b.Cookie("/api/auth/refresh", "refresh_token") != "" {
 		t.Fatal("cookies survive logout")
 	}
-	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
 }
 
-func expectRateLimited(t *testing.T, r response) {
+func expectRateLimited(t *testing.T, r testapp.Response) {
 	t.Helper()
-	expectError(t, r, http.StatusTooManyRequests, "rate_limited")
+	testapp.ExpectError(t, r, http.StatusTooManyRequests, "rate_limited")
 	expectEnvelope(t, r)
 	if n, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || n < 1 {
 		t.Fatalf("Retry-After %q, want a positive number of seconds", r.Header.Get("Retry-After"))
@@ -580,51 +589,51 @@ func TestAuthRateLimit(t *testing.T) {
 	limit3 := func(c *config.Config) { c.AuthRateLimitMax = 3 }
 
 	t.Run("shared budget across credential-less routes", func(t *testing.T) {
-		app := newTestApp(t, limit3)
-		b := app.newBrowser(t)
-		expectStatus(t, b.post("/api/auth/register", map[string]string{"email": uniqueEmail(), "password": testPassword}), http.StatusAccepted)
+		app := testapp.New(t, limit3)
+		b := app.NewBrowser(t)
+		testapp.ExpectStatus(t, b.Post("/api/auth/register", map[string]string{"email": testapp.UniqueEmail(), "password": testapp.Password}), http.StatusAccepted)
 		// Refresh, in both modes, is not counted.
 		for range 3 {
-			expectError(t, b.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
-			expectError(t, b.post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}), http.StatusUnauthorized, "invalid_refresh_token")
+			testapp.ExpectError(t, b.Post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+			testapp.ExpectError(t, b.Post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}), http.StatusUnauthorized, "invalid_refresh_token")
 		}
-		expectError(t, b.post("/api/auth/login", someLogin), http.StatusUnauthorized, "invalid_credentials")
-		expectStatus(t, b.post("/api/auth/resend-verification", map[string]string{"email": uniqueEmail()}), http.StatusAccepted)
+		testapp.ExpectError(t, b.Post("/api/auth/login", someLogin), http.StatusUnauthorized, "invalid_credentials")
+		testapp.ExpectStatus(t, b.Post("/api/auth/resend-verification", map[string]string{"email": testapp.UniqueEmail()}), http.StatusAccepted)
 
 		// The 4th from this IP, whichever route and client.
-		expectRateLimited(t, app.newBrowser(t).post("/api/auth/login", someLogin))
-		expectRateLimited(t, b.post("/api/auth/register", map[string]string{"email": uniqueEmail(), "password": testPassword}))
-		expectRateLimited(t, b.post("/api/auth/token", map[string]string{"grant_type": "password", "email": "nobody@example.com", "password": "x"}))
+		expectRateLimited(t, app.NewBrowser(t).Post("/api/auth/login", someLogin))
+		expectRateLimited(t, b.Post("/api/auth/register", map[string]string{"email": testapp.UniqueEmail(), "password": testapp.Password}))
+		expectRateLimited(t, b.Post("/api/auth/token", map[string]string{"grant_type": "password", "email": "nobody@example.com", "password": "x"}))
 		// Refresh still reaches its handler.
-		expectError(t, b.post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
-		expectError(t, b.post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}), http.StatusUnauthorized, "invalid_refresh_token")
+		testapp.ExpectError(t, b.Post("/api/auth/refresh", nil), http.StatusUnauthorized, "invalid_refresh_token")
+		testapp.ExpectError(t, b.Post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}), http.StatusUnauthorized, "invalid_refresh_token")
 	})
 
 	t.Run("every credential-less route is limited", func(t *testing.T) {
 		for route, body := range map[string]map[string]string{
-			"register":            {"email": "x@example.com", "password": testPassword},
+			"register":            {"email": "x@example.com", "password": testapp.Password},
 			"verify-email":        {"token": "not-a-token"},
 			"resend-verification": {"email": "x@example.com"},
 			"login":               {"email": "x@example.com", "password": "x"},
 			"forgot-password":     {"email": "x@example.com"},
-			"reset-password":      {"token": "not-a-token", "password": testPassword},
+			"reset-password":      {"token": "not-a-token", "password": testapp.Password},
 			"token":               {"grant_type": "password", "email": "x@example.com", "password": "x"},
 		} {
-			app := newTestApp(t, func(c *config.Config) { c.AuthRateLimitMax = 1 })
-			b := app.newBrowser(t)
-			if r := b.post("/api/auth/"+route, body); r.Status == http.StatusTooManyRequests {
+			app := testapp.New(t, func(c *config.Config) { c.AuthRateLimitMax = 1 })
+			b := app.NewBrowser(t)
+			if r := b.Post("/api/auth/"+route, body); r.Status == http.StatusTooManyRequests {
 				t.Fatalf("%s: the first request is refused", route)
 			}
-			expectRateLimited(t, b.post("/api/auth/"+route, body))
+			expectRateLimited(t, b.Post("/api/auth/"+route, body))
 		}
 	})
 
 	t.Run("parallel requests cannot exceed the budget", func(t *testing.T) {
-		app := newTestApp(t, limit3)
+		app := testapp.New(t, limit3)
 		statuses := make(chan int, 20)
 		var wg sync.WaitGroup
 		for range 20 {
-			wg.Go(func() { statuses <- app.newBrowser(t).post("/api/auth/login", someLogin).Status })
+			wg.Go(func() { statuses <- app.NewBrowser(t).Post("/api/auth/login", someLogin).Status })
 		}
 		wg.Wait()
 		close(statuses)
@@ -638,62 +647,62 @@ func TestAuthRateLimit(t *testing.T) {
 	})
 
 	t.Run("password grant is counted", func(t *testing.T) {
-		app := newTestApp(t, limit3)
-		b := app.newBrowser(t)
+		app := testapp.New(t, limit3)
+		b := app.NewBrowser(t)
 		grant := map[string]string{"grant_type": "password", "email": "nobody@example.com", "password": "wrong password!"}
 		for range 3 {
-			expectError(t, b.post("/api/auth/token", grant), http.StatusUnauthorized, "invalid_credentials")
+			testapp.ExpectError(t, b.Post("/api/auth/token", grant), http.StatusUnauthorized, "invalid_credentials")
 		}
-		expectRateLimited(t, b.post("/api/auth/token", grant))
-		expectRateLimited(t, b.post("/api/auth/login", someLogin))
+		expectRateLimited(t, b.Post("/api/auth/token", grant))
+		expectRateLimited(t, b.Post("/api/auth/login", someLogin))
 	})
 
 	t.Run("X-Forwarded-For is ignored by default", func(t *testing.T) {
-		app := newTestApp(t, limit3)
-		b := app.newBrowser(t)
+		app := testapp.New(t, limit3)
+		b := app.NewBrowser(t)
 		for i := range 3 {
-			expectError(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1)), http.StatusUnauthorized, "invalid_credentials")
+			testapp.ExpectError(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1)), http.StatusUnauthorized, "invalid_credentials")
 		}
-		expectRateLimited(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113.99"))
+		expectRateLimited(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113.99"))
 	})
 
 	t.Run("trusted proxy: each forwarded client has its own budget", func(t *testing.T) {
-		app := newTestApp(t, limit3, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
-		b := app.newBrowser(t)
+		app := testapp.New(t, limit3, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+		b := app.NewBrowser(t)
 		for i := range 6 {
-			expectError(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1)), http.StatusUnauthorized, "invalid_credentials")
+			testapp.ExpectError(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1)), http.StatusUnauthorized, "invalid_credentials")
 		}
 		for range 3 {
-			expectError(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "198.51.100.7"), http.StatusUnauthorized, "invalid_credentials")
+			testapp.ExpectError(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "198.51.100.7"), http.StatusUnauthorized, "invalid_credentials")
 		}
-		expectRateLimited(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "198.51.100.7"))
+		expectRateLimited(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "198.51.100.7"))
 		// A client cannot escape by prepending addresses: the right-most
 		// untrusted entry is the client.
-		expectRateLimited(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "10.9.9.9, 198.51.100.7"))
-		expectError(t, b.post("/api/auth/login", someLogin, "X-Forwarded-For", "198.51.100.7, 198.51.100.8"), http.StatusUnauthorized, "invalid_credentials")
+		expectRateLimited(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "10.9.9.9, 198.51.100.7"))
+		testapp.ExpectError(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "198.51.100.7, 198.51.100.8"), http.StatusUnauthorized, "invalid_credentials")
 	})
 }
 
 // currentSessionIP signs email in with the given extra headers and returns
 // the ip of that session in /api/auth/sessions.
-func currentSessionIP(t *testing.T, app *testApp, email string, headers ...string) string {
+func currentSessionIP(t *testing.T, app *testapp.App, email string, headers ...string) string {
 	t.Helper()
-	b := app.newBrowser(t)
-	expectStatus(t, b.post("/api/auth/login", map[string]string{"email": email, "password": testPassword}, headers...), http.StatusOK)
+	b := app.NewBrowser(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password}, headers...), http.StatusOK)
 	return currentSession(t, b).IP
 }
 
 func TestSessionIPBehindProxies(t *testing.T) {
 	t.Run("untrusted", func(t *testing.T) {
-		app := newTestApp(t)
-		_, email := app.signedIn(t)
+		app := testapp.New(t)
+		_, email := app.SignedIn(t)
 		if ip := currentSessionIP(t, app, email, "X-Forwarded-For", "203.0.113.9"); ip != "127.0.0.1" {
 			t.Fatalf("session ip %q: X-Forwarded-For from an untrusted peer was believed", ip)
 		}
 	})
 	t.Run("trusted", func(t *testing.T) {
-		app := newTestApp(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
-		_, email := app.signedIn(t)
+		app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+		_, email := app.SignedIn(t)
 		tests := []struct{ xff, want string }{
 			{"203.0.113.9", "203.0.113.9"},
 			{"6.6.6.6, 203.0.113.9", "203.0.113.9"},
@@ -711,11 +720,11 @@ func TestSessionIPBehindProxies(t *testing.T) {
 }
 
 func TestJWKSVerifiesTheAccessToken(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 
-	r := app.newBrowser(t).get("/.well-known/jwks.json")
-	expectStatus(t, r, http.StatusOK)
+	r := app.NewBrowser(t).Get("/.well-known/jwks.json")
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	var set struct {
 		Keys []map[string]any `json:"keys"`
 	}
@@ -740,8 +749,8 @@ func TestJWKSVerifiesTheAccessToken(t *testing.T) {
 		t.Fatalf("JWK x is not a base64url Ed25519 key: %v", k["x"])
 	}
 
-	login := app.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": testPassword})
-	expectStatus(t, login, http.StatusOK)
+	login := app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password})
+	testapp.ExpectStatus(t, login, http.StatusOK)
 	access := setCookies(t, login)["access_token"]
 	if access == nil {
 		t.Fatal("login set no access cookie")
@@ -771,22 +780,22 @@ func TestJWKSVerifiesTheAccessToken(t *testing.T) {
 }
 
 func TestHealthz(t *testing.T) {
-	app := newTestApp(t)
-	expectStatus(t, app.newBrowser(t).get("/healthz"), http.StatusOK)
+	app := testapp.New(t)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Get("/healthz"), http.StatusOK)
 }
 
 func TestFrontendFallbackAndAPINotFound(t *testing.T) {
-	app := newTestApp(t)
-	b := app.newBrowser(t)
-	index := b.get("/")
-	expectStatus(t, index, http.StatusOK)
+	app := testapp.New(t)
+	b := app.NewBrowser(t)
+	index := b.Get("/")
+	testapp.ExpectStatus(t, index, http.StatusOK)
 	for path, status := range map[string]int{
 		"/login": 200, "/signup": 200, "/verify-email": 200, "/forgot-password": 200, "/reset-password": 200,
 		"/some/page": 404, "/dev/mail/x": 404,
 		"/apiary": 404, "/api.html": 404, // outside /api, although Fiber's prefix match says otherwise
 	} {
-		r := b.get(path)
-		expectStatus(t, r, status)
+		r := b.Get(path)
+		testapp.ExpectStatus(t, r, status)
 		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 			t.Errorf("GET %s: Content-Type %q, want text/html", path, ct)
 		}
@@ -795,8 +804,8 @@ func TestFrontendFallbackAndAPINotFound(t *testing.T) {
 		}
 	}
 	for _, path := range []string{"/api/some/page", "/api/auth/some/page", "/api", "/API/some/page", "/Api/auth/x"} {
-		r := b.get(path)
-		expectError(t, r, http.StatusNotFound, "not_found")
+		r := b.Get(path)
+		testapp.ExpectError(t, r, http.StatusNotFound, "not_found")
 		expectEnvelope(t, r)
 	}
 }

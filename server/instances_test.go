@@ -26,20 +26,20 @@ import (
 // twoInstances starts A and B on one new PostgreSQL schema. opts are B's
 // options; A polls the revocations table only hourly, so that what reaches
 // A in time came by notification.
-func twoInstances(t *testing.T, opts server.Options, options ...func(*config.Config)) (a, b *testApp) {
+func twoInstances(t *testing.T, opts server.Options, options ...func(*config.Config)) (a, b *testapp.App) {
 	t.Helper()
 	env := map[string]string{"DATABASE_URL": testdb.Postgres(t)}
-	a = wrapApp(testapp.NewWithEnv(t, env, newServerOptions(), options...))
-	return a, a.anotherInstance(t, opts)
+	a = testapp.NewWithEnv(t, env, testapp.ServerOptions(), options...)
+	return a, a.AnotherInstance(t, opts)
 }
 
 // refusedWithin polls /api/me on app with accessToken until it answers 401,
 // and fails the test if that takes longer than limit.
-func refusedWithin(t *testing.T, app *testApp, accessToken string, limit time.Duration) time.Duration {
+func refusedWithin(t *testing.T, app *testapp.App, accessToken string, limit time.Duration) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for {
-		r := app.bearer(t, accessToken)
+		r := bearer(t, app, accessToken)
 		if r.Status == http.StatusUnauthorized {
 			return time.Since(start)
 		}
@@ -56,11 +56,11 @@ func refusedWithin(t *testing.T, app *testApp, accessToken string, limit time.Du
 // The contract: a revocation made on one instance is refused by every
 // other within 1 s. B's polling is off (hourly): the notification does it.
 func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
-	a, b := twoInstances(t, newServerOptions())
-	_, email := a.signedIn(t)
+	a, b := twoInstances(t, testapp.ServerOptions())
+	_, email := a.SignedIn(t)
 	grant := func() tokenResponse {
-		_, tok := a.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-		expectStatus(t, b.bearer(t, tok.AccessToken), http.StatusOK)
+		_, tok := tokenGrant(t, a, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+		testapp.ExpectStatus(t, bearer(t, b, tok.AccessToken), http.StatusOK)
 		return tok
 	}
 	for _, tt := range []struct {
@@ -68,10 +68,10 @@ func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
 		revoke func(tok tokenResponse)
 	}{
 		{"logout", func(tok tokenResponse) {
-			expectStatus(t, a.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
+			testapp.ExpectStatus(t, a.NewBrowser(t).Post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
 		}},
 		{"logout-all", func(tok tokenResponse) {
-			expectStatus(t, a.newBrowser(t).post("/api/auth/logout-all", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
+			testapp.ExpectStatus(t, a.NewBrowser(t).Post("/api/auth/logout-all", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
 		}},
 		{"session deleted from another session", func(tok tokenResponse) {
 			other := grant()
@@ -82,16 +82,16 @@ func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
 			if err != nil || json.Unmarshal(payload, &claims) != nil {
 				t.Fatalf("reading the access token's sid: %v", err)
 			}
-			r := a.newBrowser(t).do(http.MethodDelete, "/api/auth/sessions/"+claims.SessionID, nil, "Authorization", "Bearer "+other.AccessToken)
-			expectStatus(t, r, http.StatusNoContent)
+			r := a.NewBrowser(t).Do(http.MethodDelete, "/api/auth/sessions/"+claims.SessionID, nil, "Authorization", "Bearer "+other.AccessToken)
+			testapp.ExpectStatus(t, r, http.StatusNoContent)
 		}},
 		{"refresh token reused", func(tok tokenResponse) {
 			refresh := map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken}
-			r, _ := a.tokenGrant(t, refresh)
-			expectStatus(t, r, http.StatusOK)
+			r, _ := tokenGrant(t, a, refresh)
+			testapp.ExpectStatus(t, r, http.StatusOK)
 			a.Clock.Advance(a.Config.RefreshReuseInterval + time.Second)
-			r, _ = a.tokenGrant(t, refresh)
-			expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+			r, _ = tokenGrant(t, a, refresh)
+			testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,10 +107,10 @@ func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
 // 200 ms), connects again, and notifications work again (A, which does not
 // poll).
 func TestRevocationsSurviveALostListeningConnection(t *testing.T) {
-	opts := newServerOptions()
+	opts := testapp.ServerOptions()
 	opts.RevocationSyncInterval = 200 * time.Millisecond
 	a, b := twoInstances(t, opts)
-	_, email := a.signedIn(t)
+	_, email := a.SignedIn(t)
 	schema, err := models.CurrentSchema(t.Context(), a.DB)
 	if err != nil {
 		t.Fatal(err)
@@ -138,14 +138,14 @@ func TestRevocationsSurviveALostListeningConnection(t *testing.T) {
 	}
 
 	// While nobody listens: B's polling.
-	_, tok := a.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-	expectStatus(t, a.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
+	_, tok := tokenGrant(t, a, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+	testapp.ExpectStatus(t, a.NewBrowser(t).Post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
 	refusedWithin(t, b, tok.AccessToken, time.Second)
 
 	// Connected again: A learns B's revocations by notification.
 	waitFor("both instances listening again", func() bool { return listeners() == 2 })
-	_, tok = b.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-	expectStatus(t, b.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
+	_, tok = tokenGrant(t, b, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+	testapp.ExpectStatus(t, b.NewBrowser(t).Post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
 	refusedWithin(t, a, tok.AccessToken, time.Second)
 }
 
@@ -153,21 +153,21 @@ func TestRevocationsSurviveALostListeningConnection(t *testing.T) {
 // one rotation, and every caller gets the same new token (none is logged
 // out), which then keeps working.
 func TestParallelRefreshAcrossInstances(t *testing.T) {
-	a, b := twoInstances(t, newServerOptions())
-	_, email := a.signedIn(t)
-	_, tok := a.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	a, b := twoInstances(t, testapp.ServerOptions())
+	_, email := a.SignedIn(t)
+	_, tok := tokenGrant(t, a, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
 
 	const callers = 20
 	var (
 		wg      sync.WaitGroup
 		start   = make(chan struct{})
-		results = make([]response, callers)
+		results = make([]testapp.Response, callers)
 	)
 	for i := range callers {
-		app := []*testApp{a, b}[i%2]
+		app := []*testapp.App{a, b}[i%2]
 		wg.Go(func() {
 			<-start
-			results[i] = app.newBrowser(t).post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
+			results[i] = app.NewBrowser(t).Post("/api/auth/token", map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
 		})
 	}
 	close(start)
@@ -175,9 +175,9 @@ func TestParallelRefreshAcrossInstances(t *testing.T) {
 
 	var first string
 	for i, r := range results {
-		expectStatus(t, r, http.StatusOK)
+		testapp.ExpectStatus(t, r, http.StatusOK)
 		var got tokenResponse
-		decode(t, r, &got)
+		r.Decode(t, &got)
 		if first == "" {
 			first = got.RefreshToken
 		}
@@ -191,27 +191,27 @@ func TestParallelRefreshAcrossInstances(t *testing.T) {
 		t.Fatalf("%d rotations happened, want exactly 1", children)
 	}
 	a.Clock.Advance(5 * time.Minute)
-	r, _ := b.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": first})
-	expectStatus(t, r, http.StatusOK)
+	r, _ := tokenGrant(t, b, map[string]string{"grant_type": "refresh_token", "refresh_token": first})
+	testapp.ExpectStatus(t, r, http.StatusOK)
 }
 
 // Failed logins on A and B count toward one throttle per account, and
 // requests from one IP toward one budget, also when they come at once.
 func TestLimitsAreCountedAcrossInstances(t *testing.T) {
 	t.Run("login throttle", func(t *testing.T) {
-		a, b := twoInstances(t, newServerOptions(), func(c *config.Config) { c.LoginMaxFailures = 4 })
-		_, email := a.signedIn(t)
+		a, b := twoInstances(t, testapp.ServerOptions(), func(c *config.Config) { c.LoginMaxFailures = 4 })
+		_, email := a.SignedIn(t)
 		wrong := map[string]string{"email": email, "password": "not the password"}
 		statuses := parallelPosts(t, a, b, 20, "/api/auth/login", wrong)
 		if statuses[http.StatusUnauthorized] != 4 || statuses[http.StatusTooManyRequests] != 16 {
 			t.Fatalf("20 wrong passwords on two instances with a limit of 4: %v, want 4 × 401 and 16 × 429", statuses)
 		}
-		r := a.newBrowser(t).post("/api/auth/login", map[string]string{"email": email, "password": testPassword})
-		expectError(t, r, http.StatusTooManyRequests, "too_many_attempts")
+		r := a.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password})
+		testapp.ExpectError(t, r, http.StatusTooManyRequests, "too_many_attempts")
 	})
 	t.Run("per-IP limit", func(t *testing.T) {
-		a, b := twoInstances(t, newServerOptions(), func(c *config.Config) { c.AuthRateLimitMax = 5 })
-		statuses := parallelPosts(t, a, b, 20, "/api/auth/forgot-password", map[string]string{"email": uniqueEmail()})
+		a, b := twoInstances(t, testapp.ServerOptions(), func(c *config.Config) { c.AuthRateLimitMax = 5 })
+		statuses := parallelPosts(t, a, b, 20, "/api/auth/forgot-password", map[string]string{"email": testapp.UniqueEmail()})
 		if statuses[http.StatusAccepted] != 5 || statuses[http.StatusTooManyRequests] != 15 {
 			t.Fatalf("20 requests from one IP on two instances with a budget of 5: %v, want 5 × 202 and 15 × 429", statuses)
 		}
@@ -220,7 +220,7 @@ func TestLimitsAreCountedAcrossInstances(t *testing.T) {
 
 // parallelPosts sends n identical POSTs at once, alternately to a and b,
 // and counts the statuses.
-func parallelPosts(t *testing.T, a, b *testApp, n int, path string, body map[string]string) map[int]int {
+func parallelPosts(t *testing.T, a, b *testapp.App, n int, path string, body map[string]string) map[int]int {
 	t.Helper()
 	var (
 		wg    sync.WaitGroup
@@ -229,10 +229,10 @@ func parallelPosts(t *testing.T, a, b *testApp, n int, path string, body map[str
 		count = map[int]int{}
 	)
 	for i := range n {
-		app := []*testApp{a, b}[i%2]
+		app := []*testapp.App{a, b}[i%2]
 		wg.Go(func() {
 			<-start
-			status := app.newBrowser(t).post(path, body).Status
+			status := app.NewBrowser(t).Post(path, body).Status
 			mu.Lock()
 			count[status]++
 			mu.Unlock()
@@ -245,20 +245,20 @@ func parallelPosts(t *testing.T, a, b *testApp, n int, path string, body map[str
 
 // Both instances deliver the outbox, and each mail goes out once.
 func TestEachMailIsSentOnceByTwoInstances(t *testing.T) {
-	a, b := twoInstances(t, newServerOptions())
+	a, b := twoInstances(t, testapp.ServerOptions())
 	var addrs []string
 	for i := range 20 {
-		addr := uniqueEmail()
+		addr := testapp.UniqueEmail()
 		addrs = append(addrs, addr)
-		app := []*testApp{a, b}[i%2]
-		r := app.newBrowser(t).post("/api/auth/register", map[string]string{"email": addr, "password": testPassword, "name": fmt.Sprint("user ", i)})
-		expectStatus(t, r, http.StatusAccepted)
+		app := []*testapp.App{a, b}[i%2]
+		r := app.NewBrowser(t).Post("/api/auth/register", map[string]string{"email": addr, "password": testapp.Password, "name": fmt.Sprint("user ", i)})
+		testapp.ExpectStatus(t, r, http.StatusAccepted)
 	}
-	a.settle(t)
-	b.settle(t)
+	a.WaitSettled(t)
+	b.WaitSettled(t)
 	byA, byB := 0, 0
 	for _, addr := range addrs {
-		na, nb := len(a.Mail.to(addr)), len(b.Mail.to(addr))
+		na, nb := len(a.Mail.To(addr)), len(b.Mail.To(addr))
 		if na+nb != 1 {
 			t.Errorf("%s received %d mails (%d sent by A, %d by B), want 1", addr, na+nb, na, nb)
 		}

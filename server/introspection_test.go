@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // introspectionSecret is the INTROSPECTION_SECRET of these tests.
@@ -23,17 +24,17 @@ func withIntrospection(c *config.Config) { c.IntrospectionSecret = introspection
 
 // introspect asks about token as a resource server does: a form body and
 // the secret as Bearer.
-func (a *testApp) introspect(t *testing.T, token string) response {
+func introspect(t *testing.T, a *testapp.App, token string) testapp.Response {
 	t.Helper()
-	return send(a.newBrowser(t), http.MethodPost, "/api/auth/introspect", url.Values{"token": {token}}.Encode(),
+	return a.NewBrowser(t).Send(http.MethodPost, "/api/auth/introspect", url.Values{"token": {token}}.Encode(),
 		"Content-Type", "application/x-www-form-urlencoded", "Authorization", "Bearer "+introspectionSecret)
 }
 
 // expectInactive fails unless r is 200 {"active": false}, byte for byte:
 // RFC 7662 §2.2 wants nothing else said about a token that is not live.
-func expectInactive(t *testing.T, r response) {
+func expectInactive(t *testing.T, r testapp.Response) {
 	t.Helper()
-	expectStatus(t, r, http.StatusOK)
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if string(r.Body) != `{"active":false}` {
 		t.Fatalf(`body %s, want exactly {"active":false}`, r.Body)
 	}
@@ -73,11 +74,11 @@ func resignedWithAnotherKey(t *testing.T, token string) string {
 }
 
 func TestIntrospectionRouteExistsOnlyWithASecret(t *testing.T) {
-	app := newTestApp(t) // no INTROSPECTION_SECRET
-	_, email := app.signedIn(t)
-	_, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	app := testapp.New(t) // no INTROSPECTION_SECRET
+	_, email := app.SignedIn(t)
+	_, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
 	form := url.Values{"token": {tok.AccessToken}}.Encode()
-	anon := app.newBrowser(t)
+	anon := app.NewBrowser(t)
 	requests := []struct {
 		name                string
 		method, body, ctype string
@@ -95,19 +96,19 @@ func TestIntrospectionRouteExistsOnlyWithASecret(t *testing.T) {
 			if rq.ctype != "" {
 				headers = append(headers, "Content-Type", rq.ctype)
 			}
-			r := send(on(t, anon), rq.method, "/api/auth/introspect", rq.body, headers...)
-			expectError(t, r, http.StatusNotFound, "not_found")
+			r := on(t, anon).Send(rq.method, "/api/auth/introspect", rq.body, headers...)
+			testapp.ExpectError(t, r, http.StatusNotFound, "not_found")
 			expectEnvelope(t, r)
 		})
 	}
 }
 
 func TestIntrospectionNeedsTheSecret(t *testing.T) {
-	app := newTestApp(t, withIntrospection)
-	_, email := app.signedIn(t)
-	_, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	app := testapp.New(t, withIntrospection)
+	_, email := app.SignedIn(t)
+	_, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
 	form := url.Values{"token": {tok.AccessToken}}.Encode()
-	anon := app.newBrowser(t)
+	anon := app.NewBrowser(t)
 	for name, authorization := range map[string]string{
 		"no Authorization":          "",
 		"another scheme":            "Basic " + introspectionSecret,
@@ -123,8 +124,8 @@ func TestIntrospectionNeedsTheSecret(t *testing.T) {
 			if authorization != "" {
 				headers = append(headers, "Authorization", authorization)
 			}
-			r := send(on(t, anon), http.MethodPost, "/api/auth/introspect", form, headers...)
-			expectError(t, r, http.StatusUnauthorized, "invalid_client")
+			r := on(t, anon).Send(http.MethodPost, "/api/auth/introspect", form, headers...)
+			testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_client")
 			expectEnvelope(t, r)
 			if got := r.Header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
 				t.Errorf("WWW-Authenticate %q, want the Bearer scheme", got)
@@ -135,18 +136,18 @@ func TestIntrospectionNeedsTheSecret(t *testing.T) {
 		})
 	}
 	// The scheme is case-insensitive (RFC 9110 §11.1), as on the protected routes.
-	r := send(anon, http.MethodPost, "/api/auth/introspect", form,
+	r := anon.Send(http.MethodPost, "/api/auth/introspect", form,
 		"Content-Type", "application/x-www-form-urlencoded", "Authorization", "bearer "+introspectionSecret)
-	expectStatus(t, r, http.StatusOK)
+	testapp.ExpectStatus(t, r, http.StatusOK)
 }
 
 func TestIntrospectionOfALiveToken(t *testing.T) {
-	app := newTestApp(t, withIntrospection)
-	_, email := app.signedIn(t)
-	_, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	app := testapp.New(t, withIntrospection)
+	_, email := app.SignedIn(t)
+	_, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
 
-	r := app.introspect(t, tok.AccessToken)
-	expectStatus(t, r, http.StatusOK)
+	r := introspect(t, app, tok.AccessToken)
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("Content-Type %q, want application/json", ct)
 	}
@@ -154,7 +155,7 @@ func TestIntrospectionOfALiveToken(t *testing.T) {
 		t.Errorf("Cache-Control %q, want no-store", cc)
 	}
 	var got map[string]json.RawMessage
-	decode(t, r, &got)
+	r.Decode(t, &got)
 	claims := tokenClaims(t, tok.AccessToken)
 	want := map[string]string{
 		"active":     "true",
@@ -178,58 +179,58 @@ func TestIntrospectionOfALiveToken(t *testing.T) {
 	}
 	// Neither the token nor the secret reaches the log (the body is never
 	// logged, and the Authorization header neither).
-	app.settle(t)
+	app.WaitSettled(t)
 	if logs := app.Logs.String(); strings.Contains(logs, tok.AccessToken) || strings.Contains(logs, introspectionSecret) {
 		t.Error("the log holds the introspected token or the introspection secret")
 	}
 }
 
 func TestIntrospectionOfTokensThatAreNotLive(t *testing.T) {
-	app := newTestApp(t, withIntrospection)
-	_, email := app.signedIn(t)
+	app := testapp.New(t, withIntrospection)
+	_, email := app.SignedIn(t)
 	grant := func(t *testing.T) tokenResponse {
 		t.Helper()
-		r, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-		expectStatus(t, r, http.StatusOK)
-		expectStatus(t, app.introspect(t, tok.AccessToken), http.StatusOK) // live before
+		r, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+		testapp.ExpectStatus(t, r, http.StatusOK)
+		testapp.ExpectStatus(t, introspect(t, app, tok.AccessToken), http.StatusOK) // live before
 		return tok
 	}
 	bearer := func(tok tokenResponse) []string { return []string{"Authorization", "Bearer " + tok.AccessToken} }
 
-	t.Run("garbage", func(t *testing.T) { expectInactive(t, app.introspect(t, "not-a-token")) })
-	t.Run("empty", func(t *testing.T) { expectInactive(t, app.introspect(t, "")) })
+	t.Run("garbage", func(t *testing.T) { expectInactive(t, introspect(t, app, "not-a-token")) })
+	t.Run("empty", func(t *testing.T) { expectInactive(t, introspect(t, app, "")) })
 	t.Run("signed by another key", func(t *testing.T) {
-		expectInactive(t, app.introspect(t, resignedWithAnotherKey(t, grant(t).AccessToken)))
+		expectInactive(t, introspect(t, app, resignedWithAnotherKey(t, grant(t).AccessToken)))
 	})
 	t.Run("after logout", func(t *testing.T) {
 		tok := grant(t)
-		expectStatus(t, app.newBrowser(t).post("/api/auth/logout", nil, bearer(tok)...), http.StatusNoContent)
-		expectInactive(t, app.introspect(t, tok.AccessToken))
+		testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/logout", nil, bearer(tok)...), http.StatusNoContent)
+		expectInactive(t, introspect(t, app, tok.AccessToken))
 	})
 	t.Run("after logout-all", func(t *testing.T) {
 		tok, other := grant(t), grant(t)
-		expectStatus(t, app.newBrowser(t).post("/api/auth/logout-all", nil, bearer(tok)...), http.StatusNoContent)
-		expectInactive(t, app.introspect(t, tok.AccessToken))
-		expectInactive(t, app.introspect(t, other.AccessToken)) // another session of the user
+		testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/logout-all", nil, bearer(tok)...), http.StatusNoContent)
+		expectInactive(t, introspect(t, app, tok.AccessToken))
+		expectInactive(t, introspect(t, app, other.AccessToken)) // another session of the user
 	})
 	t.Run("expired", func(t *testing.T) {
 		tok := grant(t)
 		app.Clock.Advance(app.Config.AccessTokenTTL + 2*time.Second) // past the 1 s leeway
-		expectInactive(t, app.introspect(t, tok.AccessToken))
+		expectInactive(t, introspect(t, app, tok.AccessToken))
 	})
 }
 
 // The body is a form (RFC 7662 §2.1); what is not a form is refused as
 // JSONOnly refuses what is not JSON elsewhere.
 func TestIntrospectionBody(t *testing.T) {
-	app := newTestApp(t, withIntrospection)
-	_, email := app.signedIn(t)
-	_, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	app := testapp.New(t, withIntrospection)
+	_, email := app.SignedIn(t)
+	_, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
 	form := url.Values{"token": {tok.AccessToken}}.Encode()
 	secret := []string{"Authorization", "Bearer " + introspectionSecret}
-	post := func(t *testing.T, path, body string, headers ...string) response {
+	post := func(t *testing.T, path, body string, headers ...string) testapp.Response {
 		t.Helper()
-		return send(app.newBrowser(t), http.MethodPost, path, body, append(headers, secret...)...)
+		return app.NewBrowser(t).Send(http.MethodPost, path, body, append(headers, secret...)...)
 	}
 	var gzipped bytes.Buffer
 	zw := gzip.NewWriter(&gzipped)
@@ -238,25 +239,25 @@ func TestIntrospectionBody(t *testing.T) {
 
 	t.Run("JSON", func(t *testing.T) {
 		r := post(t, "/api/auth/introspect", `{"token":"`+tok.AccessToken+`"}`, "Content-Type", "application/json")
-		expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		testapp.ExpectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 		expectEnvelope(t, r)
 	})
 	t.Run("text", func(t *testing.T) {
-		expectError(t, post(t, "/api/auth/introspect", form, "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, "unsupported_media_type")
+		testapp.ExpectError(t, post(t, "/api/auth/introspect", form, "Content-Type", "text/plain"), http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})
 	t.Run("no Content-Type", func(t *testing.T) {
-		expectError(t, post(t, "/api/auth/introspect", form), http.StatusUnsupportedMediaType, "unsupported_media_type")
+		testapp.ExpectError(t, post(t, "/api/auth/introspect", form), http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})
 	t.Run("gzip", func(t *testing.T) {
 		r := post(t, "/api/auth/introspect", gzipped.String(), "Content-Type", "application/x-www-form-urlencoded", "Content-Encoding", "gzip")
-		expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		testapp.ExpectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})
 	t.Run("malformed form", func(t *testing.T) {
-		expectError(t, post(t, "/api/auth/introspect", "token=%zz", "Content-Type", "application/x-www-form-urlencoded"), http.StatusBadRequest, "invalid_form")
+		testapp.ExpectError(t, post(t, "/api/auth/introspect", "token=%zz", "Content-Type", "application/x-www-form-urlencoded"), http.StatusBadRequest, "invalid_form")
 	})
 	t.Run("token twice", func(t *testing.T) {
 		body := form + "&token=not-a-token"
-		expectError(t, post(t, "/api/auth/introspect", body, "Content-Type", "application/x-www-form-urlencoded"), http.StatusBadRequest, "invalid_form")
+		testapp.ExpectError(t, post(t, "/api/auth/introspect", body, "Content-Type", "application/x-www-form-urlencoded"), http.StatusBadRequest, "invalid_form")
 	})
 	t.Run("no body", func(t *testing.T) { expectInactive(t, post(t, "/api/auth/introspect", "")) })
 	t.Run("only a hint", func(t *testing.T) {
@@ -267,34 +268,34 @@ func TestIntrospectionBody(t *testing.T) {
 	})
 	t.Run("hint and charset", func(t *testing.T) {
 		r := post(t, "/api/auth/introspect", form+"&token_type_hint=access_token", "Content-Type", "application/x-www-form-urlencoded; charset=UTF-8")
-		expectStatus(t, r, http.StatusOK)
+		testapp.ExpectStatus(t, r, http.StatusOK)
 		if r.JSON(t)["active"] != true {
 			t.Fatalf("a live token with a hint: %s", r.Body)
 		}
 	})
 	t.Run("path as Fiber routes it", func(t *testing.T) {
 		r := post(t, "/API/Auth/Introspect/", form, "Content-Type", "application/x-www-form-urlencoded")
-		expectStatus(t, r, http.StatusOK)
+		testapp.ExpectStatus(t, r, http.StatusOK)
 		if r.JSON(t)["active"] != true {
 			t.Fatalf("a live token: %s", r.Body)
 		}
 	})
 	t.Run("over 64 KiB", func(t *testing.T) {
 		r := rawPost(t, app, "/api/auth/introspect", "application/x-www-form-urlencoded", form+"&pad="+strings.Repeat("a", 70<<10))
-		expectError(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
+		testapp.ExpectError(t, r, http.StatusRequestEntityTooLarge, "payload_too_large")
 	})
 	// The exemption is this route's alone: a form elsewhere is still 415.
 	t.Run("a form elsewhere", func(t *testing.T) {
 		r := post(t, "/api/auth/login", "email=a%40example.com&password=x", "Content-Type", "application/x-www-form-urlencoded")
-		expectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		testapp.ExpectError(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 	})
 }
 
 // Resource servers ask once per request they serve: the per-IP limit of the
 // credential-less routes does not apply.
 func TestIntrospectionIsNotRateLimited(t *testing.T) {
-	app := newTestApp(t, withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 2 })
+	app := testapp.New(t, withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 2 })
 	for i := 0; i < 5; i++ {
-		expectInactive(t, app.introspect(t, "not-a-token"))
+		expectInactive(t, introspect(t, app, "not-a-token"))
 	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 )
@@ -80,7 +81,7 @@ func writeTestFile(t *testing.T, path string, data []byte) {
 // restart stops a and starts it again with change applied to its
 // configuration, on the same database, data folder and clock: a deployment
 // of new settings. Mail goes to opts.Mailer (nil: a new mailbox).
-func (a *testApp) restart(t *testing.T, opts server.Options, change func(*config.Config)) *testApp {
+func restart(t *testing.T, a *testapp.App, opts server.Options, change func(*config.Config)) *testapp.App {
 	t.Helper()
 	if err := a.Shutdown(5 * time.Second); err != nil {
 		t.Fatalf("shutdown before the restart: %v", err)
@@ -89,18 +90,18 @@ func (a *testApp) restart(t *testing.T, opts server.Options, change func(*config
 	cfg.JWTPreviousPublicKeyFiles = slices.Clone(cfg.JWTPreviousPublicKeyFiles)
 	change(&cfg)
 	if opts.Mailer == nil {
-		opts.Mailer = newMailbox()
+		opts.Mailer = testapp.NewMailbox()
 	}
-	return startOn(t, listen(t), cfg, a.Clock, opts)
+	return testapp.StartOn(t, testapp.Listen(t), cfg, a.Clock, opts)
 }
 
 // expectJWKS checks that the JWKS lists exactly want, in that order.
-func expectJWKS(t *testing.T, app *testApp, want ...auth.JWK) {
+func expectJWKS(t *testing.T, app *testapp.App, want ...auth.JWK) {
 	t.Helper()
-	r := app.newBrowser(t).get("/.well-known/jwks.json")
-	expectStatus(t, r, http.StatusOK)
+	r := app.NewBrowser(t).Get("/.well-known/jwks.json")
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	var set struct{ Keys []auth.JWK }
-	decode(t, r, &set)
+	r.Decode(t, &set)
 	if !reflect.DeepEqual(set.Keys, want) {
 		t.Fatalf("JWKS lists %+v, want %+v", set.Keys, want)
 	}
@@ -131,69 +132,69 @@ func refreshGrant(refreshToken string) map[string]string {
 func TestKeyRotation(t *testing.T) {
 	old, current := newKeyFiles(t, "jwt_old"), newKeyFiles(t, "jwt_new")
 	secret := newServerSecretFile(t) // step 0 of the rotation
-	before := newTestApp(t, func(c *config.Config) {
+	before := testapp.New(t, func(c *config.Config) {
 		c.JWTPrivateKeyFile = old.private
 		c.ServerSecretFile = secret
 	})
 	expectJWKS(t, before, old.jwk)
-	_, email := before.signedIn(t)
-	password := map[string]string{"grant_type": "password", "email": email, "password": testPassword}
-	r, early := before.tokenGrant(t, password) // expires during the rotation
-	expectStatus(t, r, http.StatusOK)
+	_, email := before.SignedIn(t)
+	password := map[string]string{"grant_type": "password", "email": email, "password": testapp.Password}
+	r, early := tokenGrant(t, before, password) // expires during the rotation
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	before.Clock.Advance(10 * time.Minute)
-	_, late := before.tokenGrant(t, password) // still valid when the old key is removed
-	_, raced := before.tokenGrant(t, password)
+	_, late := tokenGrant(t, before, password) // still valid when the old key is removed
+	_, raced := tokenGrant(t, before, password)
 	// A refresh the moment before the switch; its twin (another tab)
 	// arrives right after it, at the new deployment.
-	r, winner := before.tokenGrant(t, refreshGrant(raced.RefreshToken))
-	expectStatus(t, r, http.StatusOK)
+	r, winner := tokenGrant(t, before, refreshGrant(raced.RefreshToken))
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if kid := kidOf(t, late.AccessToken); kid != old.jwk.Kid {
 		t.Fatalf("before the rotation, kid %s; want the old key's %s", kid, old.jwk.Kid)
 	}
 
 	// The rotation: the new key signs, the old one still verifies.
-	during := before.restart(t, newServerOptions(), func(c *config.Config) {
+	during := restart(t, before, testapp.ServerOptions(), func(c *config.Config) {
 		c.JWTPrivateKeyFile = current.private
 		c.JWTPreviousPublicKeyFiles = []string{old.public}
 	})
 	expectJWKS(t, during, current.jwk, old.jwk)
-	expectStatus(t, during.bearer(t, early.AccessToken), http.StatusOK)
-	expectStatus(t, during.bearer(t, late.AccessToken), http.StatusOK)
+	testapp.ExpectStatus(t, bearer(t, during, early.AccessToken), http.StatusOK)
+	testapp.ExpectStatus(t, bearer(t, during, late.AccessToken), http.StatusOK)
 
 	// A refresh token issued before the rotation still refreshes; the new
 	// access token carries the new kid. Browser sign-ins too.
-	r, next := during.tokenGrant(t, refreshGrant(early.RefreshToken))
-	expectStatus(t, r, http.StatusOK)
+	r, next := tokenGrant(t, during, refreshGrant(early.RefreshToken))
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if kid := kidOf(t, next.AccessToken); kid != current.jwk.Kid {
 		t.Fatalf("a token issued during the rotation has kid %s; want the new key's %s", kid, current.jwk.Kid)
 	}
-	expectStatus(t, during.bearer(t, next.AccessToken), http.StatusOK)
-	browserAccess, _ := tokensOf(during.login(t, email))
+	testapp.ExpectStatus(t, bearer(t, during, next.AccessToken), http.StatusOK)
+	browserAccess, _ := tokensOf(during.Login(t, email))
 	if kid := kidOf(t, browserAccess); kid != current.jwk.Kid {
 		t.Fatalf("a browser sign-in's access cookie has kid %s; want %s", kid, current.jwk.Kid)
 	}
 	// The twin of the refresh made before the switch, within the grace
 	// window: it receives the token the first one received, as without a
 	// rotation (the successor key comes from the server secret).
-	r, twin := during.tokenGrant(t, refreshGrant(raced.RefreshToken))
-	expectStatus(t, r, http.StatusOK)
+	r, twin := tokenGrant(t, during, refreshGrant(raced.RefreshToken))
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if twin.RefreshToken != winner.RefreshToken {
 		t.Fatal("the refresh racing the rotation received another token than its twin: the session forks or the tab is signed out")
 	}
 
 	// A token of the old key verifies until it expires.
 	during.Clock.Advance(5*time.Minute + time.Second) // early's exp and the second of leeway
-	expectError(t, during.bearer(t, early.AccessToken), http.StatusUnauthorized, "unauthenticated")
-	expectStatus(t, during.bearer(t, late.AccessToken), http.StatusOK)
+	testapp.ExpectError(t, bearer(t, during, early.AccessToken), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectStatus(t, bearer(t, during, late.AccessToken), http.StatusOK)
 
 	// The old key leaves the list: its tokens are refused, expired or not.
-	after := during.restart(t, newServerOptions(), func(c *config.Config) { c.JWTPreviousPublicKeyFiles = nil })
+	after := restart(t, during, testapp.ServerOptions(), func(c *config.Config) { c.JWTPreviousPublicKeyFiles = nil })
 	expectJWKS(t, after, current.jwk)
-	expectError(t, after.bearer(t, late.AccessToken), http.StatusUnauthorized, "unauthenticated")
-	expectStatus(t, after.bearer(t, next.AccessToken), http.StatusOK)
+	testapp.ExpectError(t, bearer(t, after, late.AccessToken), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectStatus(t, bearer(t, after, next.AccessToken), http.StatusOK)
 	// Sessions begun under the old key go on.
-	r, _ = after.tokenGrant(t, refreshGrant(late.RefreshToken))
-	expectStatus(t, r, http.StatusOK)
+	r, _ = tokenGrant(t, after, refreshGrant(late.RefreshToken))
+	testapp.ExpectStatus(t, r, http.StatusOK)
 }
 
 // Several instances (README, "Key rotation", several instances): the new
@@ -202,25 +203,25 @@ func TestKeyRotation(t *testing.T) {
 // switched; then the instances switch one by one.
 func TestKeyRotationAcrossInstances(t *testing.T) {
 	old, current := newKeyFiles(t, "jwt_old"), newKeyFiles(t, "jwt_new")
-	notYet := newTestApp(t, func(c *config.Config) {
+	notYet := testapp.New(t, func(c *config.Config) {
 		c.JWTPrivateKeyFile = old.private
 		c.JWTPreviousPublicKeyFiles = []string{current.public} // published ahead
 	})
 	expectJWKS(t, notYet, old.jwk, current.jwk)
 	cfg := notYet.Config // the same database and clock: another instance, already switched
 	cfg.JWTPrivateKeyFile, cfg.JWTPreviousPublicKeyFiles = current.private, []string{old.public}
-	switched := startOn(t, listen(t), cfg, notYet.Clock, newServerOptions())
+	switched := testapp.StartOn(t, testapp.Listen(t), cfg, notYet.Clock, testapp.ServerOptions())
 
-	_, email := notYet.signedIn(t)
-	password := map[string]string{"grant_type": "password", "email": email, "password": testPassword}
-	_, fromOld := notYet.tokenGrant(t, password)
-	_, fromNew := switched.tokenGrant(t, password)
+	_, email := notYet.SignedIn(t)
+	password := map[string]string{"grant_type": "password", "email": email, "password": testapp.Password}
+	_, fromOld := tokenGrant(t, notYet, password)
+	_, fromNew := tokenGrant(t, switched, password)
 	if kidOf(t, fromOld.AccessToken) != old.jwk.Kid || kidOf(t, fromNew.AccessToken) != current.jwk.Kid {
 		t.Fatal("each instance signs with its own current key")
 	}
-	for _, app := range []*testApp{notYet, switched} {
-		expectStatus(t, app.bearer(t, fromOld.AccessToken), http.StatusOK)
-		expectStatus(t, app.bearer(t, fromNew.AccessToken), http.StatusOK)
+	for _, app := range []*testapp.App{notYet, switched} {
+		testapp.ExpectStatus(t, bearer(t, app, fromOld.AccessToken), http.StatusOK)
+		testapp.ExpectStatus(t, bearer(t, app, fromNew.AccessToken), http.StatusOK)
 	}
 }
 
@@ -228,7 +229,7 @@ func TestKeyRotationAcrossInstances(t *testing.T) {
 // after the last rotation) is published once.
 func TestJWKSListsAKeyOnce(t *testing.T) {
 	old, current := newKeyFiles(t, "jwt_old"), newKeyFiles(t, "jwt_new")
-	app := newTestApp(t, func(c *config.Config) {
+	app := testapp.New(t, func(c *config.Config) {
 		c.JWTPrivateKeyFile = current.private
 		c.JWTPreviousPublicKeyFiles = []string{current.public, old.public, old.public}
 	})
@@ -238,7 +239,7 @@ func TestJWKSListsAKeyOnce(t *testing.T) {
 // failingMailer refuses every message to one address, as a mail server
 // that is down for it would, and records the others.
 type failingMailer struct {
-	*mailbox
+	*testapp.Mailbox
 	to string
 }
 
@@ -246,7 +247,7 @@ func (m *failingMailer) Send(ctx context.Context, msg mail.Message) error {
 	if msg.To == m.to {
 		return errors.New("451 try again later")
 	}
-	return m.mailbox.Send(ctx, msg)
+	return m.Mailbox.Send(ctx, msg)
 }
 
 // A mail's link is stored (as a hash) at the mail's first delivery attempt
@@ -277,40 +278,40 @@ func TestMailedLinksSurviveAKeyRotation(t *testing.T) {
 			if tt.secretFile {
 				secret = newServerSecretFile(t)
 			}
-			unreachable := uniqueEmail()
-			opts := newServerOptions()
-			opts.Mailer = &failingMailer{mailbox: newMailbox(), to: unreachable}
-			before := newTestAppWith(t, opts, func(c *config.Config) {
+			unreachable := testapp.UniqueEmail()
+			opts := testapp.ServerOptions()
+			opts.Mailer = &failingMailer{Mailbox: testapp.NewMailbox(), to: unreachable}
+			before := testapp.NewWith(t, opts, func(c *config.Config) {
 				c.Env = tt.env // the mailer is the test's: production needs no SMTP server here
 				c.JWTPrivateKeyFile = old.private
 				c.ServerSecretFile = secret
 			})
-			before.Mail = opts.Mailer.(*failingMailer).mailbox
+			before.Mail = opts.Mailer.(*failingMailer).Mailbox
 			warning := "SERVER_SECRET_FILE is not set"
 			if warned := strings.Contains(before.Logs.String(), warning); warned != (tt.env == "production" && !tt.secretFile) {
 				t.Fatalf("warning at start: %v; want it exactly in production without SERVER_SECRET_FILE:\n%s", warned, before.Logs.String())
 			}
 
 			// A reset link delivered before the rotation, used after it.
-			_, email := before.signedIn(t)
-			seen := len(before.Mail.to(email))
-			expectStatus(t, before.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
-			resetToken := before.Mail.nextToken(t, email, seen)
+			_, email := before.SignedIn(t)
+			seen := len(before.Mail.To(email))
+			testapp.ExpectStatus(t, before.NewBrowser(t).Post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+			resetToken := before.Mail.NextToken(t, email, seen)
 			// A verification mail whose first attempt failed: its link's
 			// hash is stored, the retry comes after the rotation.
-			expectStatus(t, before.newBrowser(t).post("/api/auth/register", map[string]string{"email": unreachable, "password": testPassword}), http.StatusAccepted)
+			testapp.ExpectStatus(t, before.NewBrowser(t).Post("/api/auth/register", map[string]string{"email": unreachable, "password": testapp.Password}), http.StatusAccepted)
 			waitForLog(t, before, "will retry")
 
-			during := before.restart(t, newServerOptions(), func(c *config.Config) {
+			during := restart(t, before, testapp.ServerOptions(), func(c *config.Config) {
 				c.JWTPrivateKeyFile = current.private
 				c.JWTPreviousPublicKeyFiles = []string{old.public}
 			})
-			r := during.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": resetToken, "password": newPassword})
-			expectStatus(t, r, http.StatusOK)
+			r := during.NewBrowser(t).Post("/api/auth/reset-password", map[string]string{"token": resetToken, "password": newPassword})
+			testapp.ExpectStatus(t, r, http.StatusOK)
 
 			during.Clock.Advance(10 * time.Second) // past the first backoff (5 s at most)
-			retried := during.Mail.lastToken(t, unreachable)
-			r = during.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": retried})
+			retried := during.Mail.LastToken(t, unreachable)
+			r = during.NewBrowser(t).Post("/api/auth/verify-email", map[string]string{"token": retried})
 			if r.Status != tt.retried {
 				t.Fatalf("the link of the mail retried after the rotation: %d %s, want %d", r.Status, r.Body, tt.retried)
 			}
@@ -354,10 +355,10 @@ func TestStartRefusesBadKeyFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg := testConfig(t, "http://127.0.0.1:3000")
+			cfg := testapp.NewConfig(t, "http://127.0.0.1:3000", nil)
 			cfg.JWTPrivateKeyFile = current.private
 			tt.change(&cfg)
-			srv, err := server.New(cfg, newServerOptions())
+			srv, err := server.New(cfg, testapp.ServerOptions())
 			if err == nil {
 				srv.Shutdown(time.Second)
 				t.Fatal("the server started")

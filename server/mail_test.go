@@ -13,6 +13,7 @@ import (
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testkit/smtptest"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/internal/testkit/testclock"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
@@ -20,10 +21,10 @@ import (
 
 // withOwnMailer starts an app that picks its mailer itself, from cfg (SMTP,
 // or the development mailer), as `go run .` does.
-func withOwnMailer(t *testing.T, cfg config.Config, opts server.Options) *testApp {
+func withOwnMailer(t *testing.T, cfg config.Config, opts server.Options) *testapp.App {
 	t.Helper()
 	opts.Mailer = nil
-	return startOn(t, listen(t), cfg, testclock.New(time.Now()), opts)
+	return testapp.StartOn(t, testapp.Listen(t), cfg, testclock.New(time.Now()), opts)
 }
 
 var linkPattern = regexp.MustCompile(`https?://[^\s"<>]+#token=[A-Za-z0-9_-]+`)
@@ -32,15 +33,15 @@ var linkPattern = regexp.MustCompile(`https?://[^\s"<>]+#token=[A-Za-z0-9_-]+`)
 // test (STARTTLS and AUTH): each link is read from the delivered message.
 func TestSMTPRoundTrip(t *testing.T) {
 	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSStartTLS, Username: "mailer", Password: "mailer-secret"})
-	ln := listen(t)
-	cfg := testConfig(t, "http://"+ln.Addr().String())
+	ln := testapp.Listen(t)
+	cfg := testapp.NewConfig(t, "http://"+ln.Addr().String(), nil)
 	cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPTLS = smtp.Host(), smtp.Port(), "starttls"
 	cfg.SMTPUsername, cfg.SMTPPassword = "mailer", "mailer-secret"
 	cfg.SMTPFrom = "Auth Starter <no-reply@example.com>"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	app := startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
+	app := testapp.StartOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
 
 	linkIn := func(m smtptest.Received, path string) string {
 		t.Helper()
@@ -54,24 +55,24 @@ func TestSMTPRoundTrip(t *testing.T) {
 		return strings.SplitN(link, "#token=", 2)[1]
 	}
 
-	email := uniqueEmail()
-	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	email := testapp.UniqueEmail()
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/register", map[string]string{"email": email, "password": testapp.Password}), http.StatusAccepted)
 	welcome := smtp.Wait(t, email, 10*time.Second)
 	if !strings.Contains(welcome.Header.Get("From"), "no-reply@example.com") || welcome.Subject != "Confirm your email address" {
 		t.Fatalf("verification mail from %q, subject %q", welcome.Header.Get("From"), welcome.Subject)
 	}
-	b := app.newBrowser(t)
-	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": linkIn(welcome, "/verify-email")}), http.StatusOK)
-	expectStatus(t, b.get("/api/me"), http.StatusOK)
+	b := app.NewBrowser(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/verify-email", map[string]string{"token": linkIn(welcome, "/verify-email")}), http.StatusOK)
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK)
 
-	expectStatus(t, app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
 	reset := smtp.Wait(t, email, 10*time.Second)
-	expectStatus(t, app.newBrowser(t).post("/api/auth/reset-password", map[string]string{"token": linkIn(reset, "/reset-password"), "password": newPassword}), http.StatusOK)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/reset-password", map[string]string{"token": linkIn(reset, "/reset-password"), "password": newPassword}), http.StatusOK)
 	notice := smtp.Wait(t, email, 10*time.Second)
 	if !strings.Contains(notice.Subject, "password was changed") {
 		t.Fatalf("after the reset, mail %q; want the notice", notice.Subject)
 	}
-	expectError(t, b.get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
 	if got := loginStatus(t, app, email, newPassword); got != http.StatusOK {
 		t.Fatalf("login with the new password: %d", got)
 	}
@@ -81,13 +82,13 @@ func TestSMTPRoundTrip(t *testing.T) {
 func TestSMTPFailureDoesNotHoldTheAnswer(t *testing.T) {
 	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSImplicit})
 	smtp.FailNext(1)
-	ln := listen(t)
-	cfg := testConfig(t, "http://"+ln.Addr().String())
+	ln := testapp.Listen(t)
+	cfg := testapp.NewConfig(t, "http://"+ln.Addr().String(), nil)
 	cfg.SMTPHost, cfg.SMTPPort, cfg.SMTPTLS = smtp.Host(), smtp.Port(), "implicit"
-	app := startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
+	app := testapp.StartOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
 
-	email := uniqueEmail()
-	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
+	email := testapp.UniqueEmail()
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/register", map[string]string{"email": email, "password": testapp.Password}), http.StatusAccepted)
 	waitForLog(t, app, "will retry")
 	app.Clock.Advance(10 * time.Second)      // past the first backoff (5 s at most)
 	m := smtp.Wait(t, email, 10*time.Second) // the second attempt, at the workers' next look (every second)
@@ -104,17 +105,17 @@ func TestSMTPFailureDoesNotHoldTheAnswer(t *testing.T) {
 func TestDevelopmentMailbox(t *testing.T) {
 	app := startDevMailbox(t)
 
-	empty := app.newBrowser(t).get("/dev/mail")
-	expectStatus(t, empty, http.StatusOK)
+	empty := app.NewBrowser(t).Get("/dev/mail")
+	testapp.ExpectStatus(t, empty, http.StatusOK)
 	if !strings.Contains(string(empty.Body), "No mail yet") {
 		t.Fatalf("empty mailbox page: %s", empty.Body)
 	}
 
-	email := uniqueEmail()
-	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
-	app.settle(t)
-	page := app.newBrowser(t).get("/dev/mail")
-	expectStatus(t, page, http.StatusOK)
+	email := testapp.UniqueEmail()
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/register", map[string]string{"email": email, "password": testapp.Password}), http.StatusAccepted)
+	app.WaitSettled(t)
+	page := app.NewBrowser(t).Get("/dev/mail")
+	testapp.ExpectStatus(t, page, http.StatusOK)
 	if ct := page.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("Content-Type %q", ct)
 	}
@@ -126,8 +127,8 @@ func TestDevelopmentMailbox(t *testing.T) {
 		t.Fatalf("mailbox page lacks the verification link for %s:\n%s", email, page.Body)
 	}
 	// The link works: a new user clicks it (the frontend posts the token).
-	b := app.newBrowser(t)
-	expectStatus(t, b.post("/api/auth/verify-email", map[string]string{"token": strings.SplitN(link, "#token=", 2)[1]}), http.StatusOK)
+	b := app.NewBrowser(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/verify-email", map[string]string{"token": strings.SplitN(link, "#token=", 2)[1]}), http.StatusOK)
 	// The development log has the link too.
 	if !strings.Contains(app.Logs.String(), link) {
 		t.Error("the development mailer did not log the link")
@@ -145,8 +146,8 @@ func TestDevelopmentMailbox(t *testing.T) {
 
 func TestNoMailboxInProduction(t *testing.T) {
 	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSImplicit})
-	ln := listen(t)
-	cfg := testConfig(t, "https://auth.example.com")
+	ln := testapp.Listen(t)
+	cfg := testapp.NewConfig(t, "https://auth.example.com", nil)
 	cfg.Env, cfg.CookieSecure = "production", true
 	cfg.JWTPrivateKeyFile = filepath.Join(t.TempDir(), "signing.pem")
 	if _, err := auth.LoadOrCreateDevKey(cfg.JWTPrivateKeyFile); err != nil {
@@ -156,11 +157,11 @@ func TestNoMailboxInProduction(t *testing.T) {
 	if err := cfg.Validate(); err != nil {
 		t.Fatalf("the production configuration of this test is refused: %v", err)
 	}
-	app := startOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
+	app := testapp.StartOn(t, ln, cfg, testclock.New(time.Now()), server.Options{SMTPTLSConfig: &tls.Config{RootCAs: smtp.RootCAs()}})
 	app.URL = "http://" + ln.Addr().String()
 
 	for _, path := range []string{"/dev/mail", "/dev/mail/"} {
-		r := app.newBrowser(t).get(path)
+		r := app.NewBrowser(t).Get(path)
 		if r.Status != http.StatusNotFound || strings.Contains(string(r.Body), "newest messages are shown here") {
 			t.Fatalf("%s in production: %d, want 404 without the mailbox: %s", path, r.Status, r.Body)
 		}
@@ -169,9 +170,9 @@ func TestNoMailboxInProduction(t *testing.T) {
 
 // startDevMailbox starts an app with the development mailer (no SMTP, no
 // recording mailer), so that /dev/mail exists.
-func startDevMailbox(t *testing.T, options ...func(*config.Config)) *testApp {
+func startDevMailbox(t *testing.T, options ...func(*config.Config)) *testapp.App {
 	t.Helper()
-	return newTestAppWith(t, server.Options{RevocationSyncInterval: time.Hour}, options...)
+	return testapp.NewWith(t, server.Options{RevocationSyncInterval: time.Hour}, options...)
 }
 
 // Behind a reverse proxy on the same machine (TRUSTED_PROXIES=127.0.0.1,
@@ -181,7 +182,7 @@ func startDevMailbox(t *testing.T, options ...func(*config.Config)) *testApp {
 // user's live reset and sign-in links to anyone on the internet.
 func TestDevMailboxRefusesRemoteClientsBehindALocalProxy(t *testing.T) {
 	app := startDevMailbox(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
-	r := app.newBrowser(t).get("/dev/mail", "X-Forwarded-For", "203.0.113.7")
+	r := app.NewBrowser(t).Get("/dev/mail", "X-Forwarded-For", "203.0.113.7")
 	if r.Status != http.StatusNotFound {
 		t.Fatalf("/dev/mail for remote client 203.0.113.7 via a trusted local proxy: %d, want 404", r.Status)
 	}
@@ -194,7 +195,7 @@ func TestDevMailboxRefusesRemoteClientsBehindALocalProxy(t *testing.T) {
 func TestDevMailboxRefusesAForeignHost(t *testing.T) {
 	app := startDevMailbox(t)
 	_, port, _ := strings.Cut(strings.TrimPrefix(app.URL, "http://"), ":")
-	r := app.newBrowser(t).get("/dev/mail", "Host", "attacker.example:"+port)
+	r := app.NewBrowser(t).Get("/dev/mail", "Host", "attacker.example:"+port)
 	if r.Status != http.StatusNotFound {
 		t.Fatalf("/dev/mail with Host attacker.example: %d, want 404 (DNS rebinding would read every live link)", r.Status)
 	}
@@ -203,14 +204,14 @@ func TestDevMailboxRefusesAForeignHost(t *testing.T) {
 // A graceful shutdown delivers the mail that is due: the reset link asked
 // for just before SIGTERM still goes out.
 func TestShutdownDeliversPendingMail(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
-	seen := len(app.Mail.to(email))
-	expectStatus(t, app.newBrowser(t).post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
+	seen := len(app.Mail.To(email))
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/forgot-password", map[string]string{"email": email}), http.StatusAccepted)
 	if err := app.Server.Shutdown(5 * time.Second); err != nil {
 		t.Fatalf("Shutdown: %v", err)
 	}
-	if msgs := app.Mail.to(email); len(msgs) != seen+1 || !strings.Contains(msgs[seen].Link, "/reset-password#token=") {
+	if msgs := app.Mail.To(email); len(msgs) != seen+1 || !strings.Contains(msgs[seen].Link, "/reset-password#token=") {
 		t.Fatalf("after shutdown, %d mails (want %d, the last one the reset link)", len(msgs), seen+1)
 	}
 }
@@ -224,10 +225,10 @@ func TestShutdownDeliversPendingMail(t *testing.T) {
 // Were it admitted, every user's live sign-in and reset links would be public.
 func TestDevMailboxRefusesALocalTunnel(t *testing.T) {
 	app := startDevMailbox(t, func(c *config.Config) { c.AppURL = "https://dev-box.tunnel.example" })
-	email := uniqueEmail()
-	expectStatus(t, app.newBrowser(t).post("/api/auth/register", map[string]string{"email": email, "password": testPassword}), http.StatusAccepted)
-	app.settle(t)
-	r := app.newBrowser(t).get("/dev/mail",
+	email := testapp.UniqueEmail()
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/register", map[string]string{"email": email, "password": testapp.Password}), http.StatusAccepted)
+	app.WaitSettled(t)
+	r := app.NewBrowser(t).Get("/dev/mail",
 		"Host", "dev-box.tunnel.example", "X-Forwarded-For", "203.0.113.7", "X-Forwarded-Proto", "https")
 	if r.Status != http.StatusNotFound {
 		t.Fatalf("/dev/mail through a local tunnel for internet client 203.0.113.7: %d, want 404 (body holds links: %v)",
@@ -236,7 +237,7 @@ func TestDevMailboxRefusesALocalTunnel(t *testing.T) {
 }
 
 // waitForLog waits until the app's log holds text.
-func waitForLog(t *testing.T, app *testApp, text string) {
+func waitForLog(t *testing.T, app *testapp.App, text string) {
 	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(app.Logs.String(), text); {
 		if time.Now().After(deadline) {

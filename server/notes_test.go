@@ -10,10 +10,12 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // noteOf decodes {"note": {...}}.
-func noteOf(t *testing.T, r response) map[string]any {
+func noteOf(t *testing.T, r testapp.Response) map[string]any {
 	t.Helper()
 	note, ok := r.JSON(t)["note"].(map[string]any)
 	if !ok {
@@ -23,65 +25,65 @@ func noteOf(t *testing.T, r response) map[string]any {
 }
 
 func TestNotesLifecycle(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
 
-	r := b.post("/api/notes", map[string]string{"title": "  Groceries  ", "body": "milk\neggs"})
-	expectStatus(t, r, http.StatusCreated)
+	r := b.Post("/api/notes", map[string]string{"title": "  Groceries  ", "body": "milk\neggs"})
+	testapp.ExpectStatus(t, r, http.StatusCreated)
 	note := noteOf(t, r)
 	id, _ := note["id"].(string)
 	if note["title"] != "Groceries" || note["body"] != "milk\neggs" || len(id) != 36 || note["created_at"] != note["updated_at"] {
 		t.Fatalf("created note: %v", note)
 	}
 
-	if got := noteOf(t, b.get("/api/notes/"+id)); got["title"] != "Groceries" {
+	if got := noteOf(t, b.Get("/api/notes/"+id)); got["title"] != "Groceries" {
 		t.Fatalf("read back: %v", got)
 	}
 
 	app.Clock.Advance(time.Minute)
-	r = b.do(http.MethodPatch, "/api/notes/"+id, map[string]string{"body": "milk"})
-	expectStatus(t, r, http.StatusOK)
+	r = b.Do(http.MethodPatch, "/api/notes/"+id, map[string]string{"body": "milk"})
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if got := noteOf(t, r); got["title"] != "Groceries" || got["body"] != "milk" || got["updated_at"] == got["created_at"] {
 		t.Fatalf("a patch of the body alone: %v", got)
 	}
-	r = b.do(http.MethodPatch, "/api/notes/"+id, map[string]string{"title": "Shopping"})
+	r = b.Do(http.MethodPatch, "/api/notes/"+id, map[string]string{"title": "Shopping"})
 	if got := noteOf(t, r); got["title"] != "Shopping" || got["body"] != "milk" {
 		t.Fatalf("a patch of the title alone: %v", got)
 	}
 
-	expectStatus(t, b.do(http.MethodDelete, "/api/notes/"+id, nil), http.StatusNoContent)
-	expectError(t, b.get("/api/notes/"+id), http.StatusNotFound, "note_not_found")
-	expectError(t, b.do(http.MethodDelete, "/api/notes/"+id, nil), http.StatusNotFound, "note_not_found")
+	testapp.ExpectStatus(t, b.Do(http.MethodDelete, "/api/notes/"+id, nil), http.StatusNoContent)
+	testapp.ExpectError(t, b.Get("/api/notes/"+id), http.StatusNotFound, "note_not_found")
+	testapp.ExpectError(t, b.Do(http.MethodDelete, "/api/notes/"+id, nil), http.StatusNotFound, "note_not_found")
 }
 
 // Another user's note is not found, for every route, exactly like an id
 // that does not exist: ids cannot be probed.
 func TestNotesOfAnotherUserAreNotFound(t *testing.T) {
-	app := newTestApp(t)
-	owner, _ := app.signedIn(t)
-	stranger, _ := app.signedIn(t)
-	id, _ := noteOf(t, owner.post("/api/notes", map[string]string{"title": "Mine"}))["id"].(string)
+	app := testapp.New(t)
+	owner, _ := app.SignedIn(t)
+	stranger, _ := app.SignedIn(t)
+	id, _ := noteOf(t, owner.Post("/api/notes", map[string]string{"title": "Mine"}))["id"].(string)
 
 	for _, path := range []string{"/api/notes/" + id, "/api/notes/00000000-0000-4000-8000-000000000000", "/api/notes/not-an-id"} {
-		expectError(t, stranger.get(path), http.StatusNotFound, "note_not_found")
-		expectError(t, stranger.do(http.MethodPatch, path, map[string]string{"title": "Theirs"}), http.StatusNotFound, "note_not_found")
-		expectError(t, stranger.do(http.MethodDelete, path, nil), http.StatusNotFound, "note_not_found")
+		testapp.ExpectError(t, stranger.Get(path), http.StatusNotFound, "note_not_found")
+		testapp.ExpectError(t, stranger.Do(http.MethodPatch, path, map[string]string{"title": "Theirs"}), http.StatusNotFound, "note_not_found")
+		testapp.ExpectError(t, stranger.Do(http.MethodDelete, path, nil), http.StatusNotFound, "note_not_found")
 	}
-	if got := stranger.get("/api/notes").JSON(t)["notes"].([]any); len(got) != 0 {
+	if got := stranger.Get("/api/notes").JSON(t)["notes"].([]any); len(got) != 0 {
 		t.Fatalf("a stranger lists %d notes", len(got))
 	}
-	if got := noteOf(t, owner.get("/api/notes/"+id)); got["title"] != "Mine" {
+	if got := noteOf(t, owner.Get("/api/notes/"+id)); got["title"] != "Mine" {
 		t.Fatalf("the owner's note changed: %v", got)
 	}
 	// Without a session: 401, whichever the id.
-	expectError(t, app.newBrowser(t).get("/api/notes/"+id), http.StatusUnauthorized, "unauthenticated")
-	expectError(t, app.newBrowser(t).get("/api/notes"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, app.NewBrowser(t).Get("/api/notes/"+id), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, app.NewBrowser(t).Get("/api/notes"), http.StatusUnauthorized, "unauthenticated")
 }
 
 func TestNotesValidation(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
-	id, _ := noteOf(t, b.post("/api/notes", map[string]string{"title": "A note"}))["id"].(string)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
+	id, _ := noteOf(t, b.Post("/api/notes", map[string]string{"title": "A note"}))["id"].(string)
 	tests := []struct {
 		name   string
 		method string
@@ -104,15 +106,15 @@ func TestNotesValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			expectError(t, b.do(tt.method, tt.path, tt.body), http.StatusBadRequest, tt.code)
+			testapp.ExpectError(t, b.Do(tt.method, tt.path, tt.body), http.StatusBadRequest, tt.code)
 		})
 	}
 	// The limits themselves are allowed.
-	r := b.post("/api/notes", map[string]string{"title": strings.Repeat("é", 200), "body": strings.Repeat("é", 10_000)})
-	expectStatus(t, r, http.StatusCreated)
+	r := b.Post("/api/notes", map[string]string{"title": strings.Repeat("é", 200), "body": strings.Repeat("é", 10_000)})
+	testapp.ExpectStatus(t, r, http.StatusCreated)
 	// A patch with no field changes nothing.
-	before := noteOf(t, b.get("/api/notes/"+id))
-	if got := noteOf(t, b.do(http.MethodPatch, "/api/notes/"+id, map[string]string{})); fmt.Sprint(got) != fmt.Sprint(before) {
+	before := noteOf(t, b.Get("/api/notes/"+id))
+	if got := noteOf(t, b.Do(http.MethodPatch, "/api/notes/"+id, map[string]string{})); fmt.Sprint(got) != fmt.Sprint(before) {
 		t.Fatalf("an empty patch changed the note: %v → %v", before, got)
 	}
 }
@@ -120,10 +122,10 @@ func TestNotesValidation(t *testing.T) {
 // 25 notes in pages of 10: newest first, each note once, next_cursor null
 // on the last page; a note added meanwhile does not shift the pages.
 func TestNotesPagination(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
 	for i := range 25 {
-		expectStatus(t, b.post("/api/notes", map[string]string{"title": fmt.Sprint("note ", i)}), http.StatusCreated)
+		testapp.ExpectStatus(t, b.Post("/api/notes", map[string]string{"title": fmt.Sprint("note ", i)}), http.StatusCreated)
 		if i%2 == 0 {
 			app.Clock.Advance(time.Second) // some notes share a created_at: the id breaks the tie
 		}
@@ -135,8 +137,8 @@ func TestNotesPagination(t *testing.T) {
 		if cursor != "" {
 			q.Set("cursor", cursor)
 		}
-		r := b.get("/api/notes?" + q.Encode())
-		expectStatus(t, r, http.StatusOK)
+		r := b.Get("/api/notes?" + q.Encode())
+		testapp.ExpectStatus(t, r, http.StatusOK)
 		body := r.JSON(t)
 		for _, n := range body["notes"].([]any) {
 			note := n.(map[string]any)
@@ -144,7 +146,7 @@ func TestNotesPagination(t *testing.T) {
 			order = append(order, note["created_at"].(string)+" "+note["id"].(string))
 		}
 		if page == 0 { // added after the first page was read
-			expectStatus(t, b.post("/api/notes", map[string]string{"title": "newer"}), http.StatusCreated)
+			testapp.ExpectStatus(t, b.Post("/api/notes", map[string]string{"title": "newer"}), http.StatusCreated)
 		}
 		next, _ := body["next_cursor"].(string)
 		if next == "" {
@@ -177,11 +179,11 @@ func TestNotesPagination(t *testing.T) {
 		t.Fatalf("the oldest note is not last: %v", titles)
 	}
 
-	r := b.get("/api/notes")
+	r := b.Get("/api/notes")
 	if got := len(r.JSON(t)["notes"].([]any)); got != 20 {
 		t.Fatalf("the default page holds %d notes, want 20", got)
 	}
 	for _, q := range []string{"limit=0", "limit=101", "limit=ten", "cursor=garbage", "cursor=" + url.QueryEscape("bm90IGEgY3Vyc29y")} {
-		expectError(t, b.get("/api/notes?"+q), http.StatusBadRequest, "invalid_query")
+		testapp.ExpectError(t, b.Get("/api/notes?"+q), http.StatusBadRequest, "invalid_query")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/server"
 )
 
@@ -15,12 +16,12 @@ type profile struct {
 	LastPasswordChange time.Time `json:"last_password_change"`
 }
 
-func me(t *testing.T, b *browser) profile {
+func me(t *testing.T, b *testapp.Browser) profile {
 	t.Helper()
-	r := b.get("/api/me")
-	expectStatus(t, r, http.StatusOK)
+	r := b.Get("/api/me")
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	var out struct{ User profile }
-	decode(t, r, &out)
+	r.Decode(t, &out)
 	return out.User
 }
 
@@ -28,10 +29,10 @@ func me(t *testing.T, b *browser) profile {
 // last change: a verification and a password change show on the very next
 // request, on this instance, and on another within its sync interval.
 func TestProfileFollowsEveryChange(t *testing.T) {
-	one := newTestApp(t, func(c *config.Config) { c.RequireEmailVerification = false })
-	two := one.anotherInstance(t, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
-	email := one.register(t)
-	here, there := one.login(t, email), two.login(t, email)
+	one := testapp.New(t, func(c *config.Config) { c.RequireEmailVerification = false })
+	two := one.AnotherInstance(t, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
+	email := one.Register(t)
+	here, there := one.Login(t, email), two.Login(t, email)
 	for range 2 { // the second answer comes from memory
 		if p := me(t, here); p.EmailVerified {
 			t.Fatal("an unverified address shows as verified")
@@ -42,7 +43,7 @@ func TestProfileFollowsEveryChange(t *testing.T) {
 	}
 
 	// The link is followed in another browser: here keeps its own session.
-	expectStatus(t, one.newBrowser(t).post("/api/auth/verify-email", map[string]string{"token": one.Mail.lastToken(t, email)}), http.StatusOK)
+	testapp.ExpectStatus(t, one.NewBrowser(t).Post("/api/auth/verify-email", map[string]string{"token": one.Mail.LastToken(t, email)}), http.StatusOK)
 	if !me(t, here).EmailVerified {
 		t.Fatal("the request right after the verification still shows the address unverified")
 	}
@@ -50,14 +51,14 @@ func TestProfileFollowsEveryChange(t *testing.T) {
 
 	before := me(t, here).LastPasswordChange
 	one.Clock.Advance(time.Minute) // last_password_change has whole seconds
-	expectStatus(t, here.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": "another long passphrase"}), http.StatusOK)
+	testapp.ExpectStatus(t, here.Post("/api/auth/change-password", map[string]string{"current_password": testapp.Password, "new_password": "another long passphrase"}), http.StatusOK)
 	if got := me(t, here).LastPasswordChange; !got.After(before) {
 		t.Fatalf("last_password_change %v after a password change, want later than %v", got, before)
 	}
 	// The other instance's session ended with the change; a new one there
 	// sees the new profile, although the old one was in memory.
-	there = two.newBrowser(t)
-	expectStatus(t, there.post("/api/auth/login", map[string]string{"email": email, "password": "another long passphrase"}), http.StatusOK)
+	there = two.NewBrowser(t)
+	testapp.ExpectStatus(t, there.Post("/api/auth/login", map[string]string{"email": email, "password": "another long passphrase"}), http.StatusOK)
 	eventually(t, "the other instance shows the password change", func() bool {
 		return me(t, there).LastPasswordChange.After(before)
 	})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/server"
 	"gorm.io/gorm"
@@ -40,16 +41,16 @@ func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
 	// Its background revocation sync and WAL checkpoints are off, and the
 	// outbox's workers look for mail only when a request stores one: nothing
 	// else queries during the count.
-	opts := newServerOptions()
+	opts := testapp.ServerOptions()
 	opts.Outbox = mail.OutboxOptions{Poll: time.Hour}
 	opts.CheckpointInterval = time.Hour
-	app := newTestAppWith(t, opts)
-	b, email := app.signedIn(t)
+	app := testapp.NewWith(t, opts)
+	b, email := app.SignedIn(t)
 	access, _ := tokensOf(b)
-	other := app.login(t, email)
+	other := app.Login(t, email)
 	revoked, _ := tokensOf(other)
-	expectStatus(t, other.post("/api/auth/logout", nil), http.StatusNoContent)
-	app.settle(t) // the verification mail's delivery is over; the outbox's workers are idle
+	testapp.ExpectStatus(t, other.Post("/api/auth/logout", nil), http.StatusNoContent)
+	app.WaitSettled(t) // the verification mail's delivery is over; the outbox's workers are idle
 
 	queries := countQueries(t, app.DB)
 	// On PostgreSQL the sign-in's and the logout's revocation entries are
@@ -60,25 +61,25 @@ func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
 			quiet = time.Now()
 		}
 	}
-	expectStatus(t, b.get("/api/me"), http.StatusOK)
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK)
 	if got := queries.Load(); got != 1 {
 		t.Fatalf("the first /api/me made %d queries, want 1 (reading the profile)", got)
 	}
 
 	queries.Store(0)
 	const n = 200
-	client := app.newBrowser(t)
+	client := app.NewBrowser(t)
 	for range n {
-		expectStatus(t, b.get("/api/me"), http.StatusOK)
-		expectStatus(t, client.get("/api/me", "Authorization", "Bearer "+access), http.StatusOK)
+		testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK)
+		testapp.ExpectStatus(t, client.Get("/api/me", "Authorization", "Bearer "+access), http.StatusOK)
 	}
 	if got := queries.Load(); got != 0 {
 		t.Fatalf("%d authenticated /api/me requests made %d queries, want 0", 2*n, got)
 	}
 
 	for range n {
-		expectStatus(t, client.get("/api/me", "Authorization", "Bearer "+revoked), http.StatusUnauthorized)
-		expectStatus(t, client.get("/api/auth/sessions", "Authorization", "Bearer not.a.jwt"), http.StatusUnauthorized)
+		testapp.ExpectStatus(t, client.Get("/api/me", "Authorization", "Bearer "+revoked), http.StatusUnauthorized)
+		testapp.ExpectStatus(t, client.Get("/api/auth/sessions", "Authorization", "Bearer not.a.jwt"), http.StatusUnauthorized)
 	}
 	if got := queries.Load(); got != 0 {
 		t.Fatalf("refused tokens made %d queries, want 0", got)
@@ -87,39 +88,39 @@ func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
 
 // A restarted instance on the same database keeps sessions and revocations.
 func TestRestartKeepsSessionsAndRevocations(t *testing.T) {
-	first := newTestApp(t)
-	kept, email := first.signedIn(t)
+	first := testapp.New(t)
+	kept, email := first.SignedIn(t)
 	keptAccess, keptRefresh := tokensOf(kept)
-	ended := first.login(t, email)
+	ended := first.Login(t, email)
 	endedAccess, _ := tokensOf(ended)
-	expectStatus(t, ended.post("/api/auth/logout", nil), http.StatusNoContent)
+	testapp.ExpectStatus(t, ended.Post("/api/auth/logout", nil), http.StatusNoContent)
 	if err := first.Shutdown(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 
-	second := first.anotherInstance(t, server.Options{})
+	second := first.AnotherInstance(t, server.Options{})
 
-	expectStatus(t, second.bearer(t, keptAccess), http.StatusOK)
-	expectError(t, second.bearer(t, endedAccess), http.StatusUnauthorized, "unauthenticated")
-	b := second.newBrowser(t)
-	b.setRefreshCookie(keptRefresh)
-	expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK)
-	expectStatus(t, b.get("/api/me"), http.StatusOK)
+	testapp.ExpectStatus(t, bearer(t, second, keptAccess), http.StatusOK)
+	testapp.ExpectError(t, bearer(t, second, endedAccess), http.StatusUnauthorized, "unauthenticated")
+	b := second.NewBrowser(t)
+	b.SetRefreshCookie(keptRefresh)
+	testapp.ExpectStatus(t, b.Post("/api/auth/refresh", nil), http.StatusOK)
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusOK)
 }
 
 // Two instances on one database: a logout on one is refused by the other
 // within the sync interval, without restarting it.
 func TestOtherInstanceLearnsRevocation(t *testing.T) {
-	one := newTestApp(t)
-	two := one.anotherInstance(t, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
+	one := testapp.New(t)
+	two := one.AnotherInstance(t, server.Options{RevocationSyncInterval: 50 * time.Millisecond})
 
-	b, _ := one.signedIn(t)
+	b, _ := one.SignedIn(t)
 	access, _ := tokensOf(b)
-	expectStatus(t, two.bearer(t, access), http.StatusOK)
-	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	testapp.ExpectStatus(t, bearer(t, two, access), http.StatusOK)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil), http.StatusNoContent)
 
 	deadline := time.Now().Add(5 * time.Second)
-	for two.bearer(t, access).Status != http.StatusUnauthorized {
+	for bearer(t, two, access).Status != http.StatusUnauthorized {
 		if time.Now().After(deadline) {
 			t.Fatal("the second instance still accepts a revoked token after 5 s")
 		}
@@ -129,9 +130,9 @@ func TestOtherInstanceLearnsRevocation(t *testing.T) {
 
 // Revocation entries only need to outlive the access tokens they refuse.
 func TestRevocationEntriesArePruned(t *testing.T) {
-	app := newTestApp(t)
-	b, _ := app.signedIn(t)
-	expectStatus(t, b.post("/api/auth/logout", nil), http.StatusNoContent)
+	app := testapp.New(t)
+	b, _ := app.SignedIn(t)
+	testapp.ExpectStatus(t, b.Post("/api/auth/logout", nil), http.StatusNoContent)
 	var live int64
 	app.DB.Table("revocations").Count(&live)
 	if live != 2 {
@@ -151,41 +152,41 @@ func TestRevocationEntriesArePruned(t *testing.T) {
 // the revocation list is asked on every request: a token used a moment
 // before is refused on the very next request after each way a session ends.
 func TestRememberedTokenIsRefusedRightAfterRevocation(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	for _, tc := range []struct {
 		name string
-		end  func(t *testing.T, b *browser, email, access string)
+		end  func(t *testing.T, b *testapp.Browser, email, access string)
 	}{
-		{"logout", func(t *testing.T, b *browser, _, access string) {
-			expectStatus(t, app.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+access), http.StatusNoContent)
+		{"logout", func(t *testing.T, b *testapp.Browser, _, access string) {
+			testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/logout", nil, "Authorization", "Bearer "+access), http.StatusNoContent)
 		}},
-		{"logout-all", func(t *testing.T, _ *browser, email, _ string) {
-			expectStatus(t, app.login(t, email).post("/api/auth/logout-all", nil), http.StatusNoContent)
+		{"logout-all", func(t *testing.T, _ *testapp.Browser, email, _ string) {
+			testapp.ExpectStatus(t, app.Login(t, email).Post("/api/auth/logout-all", nil), http.StatusNoContent)
 		}},
-		{"session delete", func(t *testing.T, b *browser, email, _ string) {
+		{"session delete", func(t *testing.T, b *testapp.Browser, email, _ string) {
 			id := currentSession(t, b).ID
-			expectStatus(t, app.login(t, email).do(http.MethodDelete, "/api/auth/sessions/"+id, nil), http.StatusNoContent)
+			testapp.ExpectStatus(t, app.Login(t, email).Do(http.MethodDelete, "/api/auth/sessions/"+id, nil), http.StatusNoContent)
 		}},
-		{"password change", func(t *testing.T, b *browser, _, _ string) {
-			expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": "another long passphrase"}), http.StatusOK)
+		{"password change", func(t *testing.T, b *testapp.Browser, _, _ string) {
+			testapp.ExpectStatus(t, b.Post("/api/auth/change-password", map[string]string{"current_password": testapp.Password, "new_password": "another long passphrase"}), http.StatusOK)
 		}},
-		{"refresh token reuse", func(t *testing.T, b *browser, _, _ string) {
+		{"refresh token reuse", func(t *testing.T, b *testapp.Browser, _, _ string) {
 			_, stolen := tokensOf(b)
-			expectStatus(t, b.post("/api/auth/refresh", nil), http.StatusOK)
+			testapp.ExpectStatus(t, b.Post("/api/auth/refresh", nil), http.StatusOK)
 			app.Clock.Advance(app.Config.RefreshReuseInterval + time.Second)
-			r, _ := app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": stolen})
-			expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+			r, _ := tokenGrant(t, app, map[string]string{"grant_type": "refresh_token", "refresh_token": stolen})
+			testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b, email := app.signedIn(t)
+			b, email := app.SignedIn(t)
 			access, _ := tokensOf(b)
-			client := app.newBrowser(t)
+			client := app.NewBrowser(t)
 			for range 2 { // the second is answered from the remembered verification
-				expectStatus(t, client.get("/api/me", "Authorization", "Bearer "+access), http.StatusOK)
+				testapp.ExpectStatus(t, client.Get("/api/me", "Authorization", "Bearer "+access), http.StatusOK)
 			}
 			tc.end(t, b, email, access)
-			expectError(t, client.get("/api/me", "Authorization", "Bearer "+access), http.StatusUnauthorized, "unauthenticated")
+			testapp.ExpectError(t, client.Get("/api/me", "Authorization", "Bearer "+access), http.StatusUnauthorized, "unauthenticated")
 		})
 	}
 }

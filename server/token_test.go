@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 type tokenResponse struct {
@@ -15,9 +17,9 @@ type tokenResponse struct {
 	User         map[string]any `json:"user"`
 }
 
-func (a *testApp) tokenGrant(t *testing.T, body map[string]string) (response, tokenResponse) {
+func tokenGrant(t *testing.T, a *testapp.App, body map[string]string) (testapp.Response, tokenResponse) {
 	t.Helper()
-	r := a.newBrowser(t).post("/api/auth/token", body)
+	r := a.NewBrowser(t).Post("/api/auth/token", body)
 	var tr tokenResponse
 	if r.Status == http.StatusOK {
 		if err := json.Unmarshal(r.Body, &tr); err != nil {
@@ -28,11 +30,11 @@ func (a *testApp) tokenGrant(t *testing.T, body map[string]string) (response, to
 }
 
 func TestTokenModePasswordAndRefreshGrants(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
 
-	r, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
-	expectStatus(t, r, http.StatusOK)
+	r, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.TokenType != "Bearer" ||
 		tok.ExpiresIn != int(app.Config.AccessTokenTTL.Seconds()) || tok.User["email"] != email {
 		t.Fatalf("unexpected token response: %s", r.Body)
@@ -43,38 +45,38 @@ func TestTokenModePasswordAndRefreshGrants(t *testing.T) {
 	if r.Header.Get("Cache-Control") != "no-store" {
 		t.Fatal("token response is cacheable")
 	}
-	expectStatus(t, app.bearer(t, tok.AccessToken), http.StatusOK)
+	testapp.ExpectStatus(t, bearer(t, app, tok.AccessToken), http.StatusOK)
 
-	r, next := app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
-	expectStatus(t, r, http.StatusOK)
+	r, next := tokenGrant(t, app, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
+	testapp.ExpectStatus(t, r, http.StatusOK)
 	if next.RefreshToken == tok.RefreshToken {
 		t.Fatal("refresh grant did not rotate")
 	}
-	expectStatus(t, app.bearer(t, next.AccessToken), http.StatusOK)
+	testapp.ExpectStatus(t, bearer(t, app, next.AccessToken), http.StatusOK)
 
 	// Reuse detection applies to token mode too.
 	app.Clock.Advance(app.Config.RefreshReuseInterval + time.Second)
-	r, _ = app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
-	expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
-	expectError(t, app.bearer(t, next.AccessToken), http.StatusUnauthorized, "unauthenticated")
+	r, _ = tokenGrant(t, app, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
+	testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+	testapp.ExpectError(t, bearer(t, app, next.AccessToken), http.StatusUnauthorized, "unauthenticated")
 }
 
 func TestTokenModeLogoutWithBearer(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
-	_, tok := app.tokenGrant(t, map[string]string{"grant_type": "password", "email": email, "password": testPassword})
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
+	_, tok := tokenGrant(t, app, map[string]string{"grant_type": "password", "email": email, "password": testapp.Password})
 
-	r := app.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken)
-	expectStatus(t, r, http.StatusNoContent)
-	expectError(t, app.bearer(t, tok.AccessToken), http.StatusUnauthorized, "unauthenticated")
-	r, _ = app.tokenGrant(t, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
-	expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
+	r := app.NewBrowser(t).Post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken)
+	testapp.ExpectStatus(t, r, http.StatusNoContent)
+	testapp.ExpectError(t, bearer(t, app, tok.AccessToken), http.StatusUnauthorized, "unauthenticated")
+	r, _ = tokenGrant(t, app, map[string]string{"grant_type": "refresh_token", "refresh_token": tok.RefreshToken})
+	testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
 }
 
 func TestTokenModeErrors(t *testing.T) {
-	app := newTestApp(t)
-	_, email := app.signedIn(t)
-	unverified := app.register(t)
+	app := testapp.New(t)
+	_, email := app.SignedIn(t)
+	unverified := app.Register(t)
 	tests := []struct {
 		name   string
 		body   map[string]string
@@ -82,21 +84,21 @@ func TestTokenModeErrors(t *testing.T) {
 		code   string
 	}{
 		{"wrong password", map[string]string{"grant_type": "password", "email": email, "password": "wrong password!"}, 401, "invalid_credentials"},
-		{"unknown email", map[string]string{"grant_type": "password", "email": uniqueEmail(), "password": "wrong password!"}, 401, "invalid_credentials"},
-		{"unverified", map[string]string{"grant_type": "password", "email": unverified, "password": testPassword}, 403, "email_not_verified"},
-		{"invalid email", map[string]string{"grant_type": "password", "email": "x", "password": testPassword}, 400, "invalid_email"},
+		{"unknown email", map[string]string{"grant_type": "password", "email": testapp.UniqueEmail(), "password": "wrong password!"}, 401, "invalid_credentials"},
+		{"unverified", map[string]string{"grant_type": "password", "email": unverified, "password": testapp.Password}, 403, "email_not_verified"},
+		{"invalid email", map[string]string{"grant_type": "password", "email": "x", "password": testapp.Password}, 400, "invalid_email"},
 		{"bad refresh token", map[string]string{"grant_type": "refresh_token", "refresh_token": "nope"}, 401, "invalid_refresh_token"},
 		{"missing refresh token", map[string]string{"grant_type": "refresh_token"}, 400, "missing_field"},
 		{"unknown grant", map[string]string{"grant_type": "client_credentials"}, 400, "unsupported_grant_type"},
 		{"no grant", map[string]string{}, 400, "missing_field"},
 		{"password grant without password", map[string]string{"grant_type": "password", "email": email}, 400, "missing_field"},
 		{"password grant with an empty password", map[string]string{"grant_type": "password", "email": email, "password": ""}, 400, "missing_field"},
-		{"password grant without email", map[string]string{"grant_type": "password", "password": testPassword}, 400, "missing_field"},
+		{"password grant without email", map[string]string{"grant_type": "password", "password": testapp.Password}, 400, "missing_field"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			r, _ := app.tokenGrant(t, tt.body)
-			expectError(t, r, tt.status, tt.code)
+			r, _ := tokenGrant(t, app, tt.body)
+			testapp.ExpectError(t, r, tt.status, tt.code)
 		})
 	}
 }
