@@ -81,7 +81,7 @@ func TestSpoofedClientAddressesShareOneBudget(t *testing.T) {
 // the test above cannot pass by refusing everything.
 func TestRateLimitControl(t *testing.T) {
 	t.Parallel()
-	tg := newTarget(t, func(c *config.Config) { c.AuthRateLimitMax = 2; c.TrustedProxies = []string{"127.0.0.1"} })
+	tg := newTarget(t, func(c *config.Config) { c.AuthRateLimitMax = 2; c.TrustedProxies = testapp.LoopbackProxy })
 	b := tg.client(t)
 	wrong := `{"grant_type":"refresh_token","grant_type":"password","email":"nobody@example.com","password":"wrong password!"}`
 	for i := range 6 {
@@ -111,7 +111,7 @@ func TestFailedLoginLimitIsPerAccount(t *testing.T) {
 		{"trusted proxy, a new client address each guess", func(c *config.Config) {
 			c.LoginMaxFailures = failures
 			c.AuthRateLimitMax = 2
-			c.TrustedProxies = []string{"127.0.0.1"}
+			c.TrustedProxies = testapp.LoopbackProxy
 		}},
 	} {
 		t.Run(setup.name, func(t *testing.T) {
@@ -145,7 +145,7 @@ func TestParallelGuessesCannotExceedTheLimit(t *testing.T) {
 	const failures, guesses = 5, 40
 	tg := newTarget(t, func(c *config.Config) {
 		c.LoginMaxFailures = failures
-		c.TrustedProxies = []string{"127.0.0.1"}
+		c.TrustedProxies = testapp.LoopbackProxy
 		// Every guess hashes at once, each for a few milliseconds: a
 		// throttle that checked before and counted after the hash would
 		// let them all through.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,8 +22,9 @@ import (
 	"github.com/joho/godotenv"
 )
 
-// Config is everything the server needs to start. It is built once in
-// main.go (or by a test) and passed down; nothing reads the environment later.
+// Config is everything the server needs to start. It is built once, by
+// main.go, a command of package cli or a test, and passed down; nothing
+// reads the environment later.
 type Config struct {
 	Env     string // "development" or "production"
 	Port    int
@@ -76,8 +77,10 @@ type Config struct {
 	// reads are not logged one by one (see middleware.RequestLog).
 	LogLevel slog.Level
 
-	CookieSecure   bool
-	TrustedProxies []string
+	CookieSecure bool
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed:
+	// addresses (a prefix of one) and CIDR ranges, masked.
+	TrustedProxies []netip.Prefix
 	// CORSOrigins are the other origins (a frontend on another host) whose
 	// scripts may call the API with credentials. None by default: no CORS.
 	CORSOrigins []string
@@ -148,7 +151,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		SMTPFrom:     r.str("SMTP_FROM", "Auth Starter <no-reply@localhost>"),
 		SMTPTLS:      strings.ToLower(r.str("SMTP_TLS", "auto")),
 
-		TrustedProxies: r.list("TRUSTED_PROXIES"),
+		TrustedProxies: r.prefixes("TRUSTED_PROXIES"),
 
 		IntrospectionSecret: r.str("INTROSPECTION_SECRET", ""),
 	}
@@ -260,13 +263,6 @@ func (c Config) Validate() error {
 	if c.SMTPHost != "" && (c.SMTPPort < 1 || c.SMTPPort > 65535) {
 		bad("SMTP_PORT must be between 1 and 65535")
 	}
-	for _, p := range c.TrustedProxies {
-		if net.ParseIP(p) == nil {
-			if _, _, err := net.ParseCIDR(p); err != nil {
-				bad("TRUSTED_PROXIES: %q is neither an IP address nor a CIDR range", p)
-			}
-		}
-	}
 	if c.IntrospectionSecret != "" && utf8.RuneCountInString(c.IntrospectionSecret) < minIntrospectionSecret {
 		// The route is not rate-limited (its callers are servers, once per
 		// request they serve), so the secret alone must resist guessing.
@@ -375,6 +371,29 @@ func (r *reader) list(name string) []string {
 		if item = strings.TrimSpace(item); item != "" {
 			out = append(out, item)
 		}
+	}
+	return out
+}
+
+// prefixes reads a list of IP addresses and CIDR ranges. An address is the
+// range of that one address; an IPv4 address written as IPv6
+// (::ffff:10.0.0.1) is read as IPv4, the form client addresses are compared in.
+func (r *reader) prefixes(name string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, item := range r.list(name) {
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil || a.Zone() != "" { // a zone (fe80::1%eth0) names an interface, not a proxy
+			if r.err == nil {
+				r.err = fmt.Errorf("invalid configuration: %s: %q is neither an IP address nor a CIDR range", name, item)
+			}
+			continue
+		}
+		a = a.Unmap()
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
 	}
 	return out
 }

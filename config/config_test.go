@@ -2,10 +2,12 @@ package config_test
 
 import (
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,10 +110,13 @@ func TestAppURLTrailingSlashIsTrimmed(t *testing.T) {
 }
 
 func TestTrustedProxiesList(t *testing.T) {
-	c := mustFromMap(t, map[string]string{"TRUSTED_PROXIES": " 10.0.0.1 , 192.168.0.0/16,,2001:db8::/32 "})
-	want := []string{"10.0.0.1", "192.168.0.0/16", "2001:db8::/32"}
-	if !reflect.DeepEqual(c.TrustedProxies, want) {
-		t.Fatalf("TRUSTED_PROXIES parsed as %q, want %q", c.TrustedProxies, want)
+	c := mustFromMap(t, map[string]string{"TRUSTED_PROXIES": " 10.0.0.1 , 192.168.0.0/16,,2001:db8::/32, 172.16.5.4/12, ::ffff:10.0.0.2 "})
+	var want []netip.Prefix
+	for _, p := range []string{"10.0.0.1/32", "192.168.0.0/16", "2001:db8::/32", "172.16.0.0/12", "10.0.0.2/32"} {
+		want = append(want, netip.MustParsePrefix(p))
+	}
+	if !slices.Equal(c.TrustedProxies, want) {
+		t.Fatalf("TRUSTED_PROXIES parsed as %v, want %v", c.TrustedProxies, want)
 	}
 }
 
@@ -180,6 +185,7 @@ func TestBadValueNamesTheVariable(t *testing.T) {
 		{"app url with a path", map[string]string{"APP_URL": "https://example.com/app"}, "APP_URL"},
 		{"unknown environment", map[string]string{"APP_ENV": "staging"}, "APP_ENV"},
 		{"trusted proxy not an address", map[string]string{"TRUSTED_PROXIES": "10.0.0.1,foo"}, "TRUSTED_PROXIES"},
+		{"trusted proxy with a zone", map[string]string{"TRUSTED_PROXIES": "fe80::1%eth0"}, "TRUSTED_PROXIES"},
 		{"refresh outlives session", map[string]string{"REFRESH_TOKEN_TTL": "800h"}, "REFRESH_TOKEN_TTL"},
 		{"postgres url not a url", map[string]string{"DATABASE_URL": "postgres://user:pa%zz@db/app"}, "DATABASE_URL"},
 		{"rate limit zero", map[string]string{"AUTH_RATE_LIMIT_MAX": "0"}, "AUTH_RATE_LIMIT_MAX"},

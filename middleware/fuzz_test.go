@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
@@ -14,13 +15,13 @@ import (
 // peer is the address of every request that fiber.App.Test makes.
 const peer = "0.0.0.0"
 
-// FuzzClientIP feeds arbitrary TRUSTED_PROXIES entries (comma-separated)
-// and two X-Forwarded-For header lines to ParseTrustedProxies and
-// ResolveClientIP.
+// FuzzClientIP feeds an arbitrary TRUSTED_PROXIES (comma-separated entries)
+// to package config, and two X-Forwarded-For header lines to
+// ResolveClientIP with the proxies config read.
 //
-// Properties: neither panics. ParseTrustedProxies returns an error and no
-// prefixes, or one valid, masked prefix per entry, which contains the entry
-// when it is a plain address. Without trusted proxies, or when the peer is
+// Properties: neither panics. Config refuses the variable and gives no
+// prefixes, or gives one valid, masked prefix per entry, which contains the
+// entry when it is a plain address. Without trusted proxies, or when the peer is
 // not one, the client IP is the peer whatever the header says. Otherwise it
 // is a valid, unmapped address: the peer, or a header entry at or right of
 // the right-most untrusted one; entries left of that are the client's own
@@ -55,13 +56,16 @@ func FuzzClientIP(f *testing.F) {
 	}
 
 	f.Fuzz(func(t *testing.T, entries, xff1, xff2 string) {
-		var list []string
-		if entries != "" {
-			list = strings.Split(entries, ",")
-		}
-		prefixes, err := middleware.ParseTrustedProxies(list)
+		cfg, err := config.FromLookup(func(name string) (string, bool) { return entries, name == "TRUSTED_PROXIES" })
+		prefixes := cfg.TrustedProxies
 		if err != nil && prefixes != nil {
-			t.Fatalf("ParseTrustedProxies(%q) = %v with error %v", list, prefixes, err)
+			t.Fatalf("TRUSTED_PROXIES=%q gave %v with error %v", entries, prefixes, err)
+		}
+		var list []string // the entries as config reads them: trimmed, empty ones skipped
+		for _, e := range strings.Split(entries, ",") {
+			if e = strings.TrimSpace(e); e != "" {
+				list = append(list, e)
+			}
 		}
 		if err == nil {
 			checkPrefixes(t, list, prefixes)
@@ -101,14 +105,14 @@ func FuzzClientIP(f *testing.F) {
 func checkPrefixes(t *testing.T, entries []string, prefixes []netip.Prefix) {
 	t.Helper()
 	if len(prefixes) != len(entries) {
-		t.Fatalf("ParseTrustedProxies(%q) = %d prefixes", entries, len(prefixes))
+		t.Fatalf("TRUSTED_PROXIES entries %q gave %d prefixes", entries, len(prefixes))
 	}
 	for i, p := range prefixes {
 		if !p.IsValid() || p != p.Masked() {
-			t.Fatalf("ParseTrustedProxies(%q)[%d] = %v: invalid or not masked", entries, i, p)
+			t.Fatalf("TRUSTED_PROXIES entries %q: prefix %d, %v, is invalid or not masked", entries, i, p)
 		}
 		if a, err := netip.ParseAddr(entries[i]); err == nil && !p.Contains(a.Unmap().WithZone("")) {
-			t.Fatalf("ParseTrustedProxies(%q)[%d] = %v does not contain %v", entries, i, p, a)
+			t.Fatalf("TRUSTED_PROXIES entries %q: prefix %d, %v, does not contain %v", entries, i, p, a)
 		}
 	}
 }

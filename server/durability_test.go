@@ -76,7 +76,7 @@ func TestMissingFieldOnEveryRoute(t *testing.T) {
 // gatedMailer holds every delivery while closed, as a mail server that has
 // stopped answering would.
 type gatedMailer struct {
-	*testapp.Mailbox
+	*testapp.MailRecorder
 	mu      sync.Mutex
 	gate    chan struct{} // nil: open
 	waiting chan struct{} // a delivery is held
@@ -110,7 +110,7 @@ func (g *gatedMailer) Send(ctx context.Context, m mail.Message) error {
 			return ctx.Err()
 		}
 	}
-	return g.Mailbox.Send(ctx, m)
+	return g.MailRecorder.Send(ctx, m)
 }
 
 // Work past the outbox's capacity is refused before it is acknowledged:
@@ -120,12 +120,12 @@ func (g *gatedMailer) Send(ctx context.Context, m mail.Message) error {
 // dropped.
 func TestFloodPastTheOutboxIsRefusedNotDropped(t *testing.T) {
 	const capacity = 20
-	gated := &gatedMailer{Mailbox: testapp.NewMailbox(), waiting: make(chan struct{}, 1)}
+	gated := &gatedMailer{MailRecorder: testapp.NewMailRecorder(), waiting: make(chan struct{}, 1)}
 	opts := testapp.ServerOptions()
 	opts.Mailer = gated
 	opts.Outbox = mail.OutboxOptions{Capacity: capacity, Workers: 1, Poll: time.Hour}
 	app := testapp.NewWith(t, opts)
-	app.Mail = gated.Mailbox
+	app.Mail = gated.MailRecorder
 
 	var known []string
 	for range 40 {

@@ -93,7 +93,7 @@ func TestDeletedSessionStaysRevokedAcrossLaterRequests(t *testing.T) {
 // A proxy may append its own X-Forwarded-For line after the client's; the
 // client's line must not decide the IP.
 func TestForwardedForAcrossSeveralHeaderLines(t *testing.T) {
-	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = testapp.LoopbackProxy })
 	_, email := app.SignedIn(t)
 	if ip := currentSessionIP(t, app, email, "X-Forwarded-For", "10.9.9.1", "X-Forwarded-For", "203.0.113.7"); ip != "203.0.113.7" {
 		t.Fatalf("session ip %q, want 203.0.113.7 (the proxy's line)", ip)
@@ -206,7 +206,7 @@ func TestRepeatedSessionDeletionWritesNothing(t *testing.T) {
 // clients are limited per /64 (one customer usually holds a whole /64).
 func TestForwardedAddressesWithPortsAndIPv6RateLimitPrefix(t *testing.T) {
 	app := testapp.New(t, func(c *config.Config) {
-		c.TrustedProxies = []string{"127.0.0.1/32"}
+		c.TrustedProxies = testapp.LoopbackProxy
 		c.AuthRateLimitMax = 2
 	})
 	_, email := app.SignedIn(t)

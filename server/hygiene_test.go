@@ -667,7 +667,7 @@ func TestAuthRateLimit(t *testing.T) {
 	})
 
 	t.Run("trusted proxy: each forwarded client has its own budget", func(t *testing.T) {
-		app := testapp.New(t, limit3, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+		app := testapp.New(t, limit3, func(c *config.Config) { c.TrustedProxies = testapp.LoopbackProxy })
 		b := app.NewBrowser(t)
 		for i := range 6 {
 			testapp.ExpectError(t, b.Post("/api/auth/login", someLogin, "X-Forwarded-For", "203.0.113."+strconv.Itoa(i+1)), http.StatusUnauthorized, "invalid_credentials")
@@ -701,7 +701,7 @@ func TestSessionIPBehindProxies(t *testing.T) {
 		}
 	})
 	t.Run("trusted", func(t *testing.T) {
-		app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1/32"} })
+		app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = testapp.LoopbackProxy })
 		_, email := app.SignedIn(t)
 		tests := []struct{ xff, want string }{
 			{"203.0.113.9", "203.0.113.9"},

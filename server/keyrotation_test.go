@@ -80,7 +80,7 @@ func writeTestFile(t *testing.T, path string, data []byte) {
 
 // restart stops a and starts it again with change applied to its
 // configuration, on the same database, data folder and clock: a deployment
-// of new settings. Mail goes to opts.Mailer (nil: a new mailbox).
+// of new settings. Mail goes to opts.Mailer (nil: a new recorder).
 func restart(t *testing.T, a *testapp.App, opts server.Options, change func(*config.Config)) *testapp.App {
 	t.Helper()
 	if err := a.Shutdown(5 * time.Second); err != nil {
@@ -90,7 +90,7 @@ func restart(t *testing.T, a *testapp.App, opts server.Options, change func(*con
 	cfg.JWTPreviousPublicKeyFiles = slices.Clone(cfg.JWTPreviousPublicKeyFiles)
 	change(&cfg)
 	if opts.Mailer == nil {
-		opts.Mailer = testapp.NewMailbox()
+		opts.Mailer = testapp.NewMailRecorder()
 	}
 	return testapp.StartOn(t, testapp.Listen(t), cfg, a.Clock, opts)
 }
@@ -239,7 +239,7 @@ func TestJWKSListsAKeyOnce(t *testing.T) {
 // failingMailer refuses every message to one address, as a mail server
 // that is down for it would, and records the others.
 type failingMailer struct {
-	*testapp.Mailbox
+	*testapp.MailRecorder
 	to string
 }
 
@@ -247,7 +247,7 @@ func (m *failingMailer) Send(ctx context.Context, msg mail.Message) error {
 	if msg.To == m.to {
 		return errors.New("451 try again later")
 	}
-	return m.Mailbox.Send(ctx, msg)
+	return m.MailRecorder.Send(ctx, msg)
 }
 
 // A mail's link is stored (as a hash) at the mail's first delivery attempt
@@ -280,13 +280,13 @@ func TestMailedLinksSurviveAKeyRotation(t *testing.T) {
 			}
 			unreachable := testapp.UniqueEmail()
 			opts := testapp.ServerOptions()
-			opts.Mailer = &failingMailer{Mailbox: testapp.NewMailbox(), to: unreachable}
+			opts.Mailer = &failingMailer{MailRecorder: testapp.NewMailRecorder(), to: unreachable}
 			before := testapp.NewWith(t, opts, func(c *config.Config) {
 				c.Env = tt.env // the mailer is the test's: production needs no SMTP server here
 				c.JWTPrivateKeyFile = old.private
 				c.ServerSecretFile = secret
 			})
-			before.Mail = opts.Mailer.(*failingMailer).Mailbox
+			before.Mail = opts.Mailer.(*failingMailer).MailRecorder
 			warning := "SERVER_SECRET_FILE is not set"
 			if warned := strings.Contains(before.Logs.String(), warning); warned != (tt.env == "production" && !tt.secretFile) {
 				t.Fatalf("warning at start: %v; want it exactly in production without SERVER_SECRET_FILE:\n%s", warned, before.Logs.String())

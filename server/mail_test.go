@@ -181,7 +181,7 @@ func startDevMailbox(t *testing.T, options ...func(*config.Config)) *testapp.App
 // ResolveClientIP found, not only the TCP peer, or it would hand every
 // user's live reset and sign-in links to anyone on the internet.
 func TestDevMailboxRefusesRemoteClientsBehindALocalProxy(t *testing.T) {
-	app := startDevMailbox(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	app := startDevMailbox(t, func(c *config.Config) { c.TrustedProxies = testapp.LoopbackProxy })
 	r := app.NewBrowser(t).Get("/dev/mail", "X-Forwarded-For", "203.0.113.7")
 	if r.Status != http.StatusNotFound {
 		t.Fatalf("/dev/mail for remote client 203.0.113.7 via a trusted local proxy: %d, want 404", r.Status)

@@ -257,7 +257,7 @@ func TestForgotPasswordIsUniformAndMailsOnlyAccounts(t *testing.T) {
 // whichever address: the per-IP limit alone would let an attacker with many
 // addresses flood an inbox.
 func TestForgotPasswordMailsAnAccountAtMostOnceAMinute(t *testing.T) {
-	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = testapp.LoopbackProxy })
 	_, email := app.SignedIn(t)
 	before := len(app.Mail.To(email))
 
@@ -298,7 +298,7 @@ func TestMailLimitIsPerKind(t *testing.T) {
 // request claims (a poisoned link would hand the token to the attacker's
 // host).
 func TestResetLinkIgnoresHostHeaders(t *testing.T) {
-	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = []string{"127.0.0.1"} })
+	app := testapp.New(t, func(c *config.Config) { c.TrustedProxies = testapp.LoopbackProxy })
 	_, email := app.SignedIn(t)
 	seen := len(app.Mail.To(email))
 	b := app.NewBrowser(t)

@@ -90,11 +90,6 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if now == nil {
 		now = time.Now
 	}
-	trusted, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)
-	if err != nil {
-		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
-	}
-
 	keys, secret, err := loadKeys(cfg, log)
 	if err != nil {
 		return nil, err
@@ -181,11 +176,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		// X-Forwarded-For entry, which the client writes. Handlers read the
 		// client's address with middleware.ClientIP.
 		EnableTrustedProxyCheck: true,
-		TrustedProxies:          cfg.TrustedProxies,
+		TrustedProxies:          middleware.ProxyCIDRs(cfg.TrustedProxies),
 	})
 	app.Use(
 		requestid.New(),
-		middleware.ResolveClientIP(trusted),
+		middleware.ResolveClientIP(cfg.TrustedProxies),
 		middleware.RequestLog(log),
 		recover.New(), // inside the request log, so a panicking request is logged too
 		middleware.SecurityHeaders(cfg.CookieSecure),

@@ -10,6 +10,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -26,11 +27,15 @@ type Clock = testclock.Clock
 // App is a running application instance.
 type App struct {
 	*server.Server
-	URL   string   // http://127.0.0.1:port
-	Clock *Clock   // the server's clock
-	Mail  *Mailbox // the recorded mail; nil when the server chose its own mailer
+	URL   string        // http://127.0.0.1:port
+	Clock *Clock        // the server's clock
+	Mail  *MailRecorder // the recorded mail; nil when the server chose its own mailer
 	Logs  *SyncBuffer
 }
+
+// LoopbackProxy is a TRUSTED_PROXIES of the tests' own address: the
+// requests a test sends then stand for a reverse proxy on this machine.
+var LoopbackProxy = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 
 // NewConfig is the configuration of the test apps: development mode, a
 // cheap argon2 cost (TestProductionArgon2Cost in package auth covers the
@@ -91,7 +96,7 @@ func NewWithEnv(tb testing.TB, env map[string]string, opts server.Options, optio
 // ServerOptions are the options of New: mail recorded, background
 // revocation sync off.
 func ServerOptions() server.Options {
-	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailbox()}
+	return server.Options{RevocationSyncInterval: time.Hour, Mailer: NewMailRecorder()}
 }
 
 // AnotherInstance starts a second app on the same configuration, database
@@ -99,7 +104,7 @@ func ServerOptions() server.Options {
 func (a *App) AnotherInstance(tb testing.TB, opts server.Options) *App {
 	tb.Helper()
 	if opts.Mailer == nil {
-		opts.Mailer = NewMailbox()
+		opts.Mailer = NewMailRecorder()
 	}
 	return StartOn(tb, Listen(tb), a.Config, a.Clock, opts)
 }
@@ -115,13 +120,13 @@ func Listen(tb testing.TB) net.Listener {
 }
 
 // StartOn starts an app instance with cfg on ln, and shuts it down when the
-// test ends. Its mail goes to opts.Mailer: a *Mailbox records it (Mail);
+// test ends. Its mail goes to opts.Mailer: a *MailRecorder records it (Mail);
 // nil leaves the server's own choice (SMTP, or the development mailer). Its
 // log goes to Logs.
 func StartOn(tb testing.TB, ln net.Listener, cfg config.Config, clock *Clock, opts server.Options) *App {
 	tb.Helper()
 	logs := &SyncBuffer{}
-	box, _ := opts.Mailer.(*Mailbox)
+	box, _ := opts.Mailer.(*MailRecorder)
 	opts.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	opts.Now = clock.Now
 	srv, err := server.New(cfg, opts)

@@ -10,9 +10,10 @@ import (
 	"github.com/authstarter/authstarter/mail"
 )
 
-// Mailbox records every message instead of sending it. Mail leaves through
-// the server's outbox, after the answer, so readers wait for it.
-type Mailbox struct {
+// MailRecorder is the tests' mailer: it records every message instead of
+// sending it. Mail leaves through the server's outbox, after the answer, so
+// readers wait for it.
+type MailRecorder struct {
 	mu      sync.Mutex
 	msgs    []mail.Message
 	arrived chan struct{} // closed and replaced on every message
@@ -24,8 +25,8 @@ type Mailbox struct {
 }
 
 // settleWith sets how WaitFor waits for the server after a message arrived,
-// unless another instance sharing the mailbox set it first.
-func (m *Mailbox) settleWith(settle func(testing.TB)) {
+// unless another instance sharing the recorder set it first.
+func (m *MailRecorder) settleWith(settle func(testing.TB)) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.settle == nil {
@@ -33,11 +34,11 @@ func (m *Mailbox) settleWith(settle func(testing.TB)) {
 	}
 }
 
-// NewMailbox returns an empty mailbox, to be passed as server.Options.Mailer.
-func NewMailbox() *Mailbox { return &Mailbox{arrived: make(chan struct{})} }
+// NewMailRecorder returns an empty recorder, to be passed as server.Options.Mailer.
+func NewMailRecorder() *MailRecorder { return &MailRecorder{arrived: make(chan struct{})} }
 
 // Send records msg (mail.Mailer).
-func (m *Mailbox) Send(_ context.Context, msg mail.Message) error {
+func (m *MailRecorder) Send(_ context.Context, msg mail.Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.msgs = append(m.msgs, msg)
@@ -47,19 +48,19 @@ func (m *Mailbox) Send(_ context.Context, msg mail.Message) error {
 }
 
 // To returns the messages to addr received so far.
-func (m *Mailbox) To(addr string) []mail.Message {
+func (m *MailRecorder) To(addr string) []mail.Message {
 	msgs, _ := m.snapshot(addr)
 	return msgs
 }
 
 // Count returns the number of messages received so far, to anyone.
-func (m *Mailbox) Count() int {
+func (m *MailRecorder) Count() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.msgs)
 }
 
-func (m *Mailbox) snapshot(addr string) ([]mail.Message, <-chan struct{}) {
+func (m *MailRecorder) snapshot(addr string) ([]mail.Message, <-chan struct{}) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []mail.Message
@@ -72,7 +73,7 @@ func (m *Mailbox) snapshot(addr string) ([]mail.Message, <-chan struct{}) {
 }
 
 // WaitFor returns the messages to addr once there are at least n.
-func (m *Mailbox) WaitFor(tb testing.TB, addr string, n int) []mail.Message {
+func (m *MailRecorder) WaitFor(tb testing.TB, addr string, n int) []mail.Message {
 	tb.Helper()
 	deadline := time.After(10 * time.Second)
 	for {
@@ -96,7 +97,7 @@ func (m *Mailbox) WaitFor(tb testing.TB, addr string, n int) []mail.Message {
 
 // LastToken returns the token= parameter of the newest link mailed to addr
 // (waiting for the first mail).
-func (m *Mailbox) LastToken(tb testing.TB, addr string) string {
+func (m *MailRecorder) LastToken(tb testing.TB, addr string) string {
 	tb.Helper()
 	msgs := m.WaitFor(tb, addr, 1)
 	return LinkToken(tb, msgs[len(msgs)-1])
@@ -104,7 +105,7 @@ func (m *Mailbox) LastToken(tb testing.TB, addr string) string {
 
 // NextToken waits for a mail to addr after the first seen ones and returns
 // its link's token.
-func (m *Mailbox) NextToken(tb testing.TB, addr string, seen int) string {
+func (m *MailRecorder) NextToken(tb testing.TB, addr string, seen int) string {
 	tb.Helper()
 	msgs := m.WaitFor(tb, addr, seen+1)
 	return LinkToken(tb, msgs[seen])
