@@ -5,7 +5,6 @@
 package controllers
 
 import (
-	"context"
 	"errors"
 
 	"github.com/authstarter/authstarter/auth"
@@ -13,20 +12,15 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// AuthController serves /api/auth/*: accounts and browser-mode sessions.
+// AuthController serves the browser-mode account and session routes of
+// /api/auth: register, verify-email, resend-verification, login, refresh,
+// logout and logout-all. (Passwords: PasswordController; token mode:
+// TokenController.)
 type AuthController struct {
 	Accounts *auth.Accounts
 	Sessions *auth.Sessions
 	Cookies  Cookies
 }
-
-func client(c *fiber.Ctx) auth.Client {
-	return auth.Client{IP: middleware.ClientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
-}
-
-// acceptedBody is the one answer of register, resend-verification and
-// forgot-password, whatever the email: it must not tell whether an account exists.
-var acceptedBody = fiber.Map{"message": "If the address can receive mail, a message is on its way. Check your inbox."}
 
 // Register handles POST /api/auth/register.
 func (h *AuthController) Register(c *fiber.Ctx) error {
@@ -63,31 +57,12 @@ func (h *AuthController) VerifyEmail(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.signedIn(c, tokens)
+	return signedIn(c, h.Cookies, tokens)
 }
 
 // ResendVerification handles POST /api/auth/resend-verification.
 func (h *AuthController) ResendVerification(c *fiber.Ctx) error {
 	return acceptEmail(c, h.Accounts.ResendVerification)
-}
-
-// acceptEmail serves the routes that take {email} and answer acceptedBody
-// whatever the address (only a missing or malformed one gets an error): do
-// stores the request, and the outbox decides what, if anything, to mail.
-func acceptEmail(c *fiber.Ctx, do func(context.Context, string) error) error {
-	var in struct {
-		Email string `json:"email"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
-		return err
-	}
-	if err := required("email", in.Email); err != nil {
-		return err
-	}
-	if err := do(c.UserContext(), in.Email); err != nil {
-		return err
-	}
-	return c.Status(fiber.StatusAccepted).JSON(acceptedBody)
 }
 
 // Login handles POST /api/auth/login (browser mode: tokens in cookies).
@@ -106,7 +81,7 @@ func (h *AuthController) Login(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.signedIn(c, tokens)
+	return signedIn(c, h.Cookies, tokens)
 }
 
 // Refresh handles POST /api/auth/refresh: the refresh cookie is rotated. A
@@ -124,7 +99,7 @@ func (h *AuthController) Refresh(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return h.signedIn(c, tokens)
+	return signedIn(c, h.Cookies, tokens)
 }
 
 // Logout handles POST /api/auth/logout: the current session ends, its
@@ -168,17 +143,4 @@ func (h *AuthController) LogoutAll(c *fiber.Ctx) error {
 	}
 	h.Cookies.Clear(c)
 	return c.SendStatus(fiber.StatusNoContent)
-}
-
-// signedIn answers a browser-mode sign-in: cookies, and the user in the body.
-// No token ever appears in the body; it says when the access token expires,
-// so that the frontend can refresh shortly before (access_expires_in, in
-// seconds, does not depend on the browser's clock being right).
-func (h *AuthController) signedIn(c *fiber.Ctx, t auth.Tokens) error {
-	h.Cookies.Set(c, t)
-	return c.JSON(fiber.Map{
-		"user":              viewUser(t.User),
-		"access_expires_at": t.AccessExpiresAt.UTC(),
-		"access_expires_in": int(t.AccessTTL.Seconds()),
-	})
 }

@@ -1,20 +1,29 @@
 package controllers
 
 import (
+	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
-// ForgotPassword handles POST /api/auth/forgot-password. The answer is the
+// PasswordController serves the password routes of /api/auth: a reset link
+// by mail (forgot-password), its use (reset-password), and a change by a
+// signed-in user (change-password).
+type PasswordController struct {
+	Accounts *auth.Accounts
+	Cookies  Cookies
+}
+
+// Forgot handles POST /api/auth/forgot-password. The answer is the
 // same, and as fast, for every address: the outbox decides after it.
-func (h *AuthController) ForgotPassword(c *fiber.Ctx) error {
+func (h *PasswordController) Forgot(c *fiber.Ctx) error {
 	return acceptEmail(c, h.Accounts.ForgotPassword)
 }
 
-// ResetPassword handles POST /api/auth/reset-password. It does not sign the
-// user in, and it clears this browser's cookies: every earlier session has
-// just ended.
-func (h *AuthController) ResetPassword(c *fiber.Ctx) error {
+// Reset handles POST /api/auth/reset-password. It does not sign the user
+// in, and it clears this browser's cookies: every earlier session has just
+// ended.
+func (h *PasswordController) Reset(c *fiber.Ctx) error {
 	var in struct {
 		Token    string `json:"token"`
 		Password string `json:"password"`
@@ -32,11 +41,11 @@ func (h *AuthController) ResetPassword(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"message": "Your password has been changed and every session signed out. Sign in with the new password."})
 }
 
-// ChangePassword handles POST /api/auth/change-password. The caller's session
-// goes on with new tokens (every earlier access token, its own included,
-// has stopped working): in cookies for a browser, in the body, as from
+// Change handles POST /api/auth/change-password. The caller's session goes
+// on with new tokens (every earlier access token, its own included, has
+// stopped working): in cookies for a browser, in the body, as from
 // /api/auth/token, for a Bearer client.
-func (h *AuthController) ChangePassword(c *fiber.Ctx) error {
+func (h *PasswordController) Change(c *fiber.Ctx) error {
 	var in struct {
 		CurrentPassword string `json:"current_password"`
 		NewPassword     string `json:"new_password"`
@@ -55,5 +64,5 @@ func (h *AuthController) ChangePassword(c *fiber.Ctx) error {
 	if middleware.UsesBearer(c) {
 		return tokenResponse(c, tokens)
 	}
-	return h.signedIn(c, tokens)
+	return signedIn(c, h.Cookies, tokens)
 }

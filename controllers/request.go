@@ -8,8 +8,18 @@ import (
 	"unicode/utf8"
 
 	"github.com/authstarter/authstarter/apierror"
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
+
+// What every controller reads from a request: the caller (client) and a
+// strictly decoded JSON body (decodeJSON, noBody, required).
+
+// client is who is calling, as the audit log and the session list record it.
+func client(c *fiber.Ctx) auth.Client {
+	return auth.Client{IP: middleware.ClientIP(c), UserAgent: c.Get(fiber.HeaderUserAgent)}
+}
 
 // decodeJSON reads the request body into dst strictly: valid UTF-8 (the
 // decoder would silently replace bad bytes), one JSON object, no unknown

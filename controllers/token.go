@@ -11,11 +11,18 @@ const (
 	grantRefreshToken = "refresh_token"
 )
 
-// Token handles POST /api/auth/token, the token mode for clients that are
-// not browsers (mobile apps, CLIs, other servers): tokens travel in the JSON
-// body, never in cookies, and protected routes take `Authorization: Bearer`.
-// The rules are those of login and refresh.
-func (h *AuthController) Token(c *fiber.Ctx) error {
+// TokenController serves POST /api/auth/token, the token mode for clients
+// that are not browsers (mobile apps, CLIs, other servers): tokens travel in
+// the JSON body, never in cookies, and protected routes take
+// `Authorization: Bearer`. The rules are those of login and refresh.
+type TokenController struct {
+	Accounts *auth.Accounts
+	Sessions *auth.Sessions
+}
+
+// Grant handles POST /api/auth/token: the password grant signs in, the
+// refresh_token grant rotates a session's refresh token.
+func (h *TokenController) Grant(c *fiber.Ctx) error {
 	var in struct {
 		GrantType    string `json:"grant_type"`
 		Email        string `json:"email"`
@@ -49,15 +56,4 @@ func (h *AuthController) Token(c *fiber.Ctx) error {
 		return err
 	}
 	return tokenResponse(c, tokens)
-}
-
-// tokenResponse answers in token mode, in the RFC 6749 §5.1 response shape.
-func tokenResponse(c *fiber.Ctx, tokens auth.Tokens) error {
-	return c.JSON(fiber.Map{
-		"access_token":  tokens.AccessToken,
-		"token_type":    "Bearer",
-		"expires_in":    int(tokens.AccessTTL.Seconds()),
-		"refresh_token": tokens.RefreshToken,
-		"user":          viewUser(tokens.User),
-	})
 }

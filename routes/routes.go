@@ -17,6 +17,8 @@ import (
 // Handlers is everything the routes need, built in server.New.
 type Handlers struct {
 	Auth     *controllers.AuthController
+	Password *controllers.PasswordController
+	Token    *controllers.TokenController
 	Sessions *controllers.SessionsController
 	Me       *controllers.MeController
 	Meta     *controllers.MetaController
@@ -54,13 +56,13 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/verify-email", limited, h.Auth.VerifyEmail)
 	a.Post("/resend-verification", limited, h.Auth.ResendVerification)
 	a.Post("/login", limited, h.Auth.Login)
-	a.Post("/forgot-password", limited, h.Auth.ForgotPassword)
-	a.Post("/reset-password", limited, h.Auth.ResetPassword)
-	a.Post("/token", middleware.When(isPasswordGrant, limited), h.Auth.Token)
+	a.Post("/forgot-password", limited, h.Password.Forgot)
+	a.Post("/reset-password", limited, h.Password.Reset)
+	a.Post("/token", middleware.When(isPasswordGrant, limited), h.Token.Grant)
 	a.Post("/refresh", h.Auth.Refresh)
 	a.Post("/logout", h.OptionalAuth, h.Auth.Logout) // also by refresh cookie alone
 	a.Post("/logout-all", h.RequireAuth, h.Auth.LogoutAll)
-	a.Post("/change-password", h.RequireAuth, h.Auth.ChangePassword)
+	a.Post("/change-password", h.RequireAuth, h.Password.Change)
 	a.Get("/sessions", h.RequireAuth, h.Sessions.List)
 	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)
 	if h.Introspection != nil {

@@ -204,6 +204,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	routes.Register(app, routes.Handlers{
 		Auth:     &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
+		Password: &controllers.PasswordController{Accounts: accounts, Cookies: cookies},
+		Token:    &controllers.TokenController{Accounts: accounts, Sessions: sessions},
 		Sessions: &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
 		Me:       &controllers.MeController{Profiles: profiles, Audit: audit},
 		Meta:     &controllers.MetaController{Keys: keys},
