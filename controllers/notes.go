@@ -104,8 +104,12 @@ func (h *NotesController) Update(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"note": viewNote(note)})
 }
 
-// Delete handles DELETE /api/notes/:id.
+// Delete handles DELETE /api/notes/:id. Like every route, it refuses a
+// body that is not JSON (an empty one or {} is fine).
 func (h *NotesController) Delete(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
 	if err := h.Notes.Delete(c.UserContext(), owner(c), c.Params("id")); err != nil {
 		return err
 	}
