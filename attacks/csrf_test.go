@@ -1,7 +1,8 @@
 package attacks_test
 
 // Cross-site request forgery: a page on another site makes the victim's
-// browser send state-changing requests, with the victim's cookies. The
+// browser send state-changing requests, with the victim's cookies, to any
+// route of the app. The
 // defences are middleware.SameOrigin (a foreign Origin, Origin: null or
 // Sec-Fetch-Site cross-site/same-site → 403 cross_origin_request) and
 // middleware.JSONOnly (a form, text/plain or multipart body — what a page
@@ -10,6 +11,7 @@ package attacks_test
 // or ended, no mail, no token spent, no password changed.
 
 import (
+	"maps"
 	"net/http"
 	"net/url"
 	"testing"
@@ -18,12 +20,17 @@ import (
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
-// Every state-changing route, sent cross-site with the victim's cookies,
-// is refused and changes nothing (defence: SameOrigin, then JSONOnly).
+// Every state-changing route (read from the app: the ones added later
+// included), sent cross-site with the victim's cookies, is refused and
+// changes nothing (defence: SameOrigin, then JSONOnly).
 func TestCrossSiteRequestsChangeNothing(t *testing.T) {
 	t.Parallel()
 	tg := newTarget(t)
 	victim, email := tg.signedIn(t)
+	var note struct {
+		Note struct{ ID, Title string } `json:"note"`
+	}
+	victim.Post("/api/notes", map[string]string{"title": "mine"}).Decode(t, &note)
 	bystander := tg.client(t)
 	_, otherEmail := tg.signedIn(t) // receives the forged forgot-password
 
@@ -47,23 +54,24 @@ func TestCrossSiteRequestsChangeNothing(t *testing.T) {
 	accessBefore, refreshBefore := victim.Cookie("/", accessCookie), victim.Cookie("/api/auth/refresh", "refresh_token")
 	newPassword := "a brand new passphrase"
 
-	routes := []struct {
-		method, path string
-		body         any
-	}{
-		{http.MethodPost, "/api/auth/register", map[string]string{"email": testapp.UniqueEmail(), "password": password}},
-		{http.MethodPost, "/api/auth/verify-email", map[string]string{"token": verifyToken}},
-		{http.MethodPost, "/api/auth/resend-verification", map[string]string{"email": unverified}},
-		{http.MethodPost, "/api/auth/login", map[string]string{"email": email, "password": password}},
-		{http.MethodPost, "/api/auth/token", map[string]string{"grant_type": "password", "email": email, "password": password}},
-		{http.MethodPost, "/api/auth/refresh", nil},
-		{http.MethodPost, "/api/auth/logout", nil},
-		{http.MethodPost, "/api/auth/logout-all", nil},
-		{http.MethodPost, "/api/auth/forgot-password", map[string]string{"email": otherEmail}},
-		{http.MethodPost, "/api/auth/reset-password", map[string]string{"token": resetToken, "password": newPassword}},
-		{http.MethodPost, "/api/auth/change-password", map[string]string{"current_password": password, "new_password": newPassword}},
-		{http.MethodDelete, "/api/auth/sessions/" + url.PathEscape(sessionsBefore[0]), nil},
+	// The bodies that would act, were the request accepted; a route not
+	// listed is sent without a body. Path parameters name the victim's own
+	// session and note (any other, an id that names nothing).
+	acting := map[string]any{
+		"POST /api/auth/register":            map[string]string{"email": testapp.UniqueEmail(), "password": password},
+		"POST /api/auth/verify-email":        map[string]string{"token": verifyToken},
+		"POST /api/auth/resend-verification": map[string]string{"email": unverified},
+		"POST /api/auth/login":               map[string]string{"email": email, "password": password},
+		"POST /api/auth/token":               map[string]string{"grant_type": "password", "email": email, "password": password},
+		"POST /api/auth/forgot-password":     map[string]string{"email": otherEmail},
+		"POST /api/auth/reset-password":      map[string]string{"token": resetToken, "password": newPassword},
+		"POST /api/auth/change-password":     map[string]string{"current_password": password, "new_password": newPassword},
+		"POST /api/notes":                    map[string]string{"title": "forged"},
+		"PATCH /api/notes/:id":               map[string]string{"title": "forged"},
 	}
+	victims := map[string]string{"/api/auth/sessions/:id": sessionsBefore[0], "/api/notes/:id": note.Note.ID}
+	allRoutes := apiRoutes(t, tg)
+	expectRoutes(t, allRoutes, "acting", maps.Keys(acting))
 	crossSite := []struct {
 		name    string
 		headers []string
@@ -98,21 +106,30 @@ func TestCrossSiteRequestsChangeNothing(t *testing.T) {
 		testapp.ExpectStatus(t, tg.on(t, victim).Get("/api/me"), http.StatusOK)
 	}
 
-	for _, route := range routes {
+	for _, route := range allRoutes {
+		if !testapp.StateChanging(route) {
+			continue
+		}
+		name := testapp.RouteName(route)
+		id, ok := victims[route.Path]
+		if !ok {
+			id = testapp.UnknownID
+		}
+		path, body := testapp.FillParams(route.Path, url.PathEscape(id)), acting[name]
 		for _, cs := range crossSite {
-			t.Run(route.path+"/"+cs.name, func(t *testing.T) {
-				r := tg.on(t, victim).Do(route.method, route.path, route.body, cs.headers...)
+			t.Run(name+"/"+cs.name, func(t *testing.T) {
+				r := tg.on(t, victim).Do(route.Method, path, body, cs.headers...)
 				expectRefused(t, r, http.StatusForbidden, "cross_origin_request")
 				stillIntact(t, r)
 			})
 		}
 		for _, sb := range simpleBodies {
-			t.Run(route.path+"/"+sb.contentType, func(t *testing.T) {
-				body := `{}`
-				if route.body != nil {
-					body = string(mustJSON(t, route.body))
+			t.Run(name+"/"+sb.contentType, func(t *testing.T) {
+				raw := `{}`
+				if body != nil {
+					raw = string(mustJSON(t, body))
 				}
-				r := tg.on(t, victim).Send(route.method, route.path, sb.wrap(body), "Content-Type", sb.contentType)
+				r := tg.on(t, victim).Send(route.Method, path, sb.wrap(raw), "Content-Type", sb.contentType)
 				expectRefused(t, r, http.StatusUnsupportedMediaType, "unsupported_media_type")
 				stillIntact(t, r)
 			})
@@ -125,6 +142,13 @@ func TestCrossSiteRequestsChangeNothing(t *testing.T) {
 	}
 	if got := sessionIDs(t, victim); len(got) != 1 || got[0] != sessionsBefore[0] {
 		t.Errorf("the victim's sessions changed: %v, want %v", got, sessionsBefore)
+	}
+	var notes struct {
+		Notes []struct{ ID, Title string } `json:"notes"`
+	}
+	victim.Get("/api/notes").Decode(t, &notes)
+	if len(notes.Notes) != 1 || notes.Notes[0] != note.Note {
+		t.Errorf("the victim's notes changed: %+v, want only %+v", notes.Notes, note.Note)
 	}
 	tg.WaitSettled(t)
 	if n := tg.Mail.Count(); n != mailBefore {

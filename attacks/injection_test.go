@@ -1,7 +1,8 @@
 package attacks_test
 
-// SQL injection in every string field of every route body, in the session
-// id of DELETE /api/auth/sessions/:id and in query strings. The defence is
+// SQL injection in every string field of the route bodies described here,
+// and in the path parameters and query strings of every route (read from
+// the app: the ones added later included). The defence is
 // that every query is parameterized (GORM with ? placeholders; tokens are
 // looked up by their hash) and that the one error mapper never answers
 // with a database error's text. A request may be refused (4xx) or, where
@@ -68,42 +69,52 @@ func TestSQLInjectionIsInert(t *testing.T) {
 	tablesBefore := tables(t, tg)
 	sessionsBefore := count(t, tg, "sessions")
 
-	// The body of each route, valid but for the field under attack.
+	// The body of each described route, valid but for the field under attack.
 	type route struct {
-		path     string
+		name     string // "POST /api/auth/login"
 		browser  *testapp.Browser
 		body     map[string]string
 		statuses []int // what the route may answer to an injected field
 	}
 	routes := []route{
-		{"/api/auth/register", anon, map[string]string{"email": "", "password": password, "name": "Mallory"}, []int{202, 400}},
-		{"/api/auth/verify-email", anon, map[string]string{"token": "x"}, []int{400}},
-		{"/api/auth/resend-verification", anon, map[string]string{"email": email}, []int{202, 400}},
+		{"POST /api/auth/register", anon, map[string]string{"email": "", "password": password, "name": "Mallory"}, []int{202, 400}},
+		{"POST /api/auth/verify-email", anon, map[string]string{"token": "x"}, []int{400}},
+		{"POST /api/auth/resend-verification", anon, map[string]string{"email": email}, []int{202, 400}},
 		// The right password: only a query that picked the victim's row
 		// for an injected email would sign in (the victim is the first user).
-		{"/api/auth/login", anon, map[string]string{"email": email, "password": password}, []int{400, 401, 403}},
-		{"/api/auth/forgot-password", anon, map[string]string{"email": email}, []int{202, 400}},
-		{"/api/auth/reset-password", anon, map[string]string{"token": "x", "password": "a brand new passphrase"}, []int{400}},
-		{"/api/auth/change-password", victim, map[string]string{"current_password": "wrong password!", "new_password": "a brand new passphrase"}, []int{400, 403}},
-		{"/api/auth/token", anon, map[string]string{"grant_type": "password", "email": email, "password": password}, []int{400, 401, 403}},
-		{"/api/auth/token", anon, map[string]string{"grant_type": "refresh_token", "refresh_token": "x"}, []int{400, 401}},
+		{"POST /api/auth/login", anon, map[string]string{"email": email, "password": password}, []int{400, 401, 403}},
+		{"POST /api/auth/forgot-password", anon, map[string]string{"email": email}, []int{202, 400}},
+		{"POST /api/auth/reset-password", anon, map[string]string{"token": "x", "password": "a brand new passphrase"}, []int{400}},
+		{"POST /api/auth/change-password", victim, map[string]string{"current_password": "wrong password!", "new_password": "a brand new passphrase"}, []int{400, 403}},
+		{"POST /api/auth/token", anon, map[string]string{"grant_type": "password", "email": email, "password": password}, []int{400, 401, 403}},
+		{"POST /api/auth/token", anon, map[string]string{"grant_type": "refresh_token", "refresh_token": "x"}, []int{400, 401}},
+		{"POST /api/notes", victim, map[string]string{"title": "a title", "body": "a body"}, []int{201, 400}},
+		{"PATCH /api/notes/:id", victim, map[string]string{"title": "a title", "body": "a body"}, []int{400, 404}},
 	}
+	allRoutes := apiRoutes(t, tg)
+	var described []string
 	for _, rt := range routes {
+		described = append(described, rt.name)
+	}
+	expectRoutes(t, allRoutes, "routes", slices.Values(described))
+	for _, rt := range routes {
+		method, path, _ := strings.Cut(rt.name, " ")
+		path = testapp.FillParams(path, testapp.UnknownID)
 		for _, field := range slices.Sorted(maps.Keys(rt.body)) {
 			payloads := sqlPayloads
 			if field == "email" {
 				payloads = append(slices.Clone(sqlPayloads), emailPayloads...)
 			}
 			for _, p := range payloads {
-				t.Run(rt.path+"/"+field+"/"+p, func(t *testing.T) {
+				t.Run(rt.name+"/"+field+"/"+p, func(t *testing.T) {
 					body := maps.Clone(rt.body)
 					body[field] = p
-					if rt.path == "/api/auth/register" && field != "email" {
+					if rt.name == "POST /api/auth/register" && field != "email" {
 						body["email"] = testapp.UniqueEmail()
-					} else if rt.path == "/api/auth/register" {
+					} else if rt.name == "POST /api/auth/register" {
 						body["password"] = password // a fresh email: the payload
 					}
-					r := tg.on(t, rt.browser).Post(rt.path, body)
+					r := tg.on(t, rt.browser).Do(method, path, body)
 					if !slices.Contains(rt.statuses, r.Status) {
 						t.Fatalf("status %d, want one of %v; body %.300s", r.Status, rt.statuses, r.Body)
 					}
@@ -115,25 +126,41 @@ func TestSQLInjectionIsInert(t *testing.T) {
 		}
 	}
 
-	// The session id path parameter: 404 for each, and no session ends.
-	// Fiber hands the handler the segment as sent, so the payloads go both
-	// percent-encoded and raw (quotes are legal in a path; spaces not).
+	// Path parameters (a session id, a note id, ...): every route with one
+	// names nothing with each payload, 404 (or 400), and no session or
+	// note ends. Fiber hands the handler the segment as sent, so the
+	// payloads go both percent-encoded and raw (quotes are legal in a path;
+	// spaces not).
 	var pathSegments []string
 	for _, p := range sqlPayloads {
 		pathSegments = append(pathSegments, url.PathEscape(p))
 	}
 	pathSegments = append(pathSegments, `x'OR'1'='1'--`, `'OR''='`, `x'||'`, `o'reilly`, `"`, "*", "%25", "..", "..%2F..%2Fme")
-	for _, seg := range pathSegments {
-		t.Run("DELETE /api/auth/sessions/"+seg, func(t *testing.T) {
-			r := tg.on(t, victim).Do(http.MethodDelete, "/api/auth/sessions/"+seg, nil)
-			if r.Status != http.StatusNotFound && r.Status != http.StatusBadRequest {
-				t.Fatalf("status %d, want 404 (or 400); body %.300s", r.Status, r.Body)
-			}
-			expectEnvelope(t, r)
-		})
+	testapp.ExpectStatus(t, victim.Post("/api/notes", map[string]string{"title": "mine"}), http.StatusCreated)
+	notesBefore := count(t, tg, "notes")
+	for _, r := range allRoutes {
+		if !strings.Contains(r.Path, "/:") {
+			continue
+		}
+		var body any
+		if testapp.StateChanging(r) {
+			body = map[string]string{}
+		}
+		for _, seg := range pathSegments {
+			t.Run(r.Method+" "+testapp.FillParams(r.Path, seg), func(t *testing.T) {
+				res := tg.on(t, victim).Do(r.Method, testapp.FillParams(r.Path, seg), body)
+				if res.Status != http.StatusNotFound && res.Status != http.StatusBadRequest {
+					t.Fatalf("status %d, want 404 (or 400); body %.300s", res.Status, res.Body)
+				}
+				expectEnvelope(t, res)
+			})
+		}
 	}
 	if n := count(t, tg, "sessions"); n != sessionsBefore {
-		t.Fatalf("%d sessions after the DELETE injections, want %d", n, sessionsBefore)
+		t.Fatalf("%d sessions after the path injections, want %d", n, sessionsBefore)
+	}
+	if n := count(t, tg, "notes"); n != notesBefore {
+		t.Fatalf("%d notes after the path injections, want %d", n, notesBefore)
 	}
 
 	// Query strings are ignored: /api/me is still the caller.
@@ -147,8 +174,12 @@ func TestSQLInjectionIsInert(t *testing.T) {
 			if string(r.Body) != string(me.Body) {
 				t.Fatalf("/api/me%s answered another body: %s", q, r.Body)
 			}
-			for _, path := range []string{"/api/auth/sessions", "/api/me/security-events"} {
-				testapp.ExpectStatus(t, tg.on(t, victim).Get(path+q), http.StatusOK)
+			// Every read: the guard refuses a 5xx or internal text (a route
+			// that reads its query may refuse these with a 4xx).
+			for _, r := range allRoutes {
+				if !testapp.StateChanging(r) {
+					tg.on(t, victim).Get(testapp.FillParams(r.Path, testapp.UnknownID) + q)
+				}
 			}
 			r = tg.on(t, anon).Post("/api/auth/login"+q, map[string]string{"email": email, "password": "wrong password!"})
 			expectRefused(t, r, http.StatusUnauthorized, "invalid_credentials")

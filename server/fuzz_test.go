@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,29 +17,22 @@ import (
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/authstarter/authstarter/routes"
+	"github.com/gofiber/fiber/v2"
 )
 
-// fuzzRoute is a route that takes a JSON body, or none.
-type fuzzRoute struct {
-	method, path string
-	session      bool // sent with the signed-in account's cookies
+// fuzzExceptions are the /api routes that take a body and are not fuzzed,
+// each with the reason. Every other POST, PUT, PATCH and DELETE route is
+// read from the app, so a route you add is fuzzed with nothing written
+// down. (GET routes read no body.)
+var fuzzExceptions = map[string]string{
+	"POST " + routes.IntrospectPath: "its body is a form (RFC 7662), not JSON; introspection_test.go covers it",
 }
 
-// fuzzRoutes are picked by the fuzz input's first value, modulo their count.
-// Append new routes at the end: the committed seeds name routes by index.
-var fuzzRoutes = []fuzzRoute{
-	{"POST", "/api/auth/register", false},            // 0
-	{"POST", "/api/auth/verify-email", false},        // 1
-	{"POST", "/api/auth/resend-verification", false}, // 2
-	{"POST", "/api/auth/login", false},               // 3
-	{"POST", "/api/auth/forgot-password", false},     // 4
-	{"POST", "/api/auth/reset-password", false},      // 5
-	{"POST", "/api/auth/token", false},               // 6
-	{"POST", "/api/auth/refresh", true},              // 7
-	{"POST", "/api/auth/logout", true},               // 8
-	{"POST", "/api/auth/logout-all", true},           // 9
-	{"POST", "/api/auth/change-password", true},      // 10
-	{"DELETE", "/api/auth/sessions/", true},          // 11: another user's session id is appended
+// fuzzTarget is a route to fuzz, with its path parameters filled in.
+type fuzzTarget struct {
+	name string // "POST /api/notes"
+	path string
 }
 
 var (
@@ -49,22 +44,27 @@ var (
 
 // FuzzRouteBodies sends arbitrary bytes as the JSON body of every route
 // that takes a JSON body or none, through the real app (fiber's in-memory
-// App.Test, built once per fuzzing process). The protected routes, and
-// refresh, carry the cookies of a signed-in account, which is signed in
-// again whenever an input ends its session (logout, a changed password...).
+// App.Test, built once per fuzzing process). An input names its route
+// ("POST /api/auth/login"); a name that is no route picks one by its hash,
+// so mutated names still reach every route. Every request carries the
+// cookies of a signed-in account, which is signed in again whenever an
+// input ends its session (logout, a changed password...). A path parameter
+// names another account's object: its session, its note; any other
+// parameter, an id that names nothing.
 //
 // Properties: no answer is a 5xx; every 4xx body is the error envelope and
 // nothing else, with a snake_case code and a message; no body holds SQL,
-// GORM or Go runtime text; every answer is Cache-Control: no-store; and
-// deleting another user's session never succeeds.
+// GORM or Go runtime text; every answer is Cache-Control: no-store; and a
+// route with a path parameter never succeeds: another account's session or
+// note can never be ended, changed or deleted.
 func FuzzRouteBodies(f *testing.F) {
 	// One app per fuzzing process: testapp.New takes the *testing.F too.
-	app := testapp.New(f, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
+	app := testapp.New(f, withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
 	cookies := controllers.NewCookies(app.Config.CookieSecure, app.Clock.Now)
 	_, email := app.SignedIn(f)
 	password := testapp.Password
 
-	// Another account's session: its id must stay out of reach.
+	// Another account's session and note: they must stay out of reach.
 	other, _ := app.SignedIn(f)
 	var list struct {
 		Sessions []struct{ ID string } `json:"sessions"`
@@ -73,25 +73,54 @@ func FuzzRouteBodies(f *testing.F) {
 	if len(list.Sessions) != 1 {
 		f.Fatalf("the other account has %d sessions", len(list.Sessions))
 	}
-	foreignSession := list.Sessions[0].ID
+	var created struct {
+		Note struct{ ID string } `json:"note"`
+	}
+	other.Post("/api/notes", map[string]string{"title": "not yours"}).Decode(f, &created)
+	foreign := map[string]string{"/api/auth/sessions/:id": list.Sessions[0].ID, "/api/notes/:id": created.Note.ID}
+
+	var targets []fuzzTarget
+	byName := map[string]int{}
+	for _, r := range app.APIRoutes() {
+		name := testapp.RouteName(r)
+		if _, skip := fuzzExceptions[name]; skip || !testapp.StateChanging(r) {
+			continue
+		}
+		id, ok := foreign[r.Path]
+		if !ok {
+			id = testapp.UnknownID
+		}
+		byName[name] = len(targets)
+		targets = append(targets, fuzzTarget{name: name, path: testapp.FillParams(r.Path, id)})
+	}
+	for name := range fuzzExceptions {
+		if !slices.ContainsFunc(app.APIRoutes(), func(r fiber.Route) bool { return testapp.RouteName(r) == name }) {
+			f.Fatalf("fuzzExceptions names %s, which the app does not have", name)
+		}
+	}
+	target := func(name string) fuzzTarget {
+		if i, ok := byName[name]; ok {
+			return targets[i]
+		}
+		h := fnv.New32a()
+		h.Write([]byte(name))
+		return targets[h.Sum32()%uint32(len(targets))]
+	}
 
 	jar := map[string]string{} // cookie name -> value, as a browser keeps them
 	bodyLimit := app.App.Config().BodyLimit
 
-	send := func(t testing.TB, route fuzzRoute, body []byte) (*http.Response, []byte) {
+	send := func(t testing.TB, route fuzzTarget, body []byte) (*http.Response, []byte) {
 		t.Helper()
-		path := route.path
-		if route.method == "DELETE" {
-			path += foreignSession
-		}
-		req := httptest.NewRequest(route.method, path, bytes.NewReader(body))
+		method, _, _ := strings.Cut(route.name, " ")
+		req := httptest.NewRequest(method, route.path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		for name, value := range jar {
 			req.AddCookie(&http.Cookie{Name: name, Value: value})
 		}
 		res, err := app.App.Test(req, -1)
 		if err != nil {
-			t.Fatalf("%s %s with body %s: %v", route.method, route.path, short(body), err)
+			t.Fatalf("%s with body %s: %v", route.name, short(body), err)
 		}
 		defer res.Body.Close()
 		data, err := io.ReadAll(res.Body)
@@ -113,7 +142,7 @@ func FuzzRouteBodies(f *testing.F) {
 		t.Helper()
 		body, _ := json.Marshal(map[string]string{"email": email, "password": password})
 		for attempt := 0; ; attempt++ {
-			res, data := send(t, fuzzRoutes[3], body)
+			res, data := send(t, target("POST /api/auth/login"), body)
 			if res.StatusCode == http.StatusOK && jar[cookies.AccessName] != "" {
 				return
 			}
@@ -126,33 +155,36 @@ func FuzzRouteBodies(f *testing.F) {
 	}
 	signIn(f)
 
-	for _, seed := range []struct {
-		route uint8
-		body  string
-	}{
-		{0, `{"email":"alice@example.com","password":"correct horse battery staple","name":"Alice"}`},
-		{3, `{"email":"alice@example.com","password":"wrong"}`},
-		{6, `{"grant_type":"refresh_token","refresh_token":"x"}`},
-		{7, ``},
-		{10, `{"current_password":"wrong password","new_password":"another good passphrase"}`},
-		{11, `{}`},
+	for _, seed := range []struct{ route, body string }{
+		{"POST /api/auth/register", `{"email":"alice@example.com","password":"correct horse battery staple","name":"Alice"}`},
+		{"POST /api/auth/login", `{"email":"alice@example.com","password":"wrong"}`},
+		{"POST /api/auth/token", `{"grant_type":"refresh_token","refresh_token":"x"}`},
+		{"POST /api/auth/refresh", ``},
+		{"POST /api/auth/change-password", `{"current_password":"wrong password","new_password":"another good passphrase"}`},
+		{"DELETE /api/auth/sessions/:id", `{}`},
+		{"POST /api/notes", `{"title":"a note","body":"its body"}`},
+		{"PATCH /api/notes/:id", `{"title":"mine now"}`},
+		{"DELETE /api/notes/:id", ``},
 	} {
+		if _, ok := byName[seed.route]; !ok {
+			f.Fatalf("a seed names %s, which is not a fuzzed route", seed.route)
+		}
 		f.Add(seed.route, []byte(seed.body))
 	}
 
-	f.Fuzz(func(t *testing.T, pick uint8, body []byte) {
+	f.Fuzz(func(t *testing.T, name string, body []byte) {
 		if len(body) > bodyLimit {
 			// fasthttp answers 413 while reading and then fails the
 			// connection, so App.Test returns only an error; the answer
 			// itself is checked over HTTP in hygiene_test.go.
 			return
 		}
-		route := fuzzRoutes[int(pick)%len(fuzzRoutes)]
-		if route.session && jar[cookies.AccessName] == "" {
+		route := target(name)
+		if jar[cookies.AccessName] == "" {
 			signIn(t)
 		}
 		res, data := send(t, route, body)
-		where := route.method + " " + route.path
+		where := route.name
 
 		if res.StatusCode >= 500 {
 			t.Fatalf("%s with body %s: status %d, %s", where, short(body), res.StatusCode, data)
@@ -169,18 +201,18 @@ func FuzzRouteBodies(f *testing.F) {
 		if cc := res.Header.Get("Cache-Control"); cc != "no-store" {
 			t.Fatalf("%s with body %s: Cache-Control %q, want no-store", where, short(body), cc)
 		}
-		if route.method == "DELETE" && res.StatusCode < 300 {
-			t.Fatalf("%s with body %s deleted another user's session: status %d", where, short(body), res.StatusCode)
+		if strings.Contains(where, "/:") && res.StatusCode < 300 {
+			t.Fatalf("%s with body %s reached another account's object (%s): status %d", where, short(body), route.path, res.StatusCode)
 		}
 
 		switch {
-		case route.path == "/api/auth/change-password" && res.StatusCode == http.StatusOK:
+		case where == "POST /api/auth/change-password" && res.StatusCode == http.StatusOK:
 			var in struct {
 				NewPassword string `json:"new_password"`
 			}
 			json.Unmarshal(body, &in) // the server took it, so it reads
 			password = in.NewPassword
-		case route.session && res.StatusCode == http.StatusUnauthorized:
+		case res.StatusCode == http.StatusUnauthorized && testapp.Response{Body: data}.ErrorCode() == "unauthenticated":
 			delete(jar, cookies.AccessName) // ended meanwhile: sign in again next time
 		}
 	})
