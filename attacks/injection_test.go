@@ -66,6 +66,7 @@ func TestSQLInjectionIsInert(t *testing.T) {
 	tg := newTarget(t, func(c *config.Config) { c.LoginMaxFailures = 1 << 20 })
 	victim, email := tg.signedIn(t)
 	anon := tg.client(t)
+	admin := tg.signedInAdmin(t) // gets past every role check
 	tablesBefore := tables(t, tg)
 	sessionsBefore := count(t, tg, "sessions")
 
@@ -90,6 +91,7 @@ func TestSQLInjectionIsInert(t *testing.T) {
 		{"POST /api/auth/token", anon, map[string]string{"grant_type": "refresh_token", "refresh_token": "x"}, []int{400, 401}},
 		{"POST /api/notes", victim, map[string]string{"title": "a title", "body": "a body"}, []int{201, 400}},
 		{"PATCH /api/notes/:id", victim, map[string]string{"title": "a title", "body": "a body"}, []int{400, 404}},
+		{"PATCH /api/admin/users/:id", admin, map[string]string{"role": "user"}, []int{400, 404}},
 	}
 	allRoutes := apiRoutes(t, tg)
 	var described []string
@@ -148,7 +150,7 @@ func TestSQLInjectionIsInert(t *testing.T) {
 		}
 		for _, seg := range pathSegments {
 			t.Run(r.Method+" "+testapp.FillParams(r.Path, seg), func(t *testing.T) {
-				res := tg.on(t, victim).Do(r.Method, testapp.FillParams(r.Path, seg), body)
+				res := tg.on(t, admin).Do(r.Method, testapp.FillParams(r.Path, seg), body)
 				if res.Status != http.StatusNotFound && res.Status != http.StatusBadRequest {
 					t.Fatalf("status %d, want 404 (or 400); body %.300s", res.Status, res.Body)
 				}
@@ -163,11 +165,12 @@ func TestSQLInjectionIsInert(t *testing.T) {
 		t.Fatalf("%d notes after the path injections, want %d", n, notesBefore)
 	}
 
-	// Query strings are ignored: /api/me is still the caller.
+	// Query strings: the parameters the list routes read (query, cursor,
+	// limit) and others. /api/me reads none: it is still the caller.
 	me := victim.Get("/api/me")
 	testapp.ExpectStatus(t, me, http.StatusOK)
 	for _, p := range sqlPayloads {
-		q := "?" + url.Values{"id": {p}, "email": {p}, "sub": {p}, "user_id": {p}}.Encode()
+		q := "?" + url.Values{"id": {p}, "email": {p}, "sub": {p}, "user_id": {p}, "query": {p}, "cursor": {p}, "limit": {p}}.Encode()
 		t.Run("query "+p, func(t *testing.T) {
 			r := tg.on(t, victim).Get("/api/me" + q)
 			testapp.ExpectStatus(t, r, http.StatusOK)
@@ -178,7 +181,7 @@ func TestSQLInjectionIsInert(t *testing.T) {
 			// that reads its query may refuse these with a 4xx).
 			for _, r := range allRoutes {
 				if !testapp.StateChanging(r) {
-					tg.on(t, victim).Get(testapp.FillParams(r.Path, testapp.UnknownID) + q)
+					tg.on(t, admin).Get(testapp.FillParams(r.Path, testapp.UnknownID) + q)
 				}
 			}
 			r = tg.on(t, anon).Post("/api/auth/login"+q, map[string]string{"email": email, "password": "wrong password!"})

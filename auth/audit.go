@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -30,6 +31,24 @@ const (
 	EventPasswordChangeFailed EventType = "password_change_failed"
 	EventPasswordReset        EventType = "password_reset"
 	EventEmailVerified        EventType = "email_verified"
+	EventReauthenticated      EventType = "reauthenticated" // a password or code confirmed again in a session
+	// A wrong password or code at re-authentication. Detail:
+	// invalid_current_password, invalid_mfa_code or too_many_attempts.
+	EventReauthenticationFailed EventType = "reauthentication_failed"
+
+	// Second factors (package mfa).
+	EventMFAEnabled               EventType = "mfa_enabled"
+	EventMFADisabled              EventType = "mfa_disabled"
+	EventRecoveryCodeUsed         EventType = "recovery_code_used" // Detail: how many are left
+	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
+	EventMFAFailed                EventType = "mfa_failed" // a wrong code at sign-in; Detail: invalid_mfa_code or too_many_attempts
+
+	// Administrators' actions (package admin): UserID is the account acted
+	// on, ActorID the administrator ("" for the command line).
+	EventAdminSessionsRevoked EventType = "admin_sessions_revoked"
+	EventAdminUserDisabled    EventType = "admin_user_disabled"
+	EventAdminUserEnabled     EventType = "admin_user_enabled"
+	EventAdminRoleChanged     EventType = "admin_role_changed" // Detail: the new role
 )
 
 // Event is one security event. It never holds a password, a token or a
@@ -37,6 +56,7 @@ const (
 type Event struct {
 	Type      EventType
 	UserID    string // "" for a failed sign-in to an address without an account
+	ActorID   string // the administrator who acted on UserID's account
 	SessionID string
 	Detail    string
 	Client    Client
@@ -53,7 +73,7 @@ type Audit struct {
 
 // NewAudit returns the audit log.
 func NewAudit(db *gorm.DB, log *slog.Logger, now func() time.Time) *Audit {
-	return &Audit{db: db, log: log, now: utc(now)}
+	return &Audit{db: db, log: log, now: clock.UTC(now)}
 }
 
 // SecurityEventRetention is how long security events are kept.
@@ -69,16 +89,19 @@ const RecentEventsLimit = 50
 // client has gone away meanwhile.
 func (a *Audit) Record(ctx context.Context, e Event) {
 	row := models.SecurityEvent{
-		UserID: e.UserID, SessionID: e.SessionID, Type: string(e.Type), Detail: e.Detail,
+		UserID: e.UserID, ActorID: e.ActorID, SessionID: e.SessionID, Type: string(e.Type), Detail: e.Detail,
 		IP: e.Client.IP, UserAgent: truncate(e.Client.UserAgent, 512), CreatedAt: a.now(),
 	}
 	level := slog.LevelInfo
 	if e.Type == EventRefreshReused || isFailure(e.Type) {
 		level = slog.LevelWarn
 	}
-	a.log.Log(ctx, level, "security event",
-		"event", row.Type, "user_id", row.UserID, "session_id", row.SessionID, "detail", row.Detail,
-		"ip", row.IP, "user_agent", row.UserAgent)
+	attrs := []any{"event", row.Type, "user_id", row.UserID, "session_id", row.SessionID, "detail", row.Detail,
+		"ip", row.IP, "user_agent", row.UserAgent}
+	if row.ActorID != "" {
+		attrs = append(attrs, "actor_id", row.ActorID)
+	}
+	a.log.Log(ctx, level, "security event", attrs...)
 	if err := a.db.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
 		a.log.ErrorContext(ctx, "writing a security event failed", "event", row.Type, "error", err)
 	}
@@ -88,7 +111,9 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 const RecentFailuresLimit = 20
 
 // failureTypes are the events that anyone who knows an address can cause.
-var failureTypes = []string{string(EventLoginFailed), string(EventPasswordChangeFailed)}
+var failureTypes = []string{
+	string(EventLoginFailed), string(EventPasswordChangeFailed), string(EventReauthenticationFailed), string(EventMFAFailed),
+}
 
 func isFailure(t EventType) bool { return slices.Contains(failureTypes, string(t)) }
 
@@ -143,6 +168,8 @@ func (a *Audit) RecordRefusal(ctx context.Context, typ EventType, err error, e E
 		e.Detail = "invalid_current_password"
 	case errors.Is(err, ErrEmailNotVerified):
 		e.Detail = "email_not_verified"
+	case errors.Is(err, ErrAccountDisabled):
+		e.Detail = "account_disabled"
 	default:
 		return
 	}

@@ -47,8 +47,8 @@ var (
 // App.Test, built once per fuzzing process). An input names its route
 // ("POST /api/auth/login"); a name that is no route picks one by its hash,
 // so mutated names still reach every route. Every request carries the
-// cookies of a signed-in account, which is signed in again whenever an
-// input ends its session (logout, a changed password...). A path parameter
+// cookies of a signed-in administrator, which is signed in again whenever
+// an input ends its session (logout, a changed password...). A path parameter
 // names another account's object: its session, its note; any other
 // parameter, an id that names nothing.
 //
@@ -61,8 +61,9 @@ func FuzzRouteBodies(f *testing.F) {
 	// One app per fuzzing process: testapp.New takes the *testing.F too.
 	app := testapp.New(f, withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
 	cookies := controllers.NewCookies(app.Config.CookieSecure, app.Clock.Now)
-	_, email := app.SignedIn(f)
-	password := testapp.Password
+	// An administrator, so that no role check refuses an input before its
+	// body is read.
+	email, password := app.Admin(f).Email, testapp.Password
 
 	// Another account's session and note: they must stay out of reach.
 	other, _ := app.SignedIn(f)

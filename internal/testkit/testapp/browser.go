@@ -1,6 +1,7 @@
 package testapp
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/models"
 )
 
 // Browser is one cookie-keeping client: one browser profile. Its methods
@@ -199,6 +203,19 @@ func (a *App) SignedIn(tb testing.TB) (*Browser, string) {
 	b := a.NewBrowser(tb)
 	ExpectStatus(tb, b.Post("/api/auth/verify-email", map[string]string{"token": a.Mail.LastToken(tb, email)}), http.StatusOK)
 	return b, email
+}
+
+// Admin creates a verified administrator with Password, as the command
+// line's create-user --admin does.
+func (a *App) Admin(tb testing.TB) models.User {
+	tb.Helper()
+	user, err := a.Accounts.CreateVerified(context.Background(), auth.Registration{
+		Email: UniqueEmail(), Password: Password, Name: "Admin", Role: models.RoleAdmin,
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return user
 }
 
 // Login signs an existing, verified account in on a new browser.
