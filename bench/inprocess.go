@@ -88,7 +88,7 @@ func newSessions(db *gorm.DB, cfg config.Config) (*auth.Sessions, error) {
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
-		SuccessorKey: successorKey,
+		SuccessorKey:         successorKey,
 	})
 }
 

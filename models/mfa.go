@@ -22,10 +22,10 @@ type TOTPFactor struct {
 // RecoveryCode is one of the codes shown once when TOTP is turned on. Only
 // an HMAC of it is stored; each is single-use.
 type RecoveryCode struct {
-	ID        uint      `gorm:"primaryKey"`
-	UserID    string    `gorm:"index;not null;size:36"`
-	User      User      `gorm:"constraint:OnDelete:CASCADE"`
-	CodeHash  string    `gorm:"uniqueIndex;not null;size:64"`
+	ID        uint   `gorm:"primaryKey"`
+	UserID    string `gorm:"index;not null;size:36"`
+	User      User   `gorm:"constraint:OnDelete:CASCADE"`
+	CodeHash  string `gorm:"uniqueIndex;not null;size:64"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`
 }
