@@ -9,9 +9,9 @@ import { $, ago, date, device, failure, fill, onSubmit, say } from "./ui.js";
 export async function dashboard() {
   const me = await api("GET", "/api/me");
   if (!me.ok) return say(failure(me));
+  accountBar(me.data.user);
   showProfile(me.data.user);
 
-  $("sign-out").addEventListener("click", () => act(signOut()));
   $("sign-out-everywhere").addEventListener("click", () => act(signOutEverywhere()));
   $("reload").addEventListener("click", reload);
   onSubmit("password-form", async (fields, form) => {
@@ -31,9 +31,18 @@ async function act(pending) {
   if (res && !res.ok) say(failure(res));
 }
 
-function showProfile(user) {
+// accountBar fills the top bar of a signed-in page, once: who is signed
+// in, the Sign out button and, for an admin, the link to the admin page
+// (admin.js). The link only saves admins a step: the server refuses the
+// admin routes to everyone else.
+export function accountBar(user) {
   $("who").textContent = `Signed in as ${user.email}`;
+  $("admin-link").hidden = user.role !== "admin";
   document.querySelector(".account").hidden = false;
+  $("sign-out").addEventListener("click", () => act(signOut()));
+}
+
+function showProfile(user) {
   $("profile-name").textContent = user.name || "—";
   $("profile-email").textContent = user.email;
   $("password-username").value = user.email;
