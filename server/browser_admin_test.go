@@ -23,7 +23,7 @@ import (
 //     shows the server's message); "Enable": she signs in again;
 //  5. the only admin cannot step down (the server's last_admin message);
 //     "Make admin" makes Ada one, which ends her sessions, and her
-//     dashboard then links to the admin page;
+//     dashboard then links to the admin page and lists what was done;
 //  6. the page at a phone's width, by keyboard (as the other pages in
 //     TestBrowserPagesAreAccessible); the admin ends their own sessions and
 //     lands on the sign-in page.
@@ -138,6 +138,11 @@ func TestBrowserAdmin(t *testing.T) {
 	signInOn(t, app, phoneTab, target)
 	if !visible(t, phoneTab, "#admin-link") {
 		t.Fatal("Ada, now an admin, gets no link to the admin page")
+	}
+	// Her dashboard tells her what was done to her account (not by whom).
+	for _, event := range []string{"Role changed by an administrator (now admin)", "Account enabled again by an administrator",
+		"Account disabled by an administrator", "Failed sign-in attempt (account disabled)", "Every session ended by an administrator"} {
+		waitText(t, phoneTab, "event-list", event)
 	}
 	var me struct{ User struct{ Role string } }
 	decode(t, app.login(t, target).get("/api/me"), &me)

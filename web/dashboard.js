@@ -116,11 +116,17 @@ const sentences = {
   password_changed: "Password changed",
   password_reset: "Password reset with an email link",
   email_verified: "Email address confirmed",
+  // What an administrator did to the account (admin.js); who it was stays out of this view.
+  admin_sessions_revoked: "Every session ended by an administrator",
+  admin_user_disabled: "Account disabled by an administrator",
+  admin_user_enabled: "Account enabled again by an administrator",
+  admin_role_changed: "Role changed by an administrator",
 };
 const failures = {
   invalid_credentials: "wrong password",
   too_many_attempts: "refused after too many attempts",
   email_not_verified: "email not confirmed yet",
+  account_disabled: "account disabled",
 };
 const warnings = new Set(["login_failed", "refresh_token_reused"]);
 
@@ -128,6 +134,7 @@ function showEvents(events) {
   $("event-list").replaceChildren(...events.map((e) => {
     let what = sentences[e.type] ?? e.type.replaceAll("_", " ");
     if (e.type === "login_failed" && failures[e.detail]) what += ` (${failures[e.detail]})`;
+    if (e.type === "admin_role_changed" && e.detail) what += ` (now ${e.detail})`;
     const item = fill("event-item", {
       what,
       when: ago(e.created_at),
