@@ -42,8 +42,8 @@ func TestBrowserAdmin(t *testing.T) {
 	}
 	create(adminEmail, "Grace Hopper", models.RoleAdmin)
 	create(target, "Ada Lovelace", models.RoleUser)
-	for i := range 20 {
-		create(fmt.Sprintf("user%02d@example.com", i), "", models.RoleUser)
+	for i := range 20 { // not userN@example.com: uniqueEmail's addresses, for other accounts of this test
+		create(fmt.Sprintf("member%02d@example.com", i), "", models.RoleUser)
 	}
 	const accounts = 22
 
