@@ -1,7 +1,8 @@
 // The frontend: one page (index.html) with a view per path. Each view is a
-// small function; the dashboard has a module of its own. Every request goes
-// through session.js, which owns the token handling.
+// small function; the dashboard and the admin page have modules of their
+// own. Every request goes through session.js, which owns the token handling.
 import { call } from "./session.js";
+import { admin } from "./admin.js";
 import { dashboard } from "./dashboard.js";
 import { $, failure, onSubmit, say, show } from "./ui.js";
 
@@ -46,6 +47,7 @@ function checkYourEmail(name, path) {
 
 const views = {
   "/": dashboard,
+  "/admin": admin,
 
   "/login"() {
     const resend = $("resend");

@@ -9,9 +9,9 @@ import { $, ago, date, device, failure, fill, onSubmit, say } from "./ui.js";
 export async function dashboard() {
   const me = await api("GET", "/api/me");
   if (!me.ok) return say(failure(me));
+  accountBar(me.data.user);
   showProfile(me.data.user);
 
-  $("sign-out").addEventListener("click", () => act(signOut()));
   $("sign-out-everywhere").addEventListener("click", () => act(signOutEverywhere()));
   $("reload").addEventListener("click", reload);
   onSubmit("password-form", async (fields, form) => {
@@ -31,9 +31,18 @@ async function act(pending) {
   if (res && !res.ok) say(failure(res));
 }
 
-function showProfile(user) {
+// accountBar fills the top bar of a signed-in page, once: who is signed
+// in, the Sign out button and, for an admin, the link to the admin page
+// (admin.js). The link only saves admins a step: the server refuses the
+// admin routes to everyone else.
+export function accountBar(user) {
   $("who").textContent = `Signed in as ${user.email}`;
+  $("admin-link").hidden = user.role !== "admin";
   document.querySelector(".account").hidden = false;
+  $("sign-out").addEventListener("click", () => act(signOut()));
+}
+
+function showProfile(user) {
   $("profile-name").textContent = user.name || "—";
   $("profile-email").textContent = user.email;
   $("password-username").value = user.email;
@@ -107,11 +116,17 @@ const sentences = {
   password_changed: "Password changed",
   password_reset: "Password reset with an email link",
   email_verified: "Email address confirmed",
+  // What an administrator did to the account (admin.js); who it was stays out of this view.
+  admin_sessions_revoked: "Every session ended by an administrator",
+  admin_user_disabled: "Account disabled by an administrator",
+  admin_user_enabled: "Account enabled again by an administrator",
+  admin_role_changed: "Role changed by an administrator",
 };
 const failures = {
   invalid_credentials: "wrong password",
   too_many_attempts: "refused after too many attempts",
   email_not_verified: "email not confirmed yet",
+  account_disabled: "account disabled",
 };
 const warnings = new Set(["login_failed", "refresh_token_reused"]);
 
@@ -119,6 +134,7 @@ function showEvents(events) {
   $("event-list").replaceChildren(...events.map((e) => {
     let what = sentences[e.type] ?? e.type.replaceAll("_", " ");
     if (e.type === "login_failed" && failures[e.detail]) what += ` (${failures[e.detail]})`;
+    if (e.type === "admin_role_changed" && e.detail) what += ` (now ${e.detail})`;
     const item = fill("event-item", {
       what,
       when: ago(e.created_at),

@@ -60,6 +60,24 @@ export function onSubmit(id, handler) {
   for (const set of form.querySelectorAll("fieldset")) set.disabled = false;
 }
 
+// onClick runs handler when the button is pressed; like onSubmit, the
+// button is marked busy while it runs, and further presses wait.
+export function onClick(id, handler) {
+  const button = $(id);
+  let busy = false;
+  button.addEventListener("click", async () => {
+    if (busy) return;
+    busy = true;
+    button.setAttribute("aria-disabled", "true");
+    try {
+      await handler();
+    } finally {
+      busy = false;
+      button.removeAttribute("aria-disabled");
+    }
+  });
+}
+
 // show swaps one panel for another and moves the focus to the new panel's
 // heading, so that keyboard and screen reader users land on what changed.
 export function show(hide, reveal) {
