@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/apicheck"
 )
 
 // on returns b reporting to t (a subtest) instead of the test that made it;
@@ -194,7 +195,7 @@ func TestStrictJSON(t *testing.T) {
 // connection stays usable.
 func TestOversizedBodyAnswerReachesGoClients(t *testing.T) {
 	app := newTestApp(t)
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: apicheck.Transport(t, nil)}
 	for _, size := range []int{100 << 10, 1 << 20} {
 		body := `{"email":"a@example.com","password":"` + strings.Repeat("a", size) + `"}`
 		for i := range 50 {

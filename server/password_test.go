@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/apicheck"
 	"github.com/authstarter/authstarter/models"
 	"golang.org/x/text/unicode/norm"
 )
@@ -691,7 +692,7 @@ func TestRefreshRacingChangePasswordKeepsTheSession(t *testing.T) {
 	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}), http.StatusOK)
 
 	// The other tab's request, sent before the change answered, arrives after.
-	tab := &browser{t: t, app: app, http: &http.Client{}}
+	tab := &browser{t: t, app: app, http: &http.Client{Transport: apicheck.Transport(t, nil)}} // no cookie jar
 	r := send(tab, http.MethodPost, "/api/auth/refresh", "", "Cookie", "refresh_token="+stale)
 	expectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
 	if len(r.Header.Values("Set-Cookie")) != 0 {
@@ -765,7 +766,7 @@ func TestRefreshOfAnEndedSessionClearsCookiesAfterAPasswordChange(t *testing.T) 
 	stale := b.cookie("/api/auth/refresh", "refresh_token")
 	expectStatus(t, b.post("/api/auth/change-password", map[string]string{"current_password": testPassword, "new_password": newPassword}), http.StatusOK)
 
-	tab := &browser{t: t, app: app, http: &http.Client{}}
+	tab := &browser{t: t, app: app, http: &http.Client{Transport: apicheck.Transport(t, nil)}} // no cookie jar
 	for _, wait := range []time.Duration{app.Config.RefreshReuseInterval + time.Second, 2 * time.Hour} {
 		app.Clock.Advance(wait) // past the grace window; then the session idles out
 		r := send(tab, http.MethodPost, "/api/auth/refresh", "", "Cookie", "refresh_token="+stale)
