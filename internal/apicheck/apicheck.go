@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -269,4 +270,27 @@ func credentialsPresent(_ context.Context, in *openapi3filter.AuthenticationInpu
 		return in.NewError(fmt.Errorf("security scheme %q of a kind this check does not know", in.SecuritySchemeName))
 	}
 	return in.NewError(nil)
+}
+
+// Operation names the operation of the document that req is, as "METHOD
+// /path" (the document's path, with its {parameters}); ok is false when
+// none is.
+func (c *Checker) Operation(req *http.Request) (name string, ok bool) {
+	route, _, err := c.route(req)
+	if err != nil {
+		return "", false
+	}
+	return route.Method + " " + route.Path, true
+}
+
+// Operations lists every operation of the document, named as by Operation.
+func (c *Checker) Operations() []string {
+	var names []string
+	for _, path := range c.doc.Paths.InMatchingOrder() {
+		for method := range c.doc.Paths.Value(path).Operations() {
+			names = append(names, method+" "+path)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
