@@ -63,7 +63,7 @@ func TestCommandLineTasks(t *testing.T) {
 	}
 
 	code, out, _ := run("", "help")
-	for _, name := range []string{"create-user", "revoke-sessions", "migrate", "check-config"} {
+	for _, name := range []string{"create-user", "set-role", "revoke-sessions", "migrate", "check-config"} {
 		if code != 0 || !strings.Contains(out, name) {
 			t.Fatalf("help (exit %d) does not list %s:\n%s", code, name, out)
 		}
@@ -114,39 +114,81 @@ func TestCommandLineTasks(t *testing.T) {
 	t.Cleanup(func() { server.Process.Kill(); server.Wait() })
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	waitHealthy(t, base)
+	token := signIn(t, base, "ops@example.com", password)
+	if code, out, errOut := run("", "revoke-sessions", "--email", "ops@example.com"); code != 0 {
+		t.Fatalf("revoke-sessions: exit %d\n%s%s", code, out, errOut)
+	}
+	waitForStatus(t, base, "/api/me", token, http.StatusUnauthorized)
+	if code, _, errOut := run("", "revoke-sessions", "--email", "nobody@example.com"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("revoke-sessions for an unknown address: exit %d, %q", code, errOut)
+	}
+
+	// Roles: an administrator made by create-user --admin reaches the admin
+	// routes; set-role promotes and demotes, ends the sessions of the
+	// account it changes, and keeps the last administrator.
+	if code, out, errOut := run(password+"\n", "create-user", "--email", "root@example.com", "--admin"); code != 0 || !strings.Contains(out, "admin root@example.com") {
+		t.Fatalf("create-user --admin: exit %d\n%s%s", code, out, errOut)
+	}
+	root := signIn(t, base, "root@example.com", password)
+	waitForStatus(t, base, "/api/admin/users", root, http.StatusOK)
+	ops := signIn(t, base, "ops@example.com", password)
+	waitForStatus(t, base, "/api/admin/users", ops, http.StatusForbidden)
+	if code, out, errOut := run("", "set-role", "--email", "ops@example.com", "--role", "admin"); code != 0 || !strings.Contains(out, "is now admin") {
+		t.Fatalf("set-role admin: exit %d\n%s%s", code, out, errOut)
+	}
+	waitForStatus(t, base, "/api/me", ops, http.StatusUnauthorized) // its token carried the old role
+	waitForStatus(t, base, "/api/admin/users", signIn(t, base, "ops@example.com", password), http.StatusOK)
+	if code, out, errOut := run("", "set-role", "--email", "root@example.com", "--role", "user"); code != 0 || !strings.Contains(out, "is now user") {
+		t.Fatalf("set-role user: exit %d\n%s%s", code, out, errOut)
+	}
+	for _, tt := range []struct {
+		role, why string
+	}{
+		{"user", "last administrator"},
+		{"owner", "unknown role"},
+	} {
+		if code, _, errOut := run("", "set-role", "--email", "ops@example.com", "--role", tt.role); code != 1 || !strings.Contains(errOut, tt.why) {
+			t.Errorf("set-role %s for the last administrator: exit %d, %q; want 1 naming %q", tt.role, code, errOut, tt.why)
+		}
+	}
+}
+
+// signIn takes an access token with the password grant.
+func signIn(t *testing.T, base, email, password string) string {
+	t.Helper()
 	res, err := http.Post(base+"/api/auth/token", "application/json",
-		strings.NewReader(`{"grant_type":"password","email":"ops@example.com","password":"`+password+`"}`))
+		strings.NewReader(`{"grant_type":"password","email":"`+email+`","password":"`+password+`"}`))
 	if err != nil || res.StatusCode != http.StatusOK {
-		t.Fatalf("the created account cannot sign in: %v %v", res, err)
+		t.Fatalf("%s cannot sign in: %v %v", email, res, err)
 	}
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	decodeBody(t, res, &tok)
-	if code, out, errOut := run("", "revoke-sessions", "--email", "ops@example.com"); code != 0 {
-		t.Fatalf("revoke-sessions: exit %d\n%s%s", code, out, errOut)
-	}
-	// The running server learns it from the database: at its next poll
-	// (2 s on SQLite), or by notification on PostgreSQL.
+	return tok.AccessToken
+}
+
+// waitForStatus waits until GET path with token answers want. A change made
+// by a command reaches the running server through the database: at its
+// next poll (2 s on SQLite), or by notification on PostgreSQL.
+func waitForStatus(t *testing.T, base, path, token string, want int) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		req, _ := http.NewRequest(http.MethodGet, base+"/api/me", nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
 		res, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		res.Body.Close()
-		if res.StatusCode == http.StatusUnauthorized {
-			break
+		if res.StatusCode == want {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the access token still works 5 s after revoke-sessions: %d", res.StatusCode)
+			t.Fatalf("GET %s still answers %d 5 s on, want %d", path, res.StatusCode, want)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	if code, _, errOut := run("", "revoke-sessions", "--email", "nobody@example.com"); code != 1 || !strings.Contains(errOut, "not found") {
-		t.Fatalf("revoke-sessions for an unknown address: exit %d, %q", code, errOut)
 	}
 }
 

@@ -25,6 +25,10 @@ const clockLeeway = time.Second
 type AccessClaims struct {
 	SessionID    string `json:"sid"`
 	TokenVersion int    `json:"ver"`
+	// Role is the user's role when the token was issued. A role change
+	// bumps the user's token version, so a token whose ver is live carries
+	// the current role: middleware.RequireRole trusts it without a read.
+	Role string `json:"role,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -103,12 +107,13 @@ func (a *AccessTokens) TTL() time.Duration { return a.ttl }
 
 // Issue signs an access token for one session of a user, always with the
 // current key.
-func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int) (token string, expiresAt time.Time, err error) {
+func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int, role string) (token string, expiresAt time.Time, err error) {
 	now := a.now()
 	expiresAt = now.Add(a.ttl)
 	claims := AccessClaims{
 		SessionID:    sessionID,
 		TokenVersion: tokenVersion,
+		Role:         role,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    a.issuer,
 			Audience:  jwt.ClaimStrings{a.audience},

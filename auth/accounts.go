@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -8,6 +9,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
@@ -32,31 +34,35 @@ type AccountDeps struct {
 	Passwords *PasswordHasher
 	Logins    *Throttle // failed logins per account
 	Sessions  *Sessions // started at sign-in; ended or renewed when a password changes
-	Audit     *Audit
-	Outbox    *mail.Outbox // mails are stored with the change they report
-	Log       *slog.Logger
-	Now       func() time.Time
+	// Revocations: changes to a user's row go through its transactions,
+	// so that other instances learn of them.
+	Revocations *RevocationList
+	Audit       *Audit
+	Outbox      *mail.Outbox // mails are stored with the change they report
+	Log         *slog.Logger
+	Now         func() time.Time
 }
 
 // Accounts registers users, verifies their email, checks and changes their
 // password.
 type Accounts struct {
-	db        *gorm.DB
-	passwords *PasswordHasher
-	logins    *Throttle
-	sessions  *Sessions
-	audit     *Audit
-	outbox    *mail.Outbox
-	cfg       AccountConfig
-	log       *slog.Logger
-	now       func() time.Time
+	db          *gorm.DB
+	passwords   *PasswordHasher
+	logins      *Throttle
+	sessions    *Sessions
+	revocations *RevocationList
+	audit       *Audit
+	outbox      *mail.Outbox
+	cfg         AccountConfig
+	log         *slog.Logger
+	now         func() time.Time
 }
 
 // NewAccounts returns the account service.
 func NewAccounts(deps AccountDeps, cfg AccountConfig) *Accounts {
 	return &Accounts{
-		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, audit: deps.Audit, outbox: deps.Outbox,
-		cfg: cfg, log: deps.Log, now: utc(deps.Now),
+		db: deps.DB, passwords: deps.Passwords, logins: deps.Logins, sessions: deps.Sessions, revocations: deps.Revocations, audit: deps.Audit, outbox: deps.Outbox,
+		cfg: cfg, log: deps.Log, now: clock.UTC(deps.Now),
 	}
 }
 
@@ -65,6 +71,7 @@ type Registration struct {
 	Email    string
 	Password string
 	Name     string
+	Role     string // "" is models.RoleUser; no public route sets it (see CreateVerified)
 }
 
 const maxNameLength = 200
@@ -116,11 +123,15 @@ func (a *Accounts) newUser(ctx context.Context, in Registration) (models.User, e
 	if strings.ContainsFunc(name, unicode.IsControl) {
 		return models.User{}, ErrInvalidName
 	}
+	role := cmp.Or(in.Role, models.RoleUser)
+	if !ValidRole(role) {
+		return models.User{}, ErrInvalidRole
+	}
 	hash, err := a.passwords.Hash(ctx, in.Password) // waits for a hashing slot: a flood meets 503 server_busy
 	if err != nil {
 		return models.User{}, err
 	}
-	return models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: a.now()}, nil
+	return models.User{ID: models.NewID(), Email: email, Name: name, PasswordHash: hash, LastPasswordChange: a.now(), Role: role}, nil
 }
 
 // CreateVerified creates an account whose address counts as confirmed,
@@ -162,7 +173,7 @@ func (a *Accounts) ResendVerification(ctx context.Context, rawEmail string) erro
 // starts a session: following the link signs the user in.
 func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client) (Tokens, error) {
 	var user models.User
-	err := a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
+	err := a.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		// The user's row is locked before the token is spent (see
 		// lockUser): a password reset racing this link locks them in that
 		// order too.
@@ -181,7 +192,7 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client)
 			Update("email_verified_at", a.now()).Error; err != nil {
 			return err
 		}
-		if err := a.sessions.revocations.UserChanged(tx, row.UserID); err != nil {
+		if err := a.revocations.UserChanged(tx, row.UserID); err != nil {
 			return err
 		}
 		return tx.Take(&user, "id = ?", row.UserID).Error
@@ -239,8 +250,12 @@ func (a *Accounts) Authenticate(ctx context.Context, rawEmail, password string) 
 		return user, err
 	}
 	a.upgradeHash(ctx, user, password)
-	// Checked only after the password, so that this answer reveals nothing
-	// to someone who does not know it.
+	// Checked only after the password, so that these answers reveal
+	// nothing to someone who does not know it. (Sessions.Start checks the
+	// disabled flag again, in its transaction.)
+	if user.DisabledAt != nil {
+		return user, ErrAccountDisabled
+	}
 	if a.cfg.RequireEmailVerification && user.EmailVerifiedAt == nil {
 		return user, ErrEmailNotVerified
 	}

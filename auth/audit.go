@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -30,6 +31,13 @@ const (
 	EventPasswordChangeFailed EventType = "password_change_failed"
 	EventPasswordReset        EventType = "password_reset"
 	EventEmailVerified        EventType = "email_verified"
+
+	// Administrators' actions (package admin): UserID is the account acted
+	// on, ActorID the administrator ("" for the command line).
+	EventAdminSessionsRevoked EventType = "admin_sessions_revoked"
+	EventAdminUserDisabled    EventType = "admin_user_disabled"
+	EventAdminUserEnabled     EventType = "admin_user_enabled"
+	EventAdminRoleChanged     EventType = "admin_role_changed" // Detail: the new role
 )
 
 // Event is one security event. It never holds a password, a token or a
@@ -37,6 +45,7 @@ const (
 type Event struct {
 	Type      EventType
 	UserID    string // "" for a failed sign-in to an address without an account
+	ActorID   string // the administrator who acted on UserID's account
 	SessionID string
 	Detail    string
 	Client    Client
@@ -53,7 +62,7 @@ type Audit struct {
 
 // NewAudit returns the audit log.
 func NewAudit(db *gorm.DB, log *slog.Logger, now func() time.Time) *Audit {
-	return &Audit{db: db, log: log, now: utc(now)}
+	return &Audit{db: db, log: log, now: clock.UTC(now)}
 }
 
 // SecurityEventRetention is how long security events are kept.
@@ -69,16 +78,19 @@ const RecentEventsLimit = 50
 // client has gone away meanwhile.
 func (a *Audit) Record(ctx context.Context, e Event) {
 	row := models.SecurityEvent{
-		UserID: e.UserID, SessionID: e.SessionID, Type: string(e.Type), Detail: e.Detail,
+		UserID: e.UserID, ActorID: e.ActorID, SessionID: e.SessionID, Type: string(e.Type), Detail: e.Detail,
 		IP: e.Client.IP, UserAgent: truncate(e.Client.UserAgent, 512), CreatedAt: a.now(),
 	}
 	level := slog.LevelInfo
 	if e.Type == EventRefreshReused || isFailure(e.Type) {
 		level = slog.LevelWarn
 	}
-	a.log.Log(ctx, level, "security event",
-		"event", row.Type, "user_id", row.UserID, "session_id", row.SessionID, "detail", row.Detail,
-		"ip", row.IP, "user_agent", row.UserAgent)
+	attrs := []any{"event", row.Type, "user_id", row.UserID, "session_id", row.SessionID, "detail", row.Detail,
+		"ip", row.IP, "user_agent", row.UserAgent}
+	if row.ActorID != "" {
+		attrs = append(attrs, "actor_id", row.ActorID)
+	}
+	a.log.Log(ctx, level, "security event", attrs...)
 	if err := a.db.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
 		a.log.ErrorContext(ctx, "writing a security event failed", "event", row.Type, "error", err)
 	}
@@ -143,6 +155,8 @@ func (a *Audit) RecordRefusal(ctx context.Context, typ EventType, err error, e E
 		e.Detail = "invalid_current_password"
 	case errors.Is(err, ErrEmailNotVerified):
 		e.Detail = "email_not_verified"
+	case errors.Is(err, ErrAccountDisabled):
+		e.Detail = "account_disabled"
 	default:
 		return
 	}

@@ -23,7 +23,7 @@ func BenchmarkProtectedPath(b *testing.B) {
 	db := openTestDB(b)
 	list := newRevocationListWithEntries(b, db, f, 1000)
 
-	token, _, err := f.at.Issue("user-live", "session-live", 0)
+	token, _, err := f.at.Issue("user-live", "session-live", 0, "")
 	if err != nil {
 		b.Fatal(err)
 	}

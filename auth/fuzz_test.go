@@ -144,7 +144,7 @@ func FuzzVerifyAccessToken(f *testing.F) {
 	// engine's worker processes would each issue another one, so the seeds
 	// below are edits of the deterministic "valid" token instead, which has
 	// Issue's layout.
-	issued, _, err := fx.at.Issue("user-1", "session-1", 0)
+	issued, _, err := fx.at.Issue("user-1", "session-1", 0, "")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -234,11 +234,12 @@ func FuzzRefreshTokenLookup(f *testing.F) {
 	db := openTestDB(f)
 	clock := newFakeClock(testEpoch)
 	access := auth.NewAccessTokens(auth.NewKeySet(keyFromLabel("sessions key")), testIssuer, testAudience, testTTL, clock.Now)
-	sessions, err := auth.NewSessions(db, access, auth.NewRevocationList(db, testTTL, clock.Now), auth.NewAudit(db, discardLog, clock.Now), auth.SessionConfig{
+	sessions, err := auth.NewSessions(auth.SessionDeps{DB: db, Access: access, Revocations: auth.NewRevocationList(db, testTTL, clock.Now), Audit: auth.NewAudit(db, discardLog, clock.Now), Now: clock.Now}, auth.SessionConfig{
 		RefreshTokenTTL:      time.Hour,
 		SessionMaxLifetime:   24 * time.Hour,
 		RefreshReuseInterval: 10 * time.Second,
-	}, []byte("fuzz successor key"), clock.Now)
+		SuccessorKey:         []byte("fuzz successor key"),
+	})
 	if err != nil {
 		f.Fatal(err)
 	}

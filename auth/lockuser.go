@@ -32,5 +32,11 @@ func lockUser(tx *gorm.DB, userID string) error {
 	return tx.Clauses(userLock).Select("id").Take(&user, "id = ?", userID).Error
 }
 
+// LockUser is lockUser for the services beside this package (package
+// admin), reading the whole row into user.
+func LockUser(tx *gorm.DB, userID string, user *models.User) error {
+	return tx.Clauses(userLock).Take(user, "id = ?", userID).Error
+}
+
 // userLock is lockUser's clause, for queries that find the user otherwise.
 var userLock = clause.Locking{Strength: "NO KEY UPDATE"}

@@ -46,7 +46,7 @@ func (a *Accounts) ResetPassword(ctx context.Context, token, password string, cl
 		return err
 	}
 	now := a.now()
-	err = a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
+	err = a.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		if err := lockUser(tx, user.ID); err != nil { // see lockUser
 			return notFoundAs(err, ErrInvalidOneTimeToken)
 		}
@@ -105,7 +105,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 		session models.Session
 		refresh string
 	)
-	err = a.sessions.revocations.Transaction(ctx, func(tx *gorm.DB) error {
+	err = a.revocations.Transaction(ctx, func(tx *gorm.DB) error {
 		// Compare-and-swap on the hash just verified: of two changes racing
 		// with the same current password, one wins and the other must
 		// prove the new password.
@@ -121,7 +121,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 			return err
 		}
 		user.PasswordHash, user.LastPasswordChange = hash, now
-		if session, refresh, err = a.sessions.renew(tx, user, sessionID, now, client); err != nil {
+		if session, refresh, err = a.sessions.RenewIn(tx, user, sessionID, client); err != nil {
 			return err
 		}
 		return a.storePasswordChanged(tx, user.Email, now, client)
@@ -130,7 +130,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 		return Tokens{}, err
 	}
 	a.audit.Record(ctx, Event{Type: EventPasswordChanged, UserID: user.ID, SessionID: sessionID, Client: client})
-	return a.sessions.issue(user, session, refresh)
+	return a.sessions.Issue(user, session, refresh)
 }
 
 // endWhatThePasswordOpened ends, after a new password is stored, every way in
@@ -144,7 +144,7 @@ func (a *Accounts) endWhatThePasswordOpened(tx *gorm.DB, userID, keep string, no
 			return 0, err
 		}
 	}
-	return a.sessions.endAll(tx, userID, keep, now)
+	return a.sessions.EndAllIn(tx, userID, keep)
 }
 
 // storePasswordChanged stores the notice of a password change in its

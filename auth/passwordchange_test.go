@@ -41,9 +41,10 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	access := auth.NewAccessTokens(auth.NewKeySet(keyFromLabel("review2")), testIssuer, testAudience, testTTL, clock.Now)
 	revoc := auth.NewRevocationList(db, testTTL, clock.Now)
 	audit := auth.NewAudit(db, discardLog, clock.Now)
-	sessions, err := auth.NewSessions(db, access, revoc, audit, auth.SessionConfig{
+	sessions, err := auth.NewSessions(auth.SessionDeps{DB: db, Access: access, Revocations: revoc, Audit: audit, Now: clock.Now}, auth.SessionConfig{
 		RefreshTokenTTL: time.Hour, SessionMaxLifetime: 24 * time.Hour, RefreshReuseInterval: 10 * time.Second,
-	}, []byte("successor"), clock.Now)
+		SuccessorKey: []byte("successor"),
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	mailer := &recordingMailer{}
 	outbox := mail.NewOutbox(db, mailer, discardLog, clock.Now, mail.OutboxOptions{})
 	accounts := auth.NewAccounts(auth.AccountDeps{
-		DB: db, Passwords: hasher, Logins: auth.NewThrottle(10, limits.NewMemory(15*time.Minute, clock.Now), clock.Now), Sessions: sessions,
+		DB: db, Passwords: hasher, Logins: auth.NewThrottle(10, limits.NewMemory(15*time.Minute, clock.Now), clock.Now), Sessions: sessions, Revocations: revoc,
 		Audit: audit, Outbox: outbox, Log: discardLog, Now: clock.Now,
 	}, auth.AccountConfig{AppURL: testIssuer, EmailVerificationTTL: time.Hour, PasswordResetTTL: 30 * time.Minute,
 		RequireEmailVerification: true, PasswordPolicy: auth.PasswordPolicy{MinLength: 8}, LinkKey: []byte("links")})

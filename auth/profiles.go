@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -42,11 +43,11 @@ const (
 )
 
 // profileColumns are the columns of a profile: what GET /api/me shows.
-var profileColumns = []string{"id", "email", "name", "email_verified_at", "created_at", "last_password_change"}
+var profileColumns = []string{"id", "email", "name", "email_verified_at", "created_at", "last_password_change", "role"}
 
 // NewProfiles returns the profile cache; revocations tells it of changes.
 func NewProfiles(db *gorm.DB, revocations *RevocationList, now func() time.Time) *Profiles {
-	p := &Profiles{db: db, now: utc(now), entries: newBoundedMap[string, cachedProfile](profileCacheSize)}
+	p := &Profiles{db: db, now: clock.UTC(now), entries: newBoundedMap[string, cachedProfile](profileCacheSize)}
 	revocations.onUserChange(p.forget)
 	return p
 }

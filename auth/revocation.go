@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -67,7 +68,7 @@ type versionRevocation struct {
 // accessTokenTTL plus the clock leeway.
 func NewRevocationList(db *gorm.DB, accessTokenTTL time.Duration, now func() time.Time) *RevocationList {
 	return &RevocationList{
-		db: db, lifetime: accessTokenTTL + clockLeeway, now: utc(now),
+		db: db, lifetime: accessTokenTTL + clockLeeway, now: clock.UTC(now),
 		sessions: map[string]time.Time{},
 		users:    map[string]versionRevocation{},
 		gaps:     map[uint]time.Time{},

@@ -7,6 +7,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
 )
@@ -22,6 +23,19 @@ type SessionConfig struct {
 	RefreshTokenTTL      time.Duration // idle lifetime of one refresh token
 	SessionMaxLifetime   time.Duration // absolute lifetime of a session
 	RefreshReuseInterval time.Duration // grace window for concurrent refreshes
+	// SuccessorKey is the HMAC key deriving each refresh token's
+	// successor. It must be secret and stable across restarts, instances
+	// and key rotations (server.New derives it from the server secret).
+	SuccessorKey []byte
+}
+
+// SessionDeps are the services Sessions works with, built in server.New.
+type SessionDeps struct {
+	DB          *gorm.DB
+	Access      *AccessTokens
+	Revocations *RevocationList
+	Audit       *Audit
+	Now         func() time.Time
 }
 
 // Tokens is what a client receives when a session starts or is refreshed.
@@ -37,26 +51,26 @@ type Tokens struct {
 
 // Sessions starts, refreshes, lists and ends sessions.
 type Sessions struct {
-	db           *gorm.DB
-	access       *AccessTokens
-	revocations  *RevocationList
-	audit        *Audit
-	cfg          SessionConfig
-	successorKey []byte // HMAC key deriving each refresh token's successor
-	sql          *rotationSQL
-	now          func() time.Time
+	db          *gorm.DB
+	access      *AccessTokens
+	revocations *RevocationList
+	audit       *Audit
+	cfg         SessionConfig
+	sql         *rotationSQL
+	now         func() time.Time
 }
 
-// NewSessions returns the session service. successorKey must be secret and
-// stable across restarts, instances and key rotations (server.New derives
-// it from the server secret). It prepares the statements of a rotation on
-// db.
-func NewSessions(db *gorm.DB, access *AccessTokens, revocations *RevocationList, audit *Audit, cfg SessionConfig, successorKey []byte, now func() time.Time) (*Sessions, error) {
-	statements, err := prepareRotationSQL(db)
+// NewSessions returns the session service. It prepares the statements of a
+// rotation on deps.DB.
+func NewSessions(deps SessionDeps, cfg SessionConfig) (*Sessions, error) {
+	statements, err := prepareRotationSQL(deps.DB)
 	if err != nil {
 		return nil, err
 	}
-	return &Sessions{db: db, access: access, revocations: revocations, audit: audit, cfg: cfg, successorKey: successorKey, sql: statements, now: utc(now)}, nil
+	return &Sessions{
+		db: deps.DB, access: deps.Access, revocations: deps.Revocations, audit: deps.Audit,
+		cfg: cfg, sql: statements, now: clock.UTC(deps.Now),
+	}, nil
 }
 
 // Start opens a new session for a user who has just proven who they are.
@@ -79,9 +93,13 @@ func (s *Sessions) Start(ctx context.Context, user models.User, client Client, a
 		// The user was read before the password check (or the link) that
 		// led here. A reset, change or logout-all that committed since must
 		// not be outrun by a session under the old version.
+		// (Disabling an account bumps the version too.)
 		var current models.User
-		if err := tx.Select("token_version").Take(&current, "id = ?", user.ID).Error; err != nil {
+		if err := tx.Select("token_version", "disabled_at").Take(&current, "id = ?", user.ID).Error; err != nil {
 			return notFoundAs(err, ErrInvalidCredentials)
+		}
+		if current.DisabledAt != nil {
+			return ErrAccountDisabled
 		}
 		if current.TokenVersion != user.TokenVersion {
 			return ErrInvalidCredentials
@@ -99,7 +117,7 @@ func (s *Sessions) Start(ctx context.Context, user models.User, client Client, a
 	if err != nil {
 		return Tokens{}, err
 	}
-	return s.issue(user, session, refresh)
+	return s.Issue(user, session, refresh)
 }
 
 // Refresh exchanges a refresh token for a new access token and the next
@@ -187,7 +205,7 @@ func (s *Sessions) Refresh(ctx context.Context, presented string, client Client)
 		s.audit.Record(ctx, Event{Type: EventRefreshReused, UserID: session.UserID, SessionID: session.ID, Client: client})
 		return Tokens{}, ErrRefreshTokenReused
 	}
-	return s.issue(user, session, current)
+	return s.Issue(user, session, current)
 }
 
 // maxGraceChain bounds the walk in activeDescendant.
@@ -215,31 +233,23 @@ func (s *Sessions) activeDescendant(tx *gorm.DB, token string, now time.Time) (s
 
 // successor derives the refresh token that replaces token at rotation.
 func (s *Sessions) successor(token string) string {
-	return deriveToken(s.successorKey, "refresh-successor:"+token)
+	return deriveToken(s.cfg.SuccessorKey, "refresh-successor:"+token)
 }
 
-// Logout ends the caller's own session: its refresh tokens stop working,
-// and its access tokens too, at once. Ending an ended session succeeds. A
-// session past its lifetime is revoked all the same: its last access token
-// may outlive it by a few minutes.
-func (s *Sessions) Logout(ctx context.Context, userID, sessionID string, client Client) error {
-	return s.end(ctx, EventLogout, client, ownSession(userID, sessionID))
-}
-
-// Revoke ends another session of the user, picked from the session list,
-// like Logout. ErrSessionNotFound covers unknown ids and other users'
-// sessions alike.
-func (s *Sessions) Revoke(ctx context.Context, userID, sessionID string, client Client) error {
+// EndSession ends one session of a user: its refresh tokens stop working,
+// and its access tokens too, at once. why is the event recorded:
+// EventLogout for the caller's own session, EventSessionRevoked for one
+// picked from the session list. Ending an ended session succeeds. A session
+// past its lifetime is revoked all the same: its last access token may
+// outlive it by a few minutes. ErrSessionNotFound covers unknown ids and
+// other users' sessions alike.
+func (s *Sessions) EndSession(ctx context.Context, userID, sessionID string, why EventType, client Client) error {
 	if !models.IsID(sessionID) { // not even an id (PostgreSQL refuses bytes that are not UTF-8)
 		return ErrSessionNotFound
 	}
-	return s.end(ctx, EventSessionRevoked, client, ownSession(userID, sessionID))
-}
-
-func ownSession(userID, sessionID string) func(*gorm.DB, *models.Session) error {
-	return func(tx *gorm.DB, session *models.Session) error {
+	return s.end(ctx, why, client, func(tx *gorm.DB, session *models.Session) error {
 		return tx.Where("id = ? AND user_id = ?", sessionID, userID).Take(session).Error
-	}
+	})
 }
 
 // EndByRefreshToken ends the session a refresh token belongs to, rotated or
@@ -297,7 +307,7 @@ func (s *Sessions) end(ctx context.Context, why EventType, client Client, find f
 // (logout-all).
 func (s *Sessions) EndAll(ctx context.Context, userID string, client Client) error {
 	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
-		_, err := s.endAll(tx, userID, "", s.now())
+		_, err := s.EndAllIn(tx, userID, "")
 		return err
 	})
 	if err == nil {
@@ -306,11 +316,15 @@ func (s *Sessions) EndAll(ctx context.Context, userID string, client Client) err
 	return err
 }
 
-// endAll bumps the user's token_version, revokes every session but keep (""
-// keeps none) with its refresh tokens, and records "ver below the new
+// EndAllIn bumps the user's token_version, revokes every session but keep
+// ("" keeps none) with its refresh tokens, and records "ver below the new
 // version is revoked" in the revocation list, which ends every access token
-// issued so far, keep's included. It returns the new version.
-func (s *Sessions) endAll(tx *gorm.DB, userID, keep string, now time.Time) (int, error) {
+// issued so far, keep's included. It returns the new version. tx is a
+// transaction of RevocationList.Transaction (the entry takes effect in
+// memory when it commits) that holds the user's row first (see lockUser),
+// when it changes the user's credentials or role.
+func (s *Sessions) EndAllIn(tx *gorm.DB, userID, keep string) (int, error) {
+	now := s.now()
 	res := tx.Model(&models.User{}).Where("id = ?", userID).
 		Update("token_version", gorm.Expr("token_version + 1"))
 	if res.Error != nil {
@@ -339,11 +353,12 @@ func (s *Sessions) endAll(tx *gorm.DB, userID, keep string, now time.Time) (int,
 	return user.TokenVersion, s.revocations.RevokeVersionsBelow(tx, userID, user.TokenVersion)
 }
 
-// renew gives a session that outlives a password change (the one it was
-// made from) a fresh refresh token under the user's new version; the caller
-// then issues the matching access token. A session that has ended meanwhile
-// is not revived.
-func (s *Sessions) renew(tx *gorm.DB, user models.User, sessionID string, now time.Time, client Client) (models.Session, string, error) {
+// RenewIn gives a session that outlives a password change (the one it was
+// made from) a fresh refresh token under the user's new version, in tx;
+// once tx has committed, the caller issues the matching access token with
+// Issue. A session that has ended meanwhile is not revived.
+func (s *Sessions) RenewIn(tx *gorm.DB, user models.User, sessionID string, client Client) (models.Session, string, error) {
+	now := s.now()
 	var session models.Session
 	err := tx.Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?",
 		sessionID, user.ID, now, now).Take(&session).Error
@@ -458,8 +473,10 @@ func (s *Sessions) idleExpiry(now time.Time, session models.Session) time.Time {
 	return exp
 }
 
-func (s *Sessions) issue(user models.User, session models.Session, refresh string) (Tokens, error) {
-	access, accessExp, err := s.access.Issue(user.ID, session.ID, user.TokenVersion)
+// Issue signs the access token of a session and returns it with the
+// session's refresh token.
+func (s *Sessions) Issue(user models.User, session models.Session, refresh string) (Tokens, error) {
+	access, accessExp, err := s.access.Issue(user.ID, session.ID, user.TokenVersion, user.Role)
 	if err != nil {
 		return Tokens{}, err
 	}

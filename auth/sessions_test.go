@@ -40,11 +40,12 @@ func newSessionFixture(t testing.TB) *sessionFixture {
 // instance returns a Sessions service on the shared database, as one server
 // process would have it.
 func (f *sessionFixture) instance(successorKey string) *auth.Sessions {
-	s, err := auth.NewSessions(f.db, f.access, f.revoc, auth.NewAudit(f.db, discardLog, f.clock.Now), auth.SessionConfig{
+	s, err := auth.NewSessions(auth.SessionDeps{DB: f.db, Access: f.access, Revocations: f.revoc, Audit: auth.NewAudit(f.db, discardLog, f.clock.Now), Now: f.clock.Now}, auth.SessionConfig{
 		RefreshTokenTTL:      time.Hour,
 		SessionMaxLifetime:   24 * time.Hour,
 		RefreshReuseInterval: graceWindow,
-	}, []byte(successorKey), f.clock.Now)
+		SuccessorKey:         []byte(successorKey),
+	})
 	if err != nil {
 		f.t.Fatal(err)
 	}

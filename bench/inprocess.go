@@ -84,11 +84,12 @@ func newSessions(db *gorm.DB, cfg config.Config) (*auth.Sessions, error) {
 	access := auth.NewAccessTokens(auth.NewKeySet(auth.NewSigningKey(priv)), cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, time.Now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, time.Now)
 	audit := auth.NewAudit(db, slog.New(slog.DiscardHandler), time.Now)
-	return auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
+	return auth.NewSessions(auth.SessionDeps{DB: db, Access: access, Revocations: revocations, Audit: audit, Now: time.Now}, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
-	}, successorKey, time.Now)
+		SuccessorKey: successorKey,
+	})
 }
 
 // step rotates the worker's next session, round robin, as a closedLoop step.

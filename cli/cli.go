@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/authstarter/authstarter/admin"
 	"io"
 	"log/slog"
 	"os"
@@ -35,11 +36,11 @@ type command struct {
 	run                 func(ctx context.Context, std IO, args []string) error
 }
 
-// commands is the list `help` prints, in its order. (set-role and
-// create-user --admin come with roles.)
+// commands is the list `help` prints, in its order.
 var commands = []command{
 	{"serve", "", "run the server (what the binary does without a command)", nil},
-	{"create-user", "--email E [--name N]", "create an account with a confirmed address; the password is read from standard input, or asked for on a terminal (never an argument: command lines are visible to other users)", createUser},
+	{"create-user", "--email E [--name N] [--admin]", "create an account with a confirmed address (an administrator with --admin); the password is read from standard input, or asked for on a terminal (never an argument: command lines are visible to other users)", createUser},
+	{"set-role", "--email E --role user|admin", "give an account a role; its sessions end (the last administrator keeps the role)", setRole},
 	{"revoke-sessions", "--email E", "end every session and access token of an account at once (on every instance)", revokeSessions},
 	{"migrate", "", "create or update the database's tables, then exit", migrate},
 	{"check-config", "", "check the configuration and the key files it names, then exit", checkConfig},
@@ -79,11 +80,18 @@ func help(w io.Writer) {
 
 // flags parses a command's flags; every one listed is required unless
 // optional names it.
-func flags(name string, args []string, std IO, values map[string]*string, optional ...string) error {
+// values holds a *string per flag with a value, a *bool per switch
+// (always optional).
+func flags(name string, args []string, std IO, values map[string]any, optional ...string) error {
 	set := flag.NewFlagSet(name, flag.ContinueOnError)
 	set.SetOutput(std.Err)
 	for flagName, v := range values {
-		set.StringVar(v, flagName, "", "")
+		switch v := v.(type) {
+		case *string:
+			set.StringVar(v, flagName, "", "")
+		case *bool:
+			set.BoolVar(v, flagName, false, "")
+		}
 	}
 	if err := set.Parse(args); err != nil {
 		return errors.New("bad flags")
@@ -92,7 +100,7 @@ func flags(name string, args []string, std IO, values map[string]*string, option
 		return fmt.Errorf("unexpected argument %q", set.Arg(0))
 	}
 	for flagName, v := range values {
-		if *v == "" && !slices.Contains(optional, flagName) {
+		if s, ok := v.(*string); ok && *s == "" && !slices.Contains(optional, flagName) {
 			return fmt.Errorf("--%s is required", flagName)
 		}
 	}
@@ -124,26 +132,49 @@ var operator = auth.Client{UserAgent: "authstarter command line"}
 
 func createUser(ctx context.Context, std IO, args []string) error {
 	var email, name string
-	if err := flags("create-user", args, std, map[string]*string{"email": &email, "name": &name}, "name"); err != nil {
+	var isAdmin bool
+	if err := flags("create-user", args, std, map[string]any{"email": &email, "name": &name, "admin": &isAdmin}, "name"); err != nil {
 		return err
+	}
+	role := models.RoleUser
+	if isAdmin {
+		role = models.RoleAdmin
 	}
 	password, err := readPassword(std)
 	if err != nil {
 		return err
 	}
 	return withServer(func(srv *server.Server) error {
-		user, err := srv.Accounts.CreateVerified(ctx, auth.Registration{Email: email, Name: name, Password: password})
+		user, err := srv.Accounts.CreateVerified(ctx, auth.Registration{Email: email, Name: name, Password: password, Role: role})
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(std.Out, "created %s (id %s), address confirmed\n", user.Email, user.ID)
+		fmt.Fprintf(std.Out, "created %s %s (id %s), address confirmed\n", user.Role, user.Email, user.ID)
+		return nil
+	})
+}
+
+func setRole(ctx context.Context, std IO, args []string) error {
+	var email, role string
+	if err := flags("set-role", args, std, map[string]any{"email": &email, "role": &role}); err != nil {
+		return err
+	}
+	return withServer(func(srv *server.Server) error {
+		user, err := srv.Accounts.UserByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		if user, err = srv.Admin.SetRole(ctx, admin.Actor{Client: operator}, user.ID, role); err != nil {
+			return err
+		}
+		fmt.Fprintf(std.Out, "%s is now %s\n", user.Email, user.Role)
 		return nil
 	})
 }
 
 func revokeSessions(ctx context.Context, std IO, args []string) error {
 	var email string
-	if err := flags("revoke-sessions", args, std, map[string]*string{"email": &email}); err != nil {
+	if err := flags("revoke-sessions", args, std, map[string]any{"email": &email}); err != nil {
 		return err
 	}
 	return withServer(func(srv *server.Server) error {

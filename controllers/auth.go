@@ -142,7 +142,7 @@ func (h *AuthController) Logout(c *fiber.Ctx) error {
 	var err error
 	switch {
 	case claims != nil:
-		err = h.Sessions.Logout(c.UserContext(), claims.Subject, claims.SessionID, client(c))
+		err = h.Sessions.EndSession(c.UserContext(), claims.Subject, claims.SessionID, auth.EventLogout, client(c))
 	case refresh != "":
 		err = h.Sessions.EndByRefreshToken(c.UserContext(), refresh, client(c))
 		if errors.Is(err, auth.ErrSessionNotFound) {

@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"strconv"
-
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/notes"
@@ -36,15 +34,11 @@ func owner(c *fiber.Ctx) string { return middleware.Claims(c).Subject }
 
 // List handles GET /api/notes?limit=&cursor=.
 func (h *NotesController) List(c *fiber.Ctx) error {
-	limit := notes.DefaultLimit
-	if raw := c.Query("limit"); raw != "" {
-		n, err := strconv.Atoi(raw)
-		if err != nil {
-			return notes.ErrInvalidQuery
-		}
-		limit = n
+	limit, cursor, err := pageQuery(c, notes.DefaultLimit, notes.ErrInvalidQuery)
+	if err != nil {
+		return err
 	}
-	page, err := h.Notes.List(c.UserContext(), owner(c), limit, c.Query("cursor"))
+	page, err := h.Notes.List(c.UserContext(), owner(c), limit, cursor)
 	if err != nil {
 		return err
 	}
@@ -52,11 +46,7 @@ func (h *NotesController) List(c *fiber.Ctx) error {
 	for i, n := range page.Notes {
 		views[i] = viewNote(n)
 	}
-	var next *string // null on the last page
-	if page.NextCursor != "" {
-		next = &page.NextCursor
-	}
-	return c.JSON(fiber.Map{"notes": views, "next_cursor": next})
+	return c.JSON(fiber.Map{"notes": views, "next_cursor": nextCursor(page.NextCursor)})
 }
 
 // Create handles POST /api/notes {title, body?}.

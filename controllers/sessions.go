@@ -14,6 +14,8 @@ type SessionsController struct {
 	Cookies  Cookies
 }
 
+// sessionView is a session as the administrators see it; the user's own
+// list adds which one is theirs.
 type sessionView struct {
 	ID         string    `json:"id"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -21,7 +23,18 @@ type sessionView struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 	UserAgent  string    `json:"user_agent"`
 	IP         string    `json:"ip"`
-	Current    bool      `json:"current"`
+}
+
+func viewSession(s auth.SessionInfo) sessionView {
+	return sessionView{
+		ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
+		UserAgent: s.UserAgent, IP: s.IP,
+	}
+}
+
+type ownSessionView struct {
+	sessionView
+	Current bool `json:"current"`
 }
 
 // List handles GET /api/auth/sessions.
@@ -31,12 +44,9 @@ func (h *SessionsController) List(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]sessionView, len(sessions))
+	out := make([]ownSessionView, len(sessions))
 	for i, s := range sessions {
-		out[i] = sessionView{
-			ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(), ExpiresAt: s.ExpiresAt.UTC(),
-			UserAgent: s.UserAgent, IP: s.IP, Current: s.ID == claims.SessionID,
-		}
+		out[i] = ownSessionView{viewSession(s), s.ID == claims.SessionID}
 	}
 	return c.JSON(fiber.Map{"sessions": out})
 }
@@ -50,11 +60,11 @@ func (h *SessionsController) Delete(c *fiber.Ctx) error {
 	}
 	claims := middleware.Claims(c)
 	id := c.Params("id")
-	end := h.Sessions.Revoke
+	why := auth.EventSessionRevoked
 	if id == claims.SessionID {
-		end = h.Sessions.Logout
+		why = auth.EventLogout
 	}
-	if err := end(c.UserContext(), claims.Subject, id, client(c)); err != nil {
+	if err := h.Sessions.EndSession(c.UserContext(), claims.Subject, id, why, client(c)); err != nil {
 		return err
 	}
 	if id == claims.SessionID {

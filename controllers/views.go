@@ -20,13 +20,24 @@ type userView struct {
 	EmailVerified      bool   `json:"email_verified"`
 	CreatedAt          string `json:"created_at"`
 	LastPasswordChange string `json:"last_password_change"`
+	Role               string `json:"role"`
 }
 
 func viewUser(u models.User) userView {
 	return userView{
 		ID: u.ID, Email: u.Email, Name: u.Name, EmailVerified: u.EmailVerifiedAt != nil,
-		CreatedAt: jsonTime(u.CreatedAt), LastPasswordChange: jsonTime(u.LastPasswordChange),
+		CreatedAt: jsonTime(u.CreatedAt), LastPasswordChange: jsonTime(u.LastPasswordChange), Role: u.Role,
 	}
+}
+
+// adminUserView is a user as the administrators see it.
+type adminUserView struct {
+	userView
+	Disabled bool `json:"disabled"`
+}
+
+func viewUserForAdmin(u models.User) adminUserView {
+	return adminUserView{viewUser(u), u.DisabledAt != nil}
 }
 
 func jsonTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }

@@ -67,6 +67,21 @@ func RequireClientSecret(secret string) fiber.Handler {
 	}
 }
 
+// RequireRole admits, behind RequireAuth, callers whose access token
+// carries role; anyone else gets 403 forbidden. The role claim needs no
+// database read: a role change bumps the user's token version, so every
+// token with the old role is already refused by RequireAuth.
+func RequireRole(role string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		if claims := Claims(c); claims == nil || claims.Role != role {
+			return errForbidden
+		}
+		return c.Next()
+	}
+}
+
+var errForbidden = apierror.New(fiber.StatusForbidden, "forbidden", "Your account cannot do this.")
+
 var errInvalidClient = &apierror.Error{Status: fiber.StatusUnauthorized, Code: "invalid_client", Message: "Send the introspection secret as Authorization: Bearer."}
 
 // Claims returns the verified access token claims of the request: Subject is

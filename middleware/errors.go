@@ -31,6 +31,8 @@ var domainErrors = []struct {
 	{auth.ErrInvalidCredentials, apierror.New(401, "invalid_credentials", "The email or password is incorrect."), nil},
 	// 403, not 401: clients read 401 as "refresh the session and retry".
 	{auth.ErrInvalidCurrentPassword, apierror.New(403, "invalid_current_password", "The current password is incorrect."), nil},
+	{auth.ErrAccountDisabled, apierror.New(403, "account_disabled", "This account has been disabled. Contact the site's administrators."), nil},
+	{auth.ErrInvalidRole, apierror.New(400, "invalid_role", "Use the role \"user\" or \"admin\"."), nil},
 	{auth.ErrEmailNotVerified, apierror.New(403, "email_not_verified", "Confirm your email address first: follow the link we sent you, or ask for a new one."), nil},
 	{auth.ErrTooManyAttempts, apierror.New(429, "too_many_attempts", "Too many failed sign-in attempts for this account. Try again later."), nil},
 	{auth.ErrServerBusy, apierror.New(503, "server_busy", "The server is busy. Try again in a moment."), nil},

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/authstarter/authstarter/clock"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -37,7 +38,7 @@ func gormConfig() *gorm.Config {
 		TranslateError: true,           // unique violations become gorm.ErrDuplicatedKey
 		// UTC (see auth.utc), to the microsecond: what PostgreSQL keeps, so
 		// a time read back equals the one written on both databases.
-		NowFunc: func() time.Time { return time.Now().UTC().Truncate(time.Microsecond) },
+		NowFunc: clock.UTC(time.Now),
 	}
 }
 

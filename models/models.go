@@ -20,9 +20,19 @@ type User struct {
 	EmailVerifiedAt    *time.Time
 	TokenVersion       int       `gorm:"not null;default:0"` // bumped to end every session and access token at once
 	LastPasswordChange time.Time `gorm:"not null"`
-	CreatedAt          time.Time
-	UpdatedAt          time.Time
+	// Role is RoleUser or RoleAdmin. It travels in the access token's
+	// `role` claim, so a change bumps TokenVersion (see package admin).
+	Role       string     `gorm:"not null;default:'user';size:16"`
+	DisabledAt *time.Time // set by an administrator: no sign-in until cleared
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
+
+// Roles. Only an administrator or the command line sets them.
+const (
+	RoleUser  = "user"
+	RoleAdmin = "admin"
+)
 
 // Session is one signed-in device: a family of refresh tokens. Its ID is the
 // `sid` claim of every access token issued for it.
@@ -100,6 +110,7 @@ type Revocation struct {
 type SecurityEvent struct {
 	ID        uint      `gorm:"primaryKey"`
 	UserID    string    `gorm:"index:idx_security_events_user_time,priority:1;size:36"` // "" for a failed sign-in to an unknown address
+	ActorID   string    `gorm:"size:36"`                                                // the administrator, for an admin action
 	SessionID string    `gorm:"size:36"`
 	Type      string    `gorm:"not null;size:32"`
 	Detail    string    `gorm:"size:64"` // a reason code such as "invalid_credentials"
@@ -166,9 +177,17 @@ func IsID(s string) bool { return len(s) == 36 && uuid.Validate(s) == nil }
 // every rotation paid for them with a page write each.
 var droppedIndexes = []string{"idx_refresh_tokens_user_id", "idx_refresh_tokens_parent_id"}
 
+// Tables are the models whose tables Migrate creates and updates. A model
+// of your own is added here (see Note).
+var Tables = []any{
+	&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{},
+	&OutboxMail{}, &Counter{}, &ScheduledJob{},
+	&Note{},
+}
+
 // Migrate creates or updates every table.
 func Migrate(db *gorm.DB) error {
-	if err := db.AutoMigrate(&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{}, &OutboxMail{}, &Counter{}, &ScheduledJob{}, &Note{}); err != nil {
+	if err := db.AutoMigrate(Tables...); err != nil {
 		return err
 	}
 	for _, name := range droppedIndexes {

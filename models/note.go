@@ -6,7 +6,7 @@ import "time"
 // notes holds its rules). A resource of your own looks the same: a random
 // UUID, the owner's id with an index that serves the listing's order, and
 // ON DELETE CASCADE so that the user's deletion takes the notes with it.
-// Add the model to the list in Migrate.
+// Add the model to Tables (models.go).
 type Note struct {
 	ID        string    `gorm:"primaryKey;size:36"`
 	UserID    string    `gorm:"not null;size:36;index:idx_notes_owner_order,priority:1"`

@@ -17,16 +17,16 @@ package notes
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/authstarter/authstarter/apierror"
+	"github.com/authstarter/authstarter/clock"
 	"github.com/authstarter/authstarter/models"
+	"github.com/authstarter/authstarter/pagination"
 	"gorm.io/gorm"
 )
 
@@ -55,7 +55,7 @@ type Service struct {
 
 // NewService returns the service over db, with now as its clock.
 func NewService(db *gorm.DB, now func() time.Time) *Service {
-	return &Service{db: db, now: func() time.Time { return now().UTC().Truncate(time.Microsecond) }}
+	return &Service{db: db, now: clock.UTC(now)}
 }
 
 // Page is one page of a listing: NextCursor is "" on the last one.
@@ -70,27 +70,20 @@ func (s *Service) List(ctx context.Context, ownerID string, limit int, cursor st
 	if limit < 1 || limit > MaxLimit {
 		return Page{}, ErrInvalidQuery
 	}
-	query := s.db.WithContext(ctx).Where("user_id = ?", ownerID)
-	if cursor != "" {
-		after, id, err := decodeCursor(cursor)
-		if err != nil {
-			return Page{}, ErrInvalidQuery
-		}
-		// The page goes on after the cursor's note in the listing's order
-		// (created_at, then id, both descending): a cursor, not an offset,
-		// so that notes added meanwhile shift nothing.
-		query = query.Where("created_at < ? OR (created_at = ? AND id < ?)", after, after, id)
+	query, ok := pagination.After(s.db.WithContext(ctx).Where("user_id = ?", ownerID), cursor)
+	if !ok {
+		return Page{}, ErrInvalidQuery
 	}
 	var rows []models.Note
 	// One more than asked: whether there is a next page.
-	if err := query.Order("created_at DESC, id DESC").Limit(limit + 1).Find(&rows).Error; err != nil {
+	if err := query.Limit(limit + 1).Find(&rows).Error; err != nil {
 		return Page{}, err
 	}
 	page := Page{Notes: rows}
 	if len(rows) > limit {
 		page.Notes = rows[:limit]
 		last := page.Notes[limit-1]
-		page.NextCursor = encodeCursor(last.CreatedAt, last.ID)
+		page.NextCursor = pagination.Cursor(last.CreatedAt, last.ID)
 	}
 	return page, nil
 }
@@ -187,23 +180,4 @@ func validBody(body string) error {
 		return ErrInvalidBody
 	}
 	return nil
-}
-
-// A cursor is the last note's created_at (Unix microseconds) and id,
-// base64url-encoded: opaque to clients, and checked when it comes back.
-func encodeCursor(createdAt time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(createdAt.UnixMicro(), 10) + "." + id))
-}
-
-func decodeCursor(cursor string) (time.Time, string, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err != nil {
-		return time.Time{}, "", err
-	}
-	micros, id, ok := strings.Cut(string(raw), ".")
-	n, err := strconv.ParseInt(micros, 10, 64)
-	if !ok || err != nil || !models.IsID(id) {
-		return time.Time{}, "", ErrInvalidQuery
-	}
-	return time.UnixMicro(n).UTC(), id, nil
 }

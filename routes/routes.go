@@ -21,12 +21,14 @@ type Handlers struct {
 	Me       *controllers.MeController
 	Meta     *controllers.MetaController
 	Notes    *controllers.NotesController
+	Admin    *controllers.AdminController
 	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
 	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
 	// then does not exist.
 	Introspection *controllers.IntrospectionController
 
 	RequireAuth   fiber.Handler // valid, unrevoked access token (cookie or Bearer)
+	RequireAdmin  fiber.Handler // behind RequireAuth: the token's role is admin
 	OptionalAuth  fiber.Handler // the same, but lets callers without one through
 	AuthRateLimit fiber.Handler // per-IP limit on the credential-less routes
 	ClientSecret  fiber.Handler // INTROSPECTION_SECRET as Bearer (with Introspection)
@@ -87,6 +89,16 @@ func Register(app *fiber.App, h Handlers) {
 	n.Get("/:id", h.Notes.Get)
 	n.Patch("/:id", h.Notes.Update)
 	n.Delete("/:id", h.Notes.Delete)
+
+	// Administration: signed in, and an administrator (403 otherwise).
+	ad := api.Group("/admin", h.RequireAuth, h.RequireAdmin)
+	ad.Get("/users", h.Admin.Users)
+	ad.Get("/users/:id", h.Admin.User)
+	ad.Patch("/users/:id", h.Admin.Update)
+	ad.Get("/users/:id/sessions", h.Admin.Sessions)
+	ad.Post("/users/:id/revoke-sessions", h.Admin.RevokeSessions)
+	ad.Post("/users/:id/disable", h.Admin.Disable)
+	ad.Post("/users/:id/enable", h.Admin.Enable)
 
 	if h.DevMail != nil {
 		app.Get("/dev/mail", h.DevMail.Page)

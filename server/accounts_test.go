@@ -36,12 +36,12 @@ func TestRegisterVerifyAndMe(t *testing.T) {
 	me := b.get("/api/me")
 	expectStatus(t, me, http.StatusOK)
 	got := me.JSON(t)["user"].(map[string]any)
-	for _, k := range []string{"id", "email", "name", "email_verified", "created_at", "last_password_change"} {
+	for _, k := range []string{"id", "email", "name", "email_verified", "created_at", "last_password_change", "role"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("/api/me user lacks %q: %v", k, got)
 		}
 	}
-	if len(got) != 6 {
+	if len(got) != 7 {
 		t.Errorf("/api/me user has extra fields: %v", got)
 	}
 	if cc := me.Header.Get("Cache-Control"); cc != "no-store" {

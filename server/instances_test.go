@@ -6,6 +6,7 @@ package server_test
 // without TEST_POSTGRES_URL, failed in CI).
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/cluster"
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testapp"
@@ -53,6 +55,20 @@ func refusedWithin(t *testing.T, app *testApp, accessToken string, limit time.Du
 	}
 }
 
+// claimsOf reads an access token's sub and sid (unverified: the test's own
+// token).
+func claimsOf(t *testing.T, token string) (claims struct {
+	Subject   string `json:"sub"`
+	SessionID string `json:"sid"`
+}) {
+	t.Helper()
+	payload, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[1])
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		t.Fatalf("reading the access token's claims: %v", err)
+	}
+	return claims
+}
+
 // The contract: a revocation made on one instance is refused by every
 // other within 1 s. B's polling is off (hourly): the notification does it.
 func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
@@ -63,10 +79,33 @@ func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
 		expectStatus(t, b.bearer(t, tok.AccessToken), http.StatusOK)
 		return tok
 	}
+	admin, err := a.Accounts.CreateVerified(context.Background(), auth.Registration{Email: testapp.UniqueEmail(), Password: testPassword, Role: models.RoleAdmin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, adminTok := a.tokenGrant(t, map[string]string{"grant_type": "password", "email": admin.Email, "password": testPassword})
+	asAdmin := func(method, path, body string) {
+		t.Helper()
+		r := a.newBrowser(t).do(method, path, body, "Authorization", "Bearer "+adminTok.AccessToken)
+		if r.Status != http.StatusOK && r.Status != http.StatusNoContent {
+			t.Fatalf("%s %s: %d %s", method, path, r.Status, r.Body)
+		}
+	}
 	for _, tt := range []struct {
 		name   string
 		revoke func(tok tokenResponse)
 	}{
+		{"an administrator ends the sessions", func(tok tokenResponse) {
+			asAdmin(http.MethodPost, "/api/admin/users/"+claimsOf(t, tok.AccessToken).Subject+"/revoke-sessions", "")
+		}},
+		{"an administrator disables the account", func(tok tokenResponse) {
+			id := claimsOf(t, tok.AccessToken).Subject
+			asAdmin(http.MethodPost, "/api/admin/users/"+id+"/disable", "")
+			asAdmin(http.MethodPost, "/api/admin/users/"+id+"/enable", "") // for the cases after this one
+		}},
+		{"an administrator changes the role", func(tok tokenResponse) {
+			asAdmin(http.MethodPatch, "/api/admin/users/"+claimsOf(t, tok.AccessToken).Subject, `{"role":"admin"}`)
+		}},
 		{"logout", func(tok tokenResponse) {
 			expectStatus(t, a.newBrowser(t).post("/api/auth/logout", nil, "Authorization", "Bearer "+tok.AccessToken), http.StatusNoContent)
 		}},
@@ -75,14 +114,8 @@ func TestRevocationReachesTheOtherInstanceWithinASecond(t *testing.T) {
 		}},
 		{"session deleted from another session", func(tok tokenResponse) {
 			other := grant()
-			var claims struct {
-				SessionID string `json:"sid"`
-			}
-			payload, err := base64.RawURLEncoding.DecodeString(strings.Split(tok.AccessToken, ".")[1])
-			if err != nil || json.Unmarshal(payload, &claims) != nil {
-				t.Fatalf("reading the access token's sid: %v", err)
-			}
-			r := a.newBrowser(t).do(http.MethodDelete, "/api/auth/sessions/"+claims.SessionID, nil, "Authorization", "Bearer "+other.AccessToken)
+			sid := claimsOf(t, tok.AccessToken).SessionID
+			r := a.newBrowser(t).do(http.MethodDelete, "/api/auth/sessions/"+sid, nil, "Authorization", "Bearer "+other.AccessToken)
 			expectStatus(t, r, http.StatusNoContent)
 		}},
 		{"refresh token reused", func(tok tokenResponse) {

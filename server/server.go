@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/authstarter/authstarter/admin"
+	"github.com/authstarter/authstarter/clock"
 	"log/slog"
 	"sync"
 	"time"
@@ -58,6 +60,7 @@ type Server struct {
 	// (package cli), which run them without serving.
 	Accounts *auth.Accounts
 	Sessions *auth.Sessions
+	Admin    *admin.Service
 
 	log     *slog.Logger
 	outbox  *mail.Outbox
@@ -86,10 +89,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	now := opts.Now
-	if now == nil {
-		now = time.Now
+	now := time.Now
+	if opts.Now != nil {
+		now = opts.Now
 	}
+	now = clock.UTC(now) // the one clock: every service's and GORM's
 	trusted, err := middleware.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		return nil, fmt.Errorf("TRUSTED_PROXIES: %w", err)
@@ -110,7 +114,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	// GORM's own timestamps (created_at, updated_at) on the server's clock
 	// too, in UTC to the microsecond as the services store theirs: one
 	// clock, which tests move.
-	db.Config.NowFunc = func() time.Time { return now().UTC().Truncate(time.Microsecond) }
+	db.Config.NowFunc = now
 
 	access := auth.NewAccessTokens(keys, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
@@ -128,11 +132,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	ipCounter, loginCounter, prunes := attemptCounters(db, cfg, now)
 	audit := auth.NewAudit(db, log, now)
-	sessions, err := auth.NewSessions(db, access, revocations, audit, auth.SessionConfig{
+	sessions, err := auth.NewSessions(auth.SessionDeps{DB: db, Access: access, Revocations: revocations, Audit: audit, Now: now}, auth.SessionConfig{
 		RefreshTokenTTL:      cfg.RefreshTokenTTL,
 		SessionMaxLifetime:   cfg.SessionMaxLifetime,
 		RefreshReuseInterval: cfg.RefreshReuseInterval,
-	}, secret.Derive("authstarter refresh-token successor v1"), now)
+		SuccessorKey:         secret.Derive("authstarter refresh-token successor v1"),
+	})
 	if err != nil {
 		models.Close(db)
 		return nil, err
@@ -144,14 +149,15 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 	}, auth.HashLimit{Concurrency: cfg.PasswordHashConcurrency, MaxWait: cfg.PasswordHashMaxWait})
 	accounts := auth.NewAccounts(auth.AccountDeps{
-		DB:        db,
-		Passwords: passwords,
-		Logins:    auth.NewThrottle(cfg.LoginMaxFailures, loginCounter, now),
-		Sessions:  sessions,
-		Audit:     audit,
-		Outbox:    outbox,
-		Log:       log,
-		Now:       now,
+		DB:          db,
+		Passwords:   passwords,
+		Logins:      auth.NewThrottle(cfg.LoginMaxFailures, loginCounter, now),
+		Sessions:    sessions,
+		Revocations: revocations,
+		Audit:       audit,
+		Outbox:      outbox,
+		Log:         log,
+		Now:         now,
 	}, auth.AccountConfig{
 		AppURL:                   cfg.AppURL,
 		EmailVerificationTTL:     cfg.EmailVerificationTTL,
@@ -162,6 +168,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	})
 	outbox.Start(accounts)                             // accounts writes the links of the mails
 	profiles := auth.NewProfiles(db, revocations, now) // emptied by the revocation list's user changes
+	adminService := admin.NewService(admin.Deps{DB: db, Sessions: sessions, Revocations: revocations, Audit: audit, Now: now})
 
 	app := fiber.New(fiber.Config{
 		AppName: "authstarter",
@@ -213,9 +220,11 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Me:       &controllers.MeController{Profiles: profiles, Audit: audit},
 		Meta:     &controllers.MetaController{Keys: keys},
 		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
+		Admin:    &controllers.AdminController{Admin: adminService},
 
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
+		RequireAdmin:  middleware.RequireRole(models.RoleAdmin),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
 		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, ipCounter, now),
 		Introspection: introspection,
@@ -224,7 +233,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, log: log, outbox: outbox,
+		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, Admin: adminService, log: log, outbox: outbox,
 		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
