@@ -15,6 +15,7 @@ package apidoc_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -31,8 +32,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/internal/apicheck"
 	"github.com/authstarter/authstarter/internal/testapp"
+	"github.com/authstarter/authstarter/models"
 )
 
 // prismCommand is the command line that runs Prism, from PRISM.
@@ -76,7 +79,7 @@ func startPrism(t *testing.T, command []string, doc, upstream string) string {
 	port := freePort(t)
 	args := append(command[1:], "proxy", "--errors", "--cors=false", "-h", "127.0.0.1", "-p", strconv.Itoa(port), doc, upstream)
 	cmd := exec.Command(command[0], args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}  // npx starts Prism in a child: stop them together
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // npx starts Prism in a child: stop them together
 	var logs syncBuffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
@@ -281,7 +284,9 @@ type tokens struct {
 }
 
 // run is the flow: every operation of the document, most with their
-// success, some with a documented refusal too.
+// success, some with a documented refusal too. Every request is one the
+// document accepts: Prism answers the others itself, without asking the
+// server (the Go tests' checker, internal/apicheck, sees those refused).
 func (f *flow) run() {
 	t := f.t
 	mail := f.app.Mail
@@ -394,8 +399,60 @@ func (f *flow) run() {
 	f.admin(email, newPassword)
 }
 
-// admin exercises the administration routes with an admin of its own, on
-// the account of the flow (userEmail, signed in with userPassword).
+// admin exercises the administration routes, with an admin of its own, on
+// the flow's account (userEmail, with userPassword).
 func (f *flow) admin(userEmail, userPassword string) {
-	f.t.Log("the admin routes are not in the app yet", userEmail, userPassword)
+	t := f.t
+	adminEmail := testapp.UniqueEmail()
+	if _, err := f.app.Accounts.CreateVerified(context.Background(), auth.Registration{
+		Email: adminEmail, Password: testapp.Password, Name: "Admin", Role: models.RoleAdmin,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	login := func(email, password string) *client {
+		c := f.browser()
+		c.call(http.StatusOK, http.MethodPost, "/api/auth/login", map[string]string{"email": email, "password": password})
+		return c
+	}
+	user := login(userEmail, userPassword)
+	user.call(http.StatusForbidden, http.MethodGet, "/api/admin/users", nil)
+	admin := login(adminEmail, testapp.Password)
+
+	var found struct {
+		Users []struct {
+			ID string `json:"id"`
+		} `json:"users"`
+		NextCursor *string `json:"next_cursor"`
+	}
+	admin.call(http.StatusOK, http.MethodGet, "/api/admin/users?limit=1", nil).decode(t, &found)
+	if found.NextCursor == nil {
+		t.Fatal("the first page of one user of two has no next_cursor")
+	}
+	admin.call(http.StatusOK, http.MethodGet, "/api/admin/users?limit=1&cursor="+url.QueryEscape(*found.NextCursor), nil)
+	admin.call(http.StatusOK, http.MethodGet, "/api/admin/users?query="+url.QueryEscape(userEmail), nil).decode(t, &found)
+	if len(found.Users) != 1 {
+		t.Fatalf("the search for %s finds %d users", userEmail, len(found.Users))
+	}
+	target := "/api/admin/users/" + found.Users[0].ID
+	admin.call(http.StatusOK, http.MethodGet, target, nil)
+	admin.call(http.StatusNotFound, http.MethodGet, "/api/admin/users/00000000-0000-4000-8000-000000000000", nil)
+	admin.call(http.StatusOK, http.MethodGet, target+"/sessions", nil)
+	admin.call(http.StatusNoContent, http.MethodPost, target+"/revoke-sessions", nil)
+	user.call(http.StatusUnauthorized, http.MethodGet, "/api/me", nil)
+
+	admin.call(http.StatusNoContent, http.MethodPost, target+"/disable", nil)
+	f.browser().call(http.StatusForbidden, http.MethodPost, "/api/auth/login", map[string]string{"email": userEmail, "password": userPassword})
+	admin.call(http.StatusNoContent, http.MethodPost, target+"/enable", nil)
+	login(userEmail, userPassword)
+
+	admin.call(http.StatusOK, http.MethodPatch, target, map[string]string{"role": "admin"})
+	admin.call(http.StatusOK, http.MethodPatch, target, map[string]string{"role": "user"})
+	var me struct {
+		User struct {
+			ID string `json:"id"`
+		} `json:"user"`
+	}
+	admin.call(http.StatusOK, http.MethodGet, "/api/me", nil).decode(t, &me)
+	admin.call(http.StatusConflict, http.MethodPatch, "/api/admin/users/"+me.User.ID, map[string]string{"role": "user"})
+	admin.call(http.StatusConflict, http.MethodPost, "/api/admin/users/"+me.User.ID+"/disable", nil)
 }

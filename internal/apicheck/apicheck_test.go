@@ -15,7 +15,7 @@ func TestCheck(t *testing.T) {
 		t.Fatal(err)
 	}
 	const (
-		user     = `{"id":"5bb7a6fc-0443-44d8-a148-3a5f6ac4c681","email":"a@example.com","name":"A","email_verified":true,"created_at":"2026-01-02T03:04:05.123456Z","last_password_change":"2026-01-02T03:04:05Z"}`
+		user     = `{"id":"5bb7a6fc-0443-44d8-a148-3a5f6ac4c681","email":"a@example.com","name":"A","email_verified":true,"created_at":"2026-01-02T03:04:05.123456Z","last_password_change":"2026-01-02T03:04:05Z","role":"user"}`
 		accepted = `{"message":"If the address can receive mail, a message is on its way. Check your inbox."}`
 	)
 	jsonNoStore := http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"no-store"}}
