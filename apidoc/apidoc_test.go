@@ -32,7 +32,7 @@ func TestDocumentIsValidOpenAPI31(t *testing.T) {
 	if !strings.HasPrefix(doc.OpenAPI, "3.1.") {
 		t.Errorf("openapi %q, want 3.1.x", doc.OpenAPI)
 	}
-	if _, err := apicheck.New(doc); err != nil {
+	if _, err := apicheck.New(doc, apidoc.Document); err != nil {
 		t.Fatal(err)
 	}
 	// Both authentication schemes of the contract.
