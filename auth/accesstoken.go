@@ -29,6 +29,13 @@ type AccessClaims struct {
 	// bumps the user's token version, so a token whose ver is live carries
 	// the current role: middleware.RequireRole trusts it without a read.
 	Role string `json:"role,omitempty"`
+	// AuthTime is when the user last proved who they are (a password, a
+	// second factor, a passkey); absent for a session opened by a mailed
+	// link. Sensitive routes want it recent (middleware.RequireRecentAuth).
+	AuthTime *jwt.NumericDate `json:"auth_time,omitempty"`
+	// AMR names how (RFC 8176): pwd, otp, hwk or swk, and mfa for two
+	// factors.
+	AMR []string `json:"amr,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -50,11 +57,14 @@ func compactJWS(s string) bool {
 // number. A signer that writes strings is not this server, so its token is
 // refused.
 func (c *AccessClaims) UnmarshalJSON(data []byte) error {
-	var times struct{ Exp, Iat, Nbf json.RawMessage }
+	var times struct {
+		Exp, Iat, Nbf json.RawMessage
+		AuthTime      json.RawMessage `json:"auth_time"`
+	}
 	if err := json.Unmarshal(data, &times); err != nil {
 		return err
 	}
-	for _, raw := range [][]byte{times.Exp, times.Iat, times.Nbf} {
+	for _, raw := range [][]byte{times.Exp, times.Iat, times.Nbf, times.AuthTime} {
 		if len(raw) > 0 && raw[0] != '-' && (raw[0] < '0' || raw[0] > '9') {
 			return errors.New("a time claim is not a number")
 		}
@@ -105,23 +115,37 @@ func NewAccessTokens(keys *KeySet, issuer, audience string, ttl time.Duration, n
 // TTL is the lifetime of an access token.
 func (a *AccessTokens) TTL() time.Duration { return a.ttl }
 
+// AccessGrant is what an access token says of its holder.
+type AccessGrant struct {
+	UserID       string
+	SessionID    string
+	TokenVersion int
+	Role         string
+	AuthTime     *time.Time // nil: the session was opened by a link
+	AMR          []string
+}
+
 // Issue signs an access token for one session of a user, always with the
 // current key.
-func (a *AccessTokens) Issue(userID, sessionID string, tokenVersion int, role string) (token string, expiresAt time.Time, err error) {
+func (a *AccessTokens) Issue(g AccessGrant) (token string, expiresAt time.Time, err error) {
 	now := a.now()
 	expiresAt = now.Add(a.ttl)
 	claims := AccessClaims{
-		SessionID:    sessionID,
-		TokenVersion: tokenVersion,
-		Role:         role,
+		SessionID:    g.SessionID,
+		TokenVersion: g.TokenVersion,
+		Role:         g.Role,
+		AMR:          g.AMR,
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    a.issuer,
 			Audience:  jwt.ClaimStrings{a.audience},
-			Subject:   userID,
+			Subject:   g.UserID,
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(expiresAt),
 			ID:        uuid.NewString(),
 		},
+	}
+	if g.AuthTime != nil {
+		claims.AuthTime = jwt.NewNumericDate(*g.AuthTime)
 	}
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["typ"] = AccessTokenType

@@ -177,7 +177,7 @@ var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 
 func TestIssuedAccessTokenVerifiesWithAllClaims(t *testing.T) {
 	f := newTokenFixture(t)
-	tok, exp, err := f.at.Issue("user-42", "session-7", 3, "")
+	tok, exp, err := f.at.Issue(auth.AccessGrant{UserID: "user-42", SessionID: "session-7", TokenVersion: 3})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -225,7 +225,7 @@ func TestIssuedAccessTokenVerifiesWithAllClaims(t *testing.T) {
 		t.Errorf("exp = %v, want %v", c.ExpiresAt, testEpoch.Add(testTTL))
 	}
 
-	tok2, _, err := f.at.Issue("user-42", "session-7", 3, "")
+	tok2, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-42", SessionID: "session-7", TokenVersion: 3})
 	if err != nil {
 		t.Fatalf("Issue: %v", err)
 	}
@@ -275,7 +275,7 @@ func TestVerifyAcceptsValidVariants(t *testing.T) {
 
 func TestVerifyRefusesAlgNone(t *testing.T) {
 	f := newTokenFixture(t)
-	valid, _, err := f.at.Issue("user-1", "session-1", 0, "")
+	valid, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,7 +355,7 @@ func TestVerifyRefusesForeignKeys(t *testing.T) {
 	}
 	// The verifier of another deployment (another key) refuses our tokens.
 	other := auth.NewAccessTokens(auth.NewKeySet(attacker), testIssuer, testAudience, testTTL, f.clock.Now)
-	tok, _, err := f.at.Issue("user-1", "session-1", 0, "")
+	tok, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -364,11 +364,11 @@ func TestVerifyRefusesForeignKeys(t *testing.T) {
 
 func TestVerifyRefusesTamperedTokens(t *testing.T) {
 	f := newTokenFixture(t)
-	tok, _, err := f.at.Issue("user-1", "session-1", 0, "")
+	tok, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
-	other, _, err := f.at.Issue("user-2", "session-2", 0, "")
+	other, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-2", SessionID: "session-2", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,7 +427,7 @@ func TestVerifyRefusesTamperedTokens(t *testing.T) {
 
 func TestVerifyExpiryLeewayIsExactlyOneSecond(t *testing.T) {
 	f := newTokenFixture(t)
-	tok, exp, err := f.at.Issue("user-1", "session-1", 0, "")
+	tok, exp, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,7 +542,7 @@ func refusesBadHeadersAndClaims(t *testing.T, f *tokenFixture) {
 
 func TestVerifyRefusesMalformedTokens(t *testing.T) {
 	f := newTokenFixture(t)
-	tok, _, err := f.at.Issue("user-1", "session-1", 0, "")
+	tok, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -592,12 +592,12 @@ func TestVerifyRefusesMalformedTokens(t *testing.T) {
 // checked afresh and refused.
 func TestVerifyRemembersVerifiedTokens(t *testing.T) {
 	f := newTokenFixture(t)
-	tok, _, err := f.at.Issue("user-1", "session-1", 0, "")
+	tok, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fresh := func() string {
-		tok, _, err := f.at.Issue("user-1", "session-1", 0, "")
+		tok, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -639,14 +639,14 @@ func TestVerifyAcrossAKeyRotation(t *testing.T) {
 	during := tokens(auth.NewKeySet(current, old.Verifying()))
 	after := tokens(auth.NewKeySet(current))
 
-	oldToken, exp, err := before.Issue("user-1", "session-1", 0, "")
+	oldToken, exp, err := before.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c := mustAccept(t, during, oldToken); c.Subject != "user-1" || c.SessionID != "session-1" {
 		t.Fatalf("claims of the old key's token: %+v", c)
 	}
-	newToken, _, err := during.Issue("user-1", "session-1", 0, "")
+	newToken, _, err := during.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -51,11 +51,13 @@ type Accounts struct {
 	logins      *Throttle
 	sessions    *Sessions
 	revocations *RevocationList
-	audit       *Audit
-	outbox      *mail.Outbox
-	cfg         AccountConfig
-	log         *slog.Logger
-	now         func() time.Time
+	// secondFactor is nil while sign-ins need only the password.
+	secondFactor SecondFactor
+	audit        *Audit
+	outbox       *mail.Outbox
+	cfg          AccountConfig
+	log          *slog.Logger
+	now          func() time.Time
 }
 
 // NewAccounts returns the account service.
@@ -200,7 +202,7 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return a.startSession(ctx, user, EventEmailVerified, client)
+	return a.startSession(ctx, user, EventEmailVerified, nil, client)
 }
 
 // SignIn checks an email and password and starts a session (login and the
@@ -214,17 +216,33 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, client Cl
 		a.audit.RecordRefusal(ctx, EventLoginFailed, err, Event{UserID: user.ID, Client: client})
 		return Tokens{}, err
 	}
-	return a.startSession(ctx, user, EventLoginSucceeded, client)
+	return a.startSession(ctx, user, EventLoginSucceeded, []string{AMRPassword}, client)
 }
 
 // startSession opens a session for a user who has just proven who they are,
-// and records how (the event names the new session).
-func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, client Client) (Tokens, error) {
+// with the methods amr, unless the account has a second factor to prove
+// first (*MFARequiredError, see SecondFactor).
+func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, amr []string, client Client) (Tokens, error) {
+	if a.secondFactor != nil {
+		token, methods, err := a.secondFactor.Challenge(ctx, user, client)
+		if err != nil {
+			return Tokens{}, err
+		}
+		if token != "" {
+			return Tokens{}, &MFARequiredError{Token: token, Methods: methods}
+		}
+	}
+	return a.openSession(ctx, user, how, amr, client)
+}
+
+// openSession opens the session and records how (the event names the new
+// session).
+func (a *Accounts) openSession(ctx context.Context, user models.User, how EventType, amr []string, client Client) (Tokens, error) {
 	var alsoInTx []func(*gorm.DB) error
 	if how == EventLoginSucceeded { // a sign-in with the password (a link signs in only once)
 		alsoInTx = append(alsoInTx, func(tx *gorm.DB) error { return a.alertNewDevice(tx, user, client) })
 	}
-	tokens, err := a.sessions.Start(ctx, user, client, alsoInTx...)
+	tokens, err := a.sessions.Start(ctx, user, amr, client, alsoInTx...)
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -31,6 +31,17 @@ const (
 	EventPasswordChangeFailed EventType = "password_change_failed"
 	EventPasswordReset        EventType = "password_reset"
 	EventEmailVerified        EventType = "email_verified"
+	EventReauthenticated      EventType = "reauthenticated" // a password or code confirmed again in a session
+	// A wrong password or code at re-authentication. Detail:
+	// invalid_current_password, invalid_mfa_code or too_many_attempts.
+	EventReauthenticationFailed EventType = "reauthentication_failed"
+
+	// Second factors (package mfa).
+	EventMFAEnabled               EventType = "mfa_enabled"
+	EventMFADisabled              EventType = "mfa_disabled"
+	EventRecoveryCodeUsed         EventType = "recovery_code_used" // Detail: how many are left
+	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
+	EventMFAFailed                EventType = "mfa_failed" // a wrong code at sign-in; Detail: invalid_mfa_code or too_many_attempts
 
 	// Administrators' actions (package admin): UserID is the account acted
 	// on, ActorID the administrator ("" for the command line).
@@ -100,7 +111,9 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 const RecentFailuresLimit = 20
 
 // failureTypes are the events that anyone who knows an address can cause.
-var failureTypes = []string{string(EventLoginFailed), string(EventPasswordChangeFailed)}
+var failureTypes = []string{
+	string(EventLoginFailed), string(EventPasswordChangeFailed), string(EventReauthenticationFailed), string(EventMFAFailed),
+}
 
 func isFailure(t EventType) bool { return slices.Contains(failureTypes, string(t)) }
 

@@ -23,7 +23,7 @@ func BenchmarkProtectedPath(b *testing.B) {
 	db := openTestDB(b)
 	list := newRevocationListWithEntries(b, db, f, 1000)
 
-	token, _, err := f.at.Issue("user-live", "session-live", 0, "")
+	token, _, err := f.at.Issue(auth.AccessGrant{UserID: "user-live", SessionID: "session-live", TokenVersion: 0})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func BenchmarkRefresh(b *testing.B) {
 	const sessionCount = 400
 	tokens := make(chan string, sessionCount)
 	for range sessionCount {
-		t, err := sessions.Start(context.Background(), f.user, auth.Client{IP: "192.0.2.1", UserAgent: "bench"})
+		t, err := sessions.Start(context.Background(), f.user, []string{auth.AMRPassword}, auth.Client{IP: "192.0.2.1", UserAgent: "bench"})
 		if err != nil {
 			b.Fatal(err)
 		}

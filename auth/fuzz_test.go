@@ -144,7 +144,7 @@ func FuzzVerifyAccessToken(f *testing.F) {
 	// engine's worker processes would each issue another one, so the seeds
 	// below are edits of the deterministic "valid" token instead, which has
 	// Issue's layout.
-	issued, _, err := fx.at.Issue("user-1", "session-1", 0, "")
+	issued, _, err := fx.at.Issue(auth.AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -247,7 +247,7 @@ func FuzzRefreshTokenLookup(f *testing.F) {
 	if err := db.Create(&user).Error; err != nil {
 		f.Fatal(err)
 	}
-	start, err := sessions.Start(ctx, user, auth.Client{IP: "192.0.2.1", UserAgent: "fuzz"})
+	start, err := sessions.Start(ctx, user, []string{auth.AMRPassword}, auth.Client{IP: "192.0.2.1", UserAgent: "fuzz"})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -91,7 +91,7 @@ func TestLoginRacingAResetOpensNoSession(t *testing.T) {
 	}
 	clock.Advance(2 * time.Second) // the login had waited for a hashing slot
 	// ...and the login then opens its session.
-	tokens, err := sessions.Start(ctx, user, auth.Client{IP: "198.51.100.9"})
+	tokens, err := sessions.Start(ctx, user, []string{auth.AMRPassword}, auth.Client{IP: "198.51.100.9"})
 	if !errors.Is(err, auth.ErrInvalidCredentials) && err != nil {
 		t.Fatalf("Start = %v, want ErrInvalidCredentials", err)
 	}

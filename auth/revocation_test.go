@@ -161,7 +161,7 @@ func TestRevokedTokenIsNeverAcceptedWhileValid(t *testing.T) {
 		at := auth.NewAccessTokens(auth.NewKeySet(key), testIssuer, testAudience, ttl, clock.Now)
 		rl := auth.NewRevocationList(db, ttl, clock.Now)
 		sid := "s-" + offsets[0].String() + "-" + offsets[1].String()
-		tok, _, err := at.Issue("u1", sid, 0, "")
+		tok, _, err := at.Issue(auth.AccessGrant{UserID: "u1", SessionID: sid, TokenVersion: 0})
 		if err != nil {
 			t.Fatal(err)
 		}

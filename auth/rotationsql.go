@@ -26,7 +26,7 @@ type rotationSQL struct {
 // so no password hash).
 const presentedQuery = `SELECT
 	rt.id, rt.token_version, rt.expires_at, rt.used_at, rt.revoked_at,
-	s.id, s.user_id, s.created_at, s.expires_at, s.idle_expires_at, s.revoked_at,
+	s.id, s.user_id, s.created_at, s.expires_at, s.idle_expires_at, s.revoked_at, s.auth_time, s.amr,
 	u.id, u.email, u.name, u.email_verified_at, u.token_version, u.created_at, u.last_password_change, u.role
 FROM refresh_tokens rt
 JOIN sessions s ON s.id = rt.session_id
@@ -88,7 +88,7 @@ func (q *rotationSQL) readPresented(tx *gorm.DB, tokenHash string, row *models.R
 	}
 	err = stmt.QueryRowContext(tx.Statement.Context, tokenHash).Scan(
 		&row.ID, &row.TokenVersion, &row.ExpiresAt, &row.UsedAt, &row.RevokedAt,
-		&session.ID, &session.UserID, &session.CreatedAt, &session.ExpiresAt, &session.IdleExpiresAt, &session.RevokedAt,
+		&session.ID, &session.UserID, &session.CreatedAt, &session.ExpiresAt, &session.IdleExpiresAt, &session.RevokedAt, &session.AuthTime, &session.AMR,
 		&user.ID, &user.Email, &user.Name, &user.EmailVerifiedAt, &user.TokenVersion, &user.CreatedAt, &user.LastPasswordChange, &user.Role)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrInvalidRefreshToken

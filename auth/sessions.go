@@ -73,12 +73,29 @@ func NewSessions(deps SessionDeps, cfg SessionConfig) (*Sessions, error) {
 	}, nil
 }
 
-// Start opens a new session for a user who has just proven who they are.
-// alsoInTx run in its transaction before the session is stored, so that
-// what they write (the new-device alert's mail) commits with it.
-func (s *Sessions) Start(ctx context.Context, user models.User, client Client, alsoInTx ...func(tx *gorm.DB) error) (Tokens, error) {
+// Authentication methods (RFC 8176), the access token's amr.
+const (
+	AMRPassword = "pwd"
+	AMROTP      = "otp" // a TOTP code or a recovery code
+	AMRMFA      = "mfa" // two factors
+	AMRHardware = "hwk" // a passkey bound to a device
+	AMRSoftware = "swk" // a synced passkey
+)
+
+// Start opens a new session for a user who has just proven who they are,
+// with the methods amr (none for a mailed link: the session then has no
+// auth_time, and sensitive routes ask for the password first). alsoInTx run
+// in its transaction before the session is stored, so that what they write
+// (the new-device alert's mail) commits with it.
+func (s *Sessions) Start(ctx context.Context, user models.User, amr []string, client Client, alsoInTx ...func(tx *gorm.DB) error) (Tokens, error) {
 	now := s.now()
+	var authTime *time.Time
+	if len(amr) > 0 {
+		authTime = &now
+	}
 	session := models.Session{
+		AuthTime:   authTime,
+		AMR:        strings.Join(amr, " "),
 		ID:         models.NewID(),
 		UserID:     user.ID,
 		CreatedAt:  now,
@@ -365,6 +382,11 @@ func (s *Sessions) RenewIn(tx *gorm.DB, user models.User, sessionID string, clie
 	if err != nil {
 		return session, "", notFoundAs(err, ErrInvalidAccessToken)
 	}
+	// The password was just proven: sensitive routes need not ask again.
+	session.AuthTime = &now
+	if err := tx.Model(&session).Update("auth_time", now).Error; err != nil {
+		return session, "", err
+	}
 	refresh := NewOpaqueToken()
 	return session, refresh, s.extend(tx, &session, nil, refresh, user.TokenVersion, now, client)
 }
@@ -476,7 +498,10 @@ func (s *Sessions) idleExpiry(now time.Time, session models.Session) time.Time {
 // Issue signs the access token of a session and returns it with the
 // session's refresh token.
 func (s *Sessions) Issue(user models.User, session models.Session, refresh string) (Tokens, error) {
-	access, accessExp, err := s.access.Issue(user.ID, session.ID, user.TokenVersion, user.Role)
+	access, accessExp, err := s.access.Issue(AccessGrant{
+		UserID: user.ID, SessionID: session.ID, TokenVersion: user.TokenVersion, Role: user.Role,
+		AuthTime: session.AuthTime, AMR: strings.Fields(session.AMR),
+	})
 	if err != nil {
 		return Tokens{}, err
 	}

@@ -70,7 +70,7 @@ func TestRefreshSuccessorIsDerivedAndSharedWithinGrace(t *testing.T) {
 	a := f.instance("shared successor key")
 	b := f.instance("shared successor key")
 
-	start, err := a.Start(ctx, f.user, auth.Client{IP: "192.0.2.1"})
+	start, err := a.Start(ctx, f.user, []string{auth.AMRPassword}, auth.Client{IP: "192.0.2.1"})
 	if err != nil {
 		t.Fatalf("Start: %v", err)
 	}

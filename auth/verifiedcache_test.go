@@ -85,7 +85,7 @@ func BenchmarkVerify(b *testing.B) {
 		b.Fatal(err)
 	}
 	tokens := NewAccessTokens(NewKeySet(NewSigningKey(priv)), "http://issuer.example", "http://issuer.example", 15*time.Minute, time.Now)
-	token, _, err := tokens.Issue("user-1", "session-1", 0, "")
+	token, _, err := tokens.Issue(AccessGrant{UserID: "user-1", SessionID: "session-1", TokenVersion: 0})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func newRawRotation(dbPath string, workers, perWorker int) (*rawRotation, error)
 	}
 	for w := range workers {
 		for range perWorker {
-			t, err := r.sessions.Start(context.Background(), user, benchClient)
+			t, err := r.sessions.Start(context.Background(), user, []string{auth.AMRPassword}, benchClient)
 			if err != nil {
 				r.close()
 				return nil, fmt.Errorf("starting a session: %w", err)

@@ -47,6 +47,7 @@ type Config struct {
 	RefreshTokenTTL      time.Duration // idle lifetime of one refresh token
 	SessionMaxLifetime   time.Duration // absolute lifetime of a session
 	RefreshReuseInterval time.Duration // grace window for concurrent refreshes
+	ReauthWindow         time.Duration // how recent auth_time must be on sensitive routes
 	PasswordResetTTL     time.Duration
 	EmailVerificationTTL time.Duration
 
@@ -122,6 +123,7 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		RefreshTokenTTL:      r.duration("REFRESH_TOKEN_TTL", 168*time.Hour),
 		SessionMaxLifetime:   r.duration("SESSION_MAX_LIFETIME", 720*time.Hour),
 		RefreshReuseInterval: r.duration("REFRESH_REUSE_INTERVAL", 10*time.Second),
+		ReauthWindow:         r.duration("REAUTH_WINDOW", 10*time.Minute),
 		PasswordResetTTL:     r.duration("PASSWORD_RESET_TTL", 30*time.Minute),
 		EmailVerificationTTL: r.duration("EMAIL_VERIFICATION_TTL", 24*time.Hour),
 
@@ -229,6 +231,9 @@ func (c Config) Validate() error {
 		// Under a second, clients would refresh without pause (expires_in
 		// is whole seconds); over a day, a stolen token outlives its purpose.
 		bad("ACCESS_TOKEN_TTL must be between 1s and 24h")
+	}
+	if c.ReauthWindow < time.Second {
+		bad("REAUTH_WINDOW must be a duration of 1s or more, such as 10m")
 	}
 	if c.RefreshReuseInterval < 0 || c.RefreshReuseInterval > time.Minute {
 		bad("REFRESH_REUSE_INTERVAL must be between 0s and 1m (a longer window helps a token thief)")

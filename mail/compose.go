@@ -31,6 +31,15 @@ const (
 	// signed in from; Link is the dashboard, where sessions can be ended.
 	// Needs Link, Time and Device; IP optional.
 	NewSignIn Kind = "new_sign_in"
+	// MFAEnabled and MFADisabled report that two-step verification was
+	// turned on or off; Link is the dashboard. Need Link and Time; IP
+	// optional.
+	MFAEnabled  Kind = "mfa_enabled"
+	MFADisabled Kind = "mfa_disabled"
+	// RecoveryCodeUsed reports a sign-in with a recovery code and how many
+	// are left (Count); Link is the dashboard. Needs Link and Time; IP
+	// optional.
+	RecoveryCodeUsed Kind = "recovery_code_used"
 )
 
 // Data fills the templates. Each Kind's comment says which fields it needs.
@@ -41,6 +50,7 @@ type Data struct {
 	Time      time.Time     // when it happened (password changed)
 	IP        string        // client IP (password changed, new sign-in), may be empty
 	Device    string        // "Firefox on Windows" (new sign-in)
+	Count     int           // recovery codes left (recovery code used)
 }
 
 // kinds is the one table of emails: subject, the data each one cannot do
@@ -53,6 +63,9 @@ var kinds = map[Kind]*kind{
 	PasswordChanged:     {subject: "Your password was changed", needsTime: true},
 	RegistrationAttempt: {subject: "Someone tried to create an account with your email address", public: true},
 	NewSignIn:           {subject: "New sign-in to your account", needsTime: true},
+	MFAEnabled:          {subject: "Two-step verification was turned on", needsTime: true},
+	MFADisabled:         {subject: "Two-step verification was turned off", needsTime: true},
+	RecoveryCodeUsed:    {subject: "A recovery code was used to sign in", needsTime: true},
 }
 
 type kind struct {

@@ -2,6 +2,7 @@ package middleware
 
 import (
 	"strings"
+	"time"
 
 	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
@@ -79,6 +80,24 @@ func RequireRole(role string) fiber.Handler {
 		return c.Next()
 	}
 }
+
+// RequireRecentAuth admits, behind RequireAuth, callers who proved who
+// they are (a password, a code, a passkey) within window: the access
+// token's auth_time, so no database read. Anyone else gets 403
+// reauthentication_required, and POST /api/auth/reauthenticate gives
+// them a token with a fresh auth_time. A token without auth_time (a
+// session opened by a mailed link) is never recent.
+func RequireRecentAuth(window time.Duration, now func() time.Time) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		claims := Claims(c)
+		if claims == nil || claims.AuthTime == nil || now().Sub(claims.AuthTime.Time) > window {
+			return errReauthenticationRequired
+		}
+		return c.Next()
+	}
+}
+
+var errReauthenticationRequired = apierror.New(fiber.StatusForbidden, "reauthentication_required", "Confirm it is you: enter your password again.")
 
 var errForbidden = apierror.New(fiber.StatusForbidden, "forbidden", "Your account cannot do this.")
 

@@ -47,6 +47,11 @@ type Session struct {
 	RevokedAt     *time.Time
 	UserAgent     string `gorm:"size:512"`
 	IP            string `gorm:"size:64"`
+	// AuthTime and AMR are how the user last proved who they are in this
+	// session (the access tokens' auth_time and amr, kept across
+	// refreshes). AuthTime is nil for a session opened by a mailed link.
+	AuthTime *time.Time
+	AMR      string `gorm:"size:64"` // RFC 8176 method names, space-separated
 }
 
 // RefreshToken is one issued refresh token. Only its SHA-256 is stored. Each
@@ -182,6 +187,7 @@ var droppedIndexes = []string{"idx_refresh_tokens_user_id", "idx_refresh_tokens_
 var Tables = []any{
 	&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{},
 	&OutboxMail{}, &Counter{}, &ScheduledJob{},
+	&TOTPFactor{}, &RecoveryCode{}, &MFAChallenge{},
 	&Note{},
 }
 
