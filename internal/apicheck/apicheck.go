@@ -1,11 +1,11 @@
 // Package apicheck holds the API description (apidoc/openapi.json) to what
 // the server really does: Transport is the HTTP tests' client transport, and
 // checks every request they send and every answer they read against the
-// document with kin-openapi: its loader and router find the operation,
-// openapi3filter checks the request's credentials and parameters, and the
-// JSON Schema 2020-12 validator openapi3filter uses (santhosh-tekuri's)
-// checks the bodies, the statuses and the headers, with each schema compiled
-// once (see bodies). It is imported by tests only.
+// document. kin-openapi's loader and router find the operation, and its
+// openapi3filter checks the request's credentials and parameters; the rest
+// (the request's body, the answer's status, headers and body) is checked
+// here (bodies.go) with the JSON Schema 2020-12 validator openapi3filter
+// uses, each schema compiled once. It is imported by tests only.
 //
 // The document is OpenAPI 3.1, read as such: kin-openapi (v0.153) loads and
 // validates 3.1 documents, and its schemas are JSON Schema 2020-12, so 3.1's
