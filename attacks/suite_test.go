@@ -22,6 +22,7 @@ import (
 	"unicode"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/apicheck"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
@@ -60,19 +61,24 @@ func newTargetWithEnv(t *testing.T, env map[string]string, options ...func(*conf
 }
 
 // client returns a new browser (empty cookie jar) whose responses are
-// checked by guard and reported to t.
+// checked by guard, and against the API description (apicheck: a hostile
+// request must be refused as the document says), and reported to t.
 func (tg *target) client(t *testing.T) *testapp.Browser {
 	jar, _ := cookiejar.New(nil)
 	return &testapp.Browser{TB: t, URL: tg.URL, HTTP: &http.Client{
-		Jar: jar, Timeout: 30 * time.Second, Transport: &guard{t: t, next: tg.transport},
+		Jar: jar, Timeout: 30 * time.Second, Transport: tg.checked(t),
 	}}
 }
 
 // on returns b reporting to t (a subtest), with b's cookie jar.
 func (tg *target) on(t *testing.T, b *testapp.Browser) *testapp.Browser {
 	return &testapp.Browser{TB: t, URL: b.URL, HTTP: &http.Client{
-		Jar: b.HTTP.Jar, Timeout: b.HTTP.Timeout, Transport: &guard{t: t, next: tg.transport},
+		Jar: b.HTTP.Jar, Timeout: b.HTTP.Timeout, Transport: tg.checked(t),
 	}}
+}
+
+func (tg *target) checked(t *testing.T) http.RoundTripper {
+	return &guard{t: t, next: apicheck.Transport(t, tg.transport)}
 }
 
 // signedIn registers and verifies an account; the browser holds its session.

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"github.com/authstarter/authstarter/apidoc"
 	"github.com/authstarter/authstarter/auth"
 	"github.com/gofiber/fiber/v2"
 )
@@ -24,4 +25,12 @@ func (h *MetaController) JWKS(c *fiber.Ctx) error {
 // Health handles GET /healthz.
 func (h *MetaController) Health(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"status": "ok"})
+}
+
+// OpenAPI handles GET /api/openapi.json: the API's description (package
+// apidoc). Like every /api answer it is sent with Cache-Control: no-store,
+// so a client never holds a description older than the server it talks to.
+func (h *MetaController) OpenAPI(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(apidoc.Document)
 }

@@ -51,6 +51,9 @@ func Register(app *fiber.App, h Handlers) {
 	app.Get("/.well-known/jwks.json", h.Meta.JWKS)
 
 	api := app.Group("/api") // server.New adds Cache-Control: no-store to all of /api
+	// The OpenAPI description of every route here (package apidoc): a
+	// route added without its description fails the tests.
+	api.Get("/openapi.json", h.Meta.OpenAPI)
 
 	a := api.Group("/auth")
 	limited := h.AuthRateLimit

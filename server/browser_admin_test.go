@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
 	"github.com/chromedp/chromedp"
 )
@@ -31,11 +32,11 @@ import (
 // A user who is not an admin sees no link, and /admin shows the server's
 // refusal and nothing else.
 func TestBrowserAdmin(t *testing.T) {
-	app := newTestApp(t)
+	app := testapp.New(t)
 	const adminEmail, target = "grace@example.com", "ada@example.com"
 	create := func(email, name, role string) {
 		t.Helper()
-		reg := auth.Registration{Email: email, Password: testPassword, Name: name, Role: role}
+		reg := auth.Registration{Email: email, Password: testapp.Password, Name: name, Role: role}
 		if _, err := app.Accounts.CreateVerified(context.Background(), reg); err != nil {
 			t.Fatal(err)
 		}
@@ -62,8 +63,8 @@ func TestBrowserAdmin(t *testing.T) {
 	// 2. Ada signs in on a phone and with a client; the admin finds her.
 	phoneTab := otherDevice(t, tab, phone)
 	signInOn(t, app, phoneTab, target)
-	client := app.login(t, target)
-	expectStatus(t, client.get("/api/me"), http.StatusOK)
+	client := app.Login(t, target)
+	testapp.ExpectStatus(t, client.Get("/api/me"), http.StatusOK)
 
 	waitUntil(t, tab, `!document.querySelector("#user-search fieldset").disabled`)
 	search(t, tab, "ada", target)
@@ -81,7 +82,7 @@ func TestBrowserAdmin(t *testing.T) {
 	waitText(t, tab, "user-status", "Every session of "+target+" has ended.")
 	waitUserCard(t, tab, target)
 	waitUntil(t, tab, `document.querySelectorAll("#user-session-list li").length === 0 && !document.getElementById("user-no-sessions").hidden`)
-	expectStatus(t, client.get("/api/me"), http.StatusUnauthorized)
+	testapp.ExpectStatus(t, client.Get("/api/me"), http.StatusUnauthorized)
 	click(t, phoneTab, "#reload")
 	waitPage(t, phoneTab, "/login", "Your session has ended. Please sign in again.")
 
@@ -92,9 +93,9 @@ func TestBrowserAdmin(t *testing.T) {
 	waitText(t, tab, "user-state", "Disabled")
 	waitText(t, tab, "user-list", "Disabled")
 	waitText(t, tab, "user-disable", "Enable")
-	refused := app.newBrowser(t).post("/api/auth/login", map[string]string{"email": target, "password": testPassword})
-	expectError(t, refused, http.StatusForbidden, "account_disabled")
-	fillAndSubmit(t, phoneTab, "login-form", "login-email", target, "login-password", testPassword)
+	refused := app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": target, "password": testapp.Password})
+	testapp.ExpectError(t, refused, http.StatusForbidden, "account_disabled")
+	fillAndSubmit(t, phoneTab, "login-form", "login-email", target, "login-password", testapp.Password)
 	waitText(t, phoneTab, "status", errorMessage(t, refused))
 
 	click(t, tab, "#user-disable")
@@ -117,8 +118,8 @@ func TestBrowserAdmin(t *testing.T) {
 		t.Fatal("the admin's own card does not warn that acting on it signs them out")
 	}
 	click(t, tab, "#user-role-change")
-	lastAdmin := app.login(t, adminEmail).do(http.MethodPatch, "/api/admin/users/"+userID(t, app, adminEmail), map[string]string{"role": models.RoleUser})
-	expectError(t, lastAdmin, http.StatusConflict, "last_admin")
+	lastAdmin := app.Login(t, adminEmail).Do(http.MethodPatch, "/api/admin/users/"+userID(t, app, adminEmail), map[string]string{"role": models.RoleUser})
+	testapp.ExpectError(t, lastAdmin, http.StatusConflict, "last_admin")
 	waitText(t, tab, "user-status", errorMessage(t, lastAdmin))
 	waitText(t, tab, "user-role", "Admin")
 
@@ -145,7 +146,7 @@ func TestBrowserAdmin(t *testing.T) {
 		waitText(t, phoneTab, "event-list", event)
 	}
 	var me struct{ User struct{ Role string } }
-	decode(t, app.login(t, target).get("/api/me"), &me)
+	app.Login(t, target).Get("/api/me").Decode(t, &me)
 	if me.User.Role != models.RoleAdmin {
 		t.Fatalf("Ada's role is %q after Make admin, want admin", me.User.Role)
 	}
@@ -165,9 +166,9 @@ func TestBrowserAdmin(t *testing.T) {
 
 	// A user who is not an admin: no link, and /admin shows the server's
 	// refusal, without the search or any account.
-	b, plain := app.signedIn(t)
-	forbidden := b.get("/api/admin/users")
-	expectError(t, forbidden, http.StatusForbidden, "forbidden")
+	b, plain := app.SignedIn(t)
+	forbidden := b.Get("/api/admin/users")
+	testapp.ExpectError(t, forbidden, http.StatusForbidden, "forbidden")
 	userTab := dashboardTab(t, app, plain)
 	if visible(t, userTab, "#admin-link") {
 		t.Fatal("the dashboard of a user who is not an admin links to the admin page")
@@ -182,10 +183,10 @@ func TestBrowserAdmin(t *testing.T) {
 
 // signInOn signs email in through the sign-in form of tab and waits for the
 // dashboard.
-func signInOn(t *testing.T, app *testApp, tab context.Context, email string) {
+func signInOn(t *testing.T, app *testapp.App, tab context.Context, email string) {
 	t.Helper()
 	browse(t, tab, chromedp.Navigate(app.URL+"/login"))
-	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testPassword)
+	fillAndSubmit(t, tab, "login-form", "login-email", email, "login-password", testapp.Password)
 	waitReloaded(t, tab)
 }
 
@@ -211,10 +212,10 @@ func waitUserCard(t *testing.T, tab context.Context, email string) {
 }
 
 // errorMessage is the message of an error answer.
-func errorMessage(t *testing.T, r response) string {
+func errorMessage(t *testing.T, r testapp.Response) string {
 	t.Helper()
 	var env struct{ Error struct{ Message string } }
-	decode(t, r, &env)
+	r.Decode(t, &env)
 	if env.Error.Message == "" {
 		t.Fatalf("status %d without an error message: %s", r.Status, r.Body)
 	}
@@ -222,7 +223,7 @@ func errorMessage(t *testing.T, r response) string {
 }
 
 // userID is the id of the account of email.
-func userID(t *testing.T, app *testApp, email string) string {
+func userID(t *testing.T, app *testapp.App, email string) string {
 	t.Helper()
 	var user models.User
 	if err := app.DB.Take(&user, "email = ?", email).Error; err != nil {

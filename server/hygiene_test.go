@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/apicheck"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
@@ -195,7 +196,7 @@ func TestStrictJSON(t *testing.T) {
 // connection stays usable.
 func TestOversizedBodyAnswerReachesGoClients(t *testing.T) {
 	app := testapp.New(t)
-	client := &http.Client{Timeout: 30 * time.Second}
+	client := &http.Client{Timeout: 30 * time.Second, Transport: apicheck.Transport(t, nil)}
 	for _, size := range []int{100 << 10, 1 << 20} {
 		body := `{"email":"a@example.com","password":"` + strings.Repeat("a", size) + `"}`
 		for i := range 50 {

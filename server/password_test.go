@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/authstarter/authstarter/config"
+	"github.com/authstarter/authstarter/internal/testkit/apicheck"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
 	"golang.org/x/text/unicode/norm"
@@ -692,7 +693,7 @@ func TestRefreshRacingChangePasswordKeepsTheSession(t *testing.T) {
 	testapp.ExpectStatus(t, b.Post("/api/auth/change-password", map[string]string{"current_password": testapp.Password, "new_password": newPassword}), http.StatusOK)
 
 	// The other tab's request, sent before the change answered, arrives after.
-	tab := &testapp.Browser{TB: t, URL: app.URL, HTTP: &http.Client{}}
+	tab := &testapp.Browser{TB: t, URL: app.URL, HTTP: &http.Client{Transport: apicheck.Transport(t, nil)}} // no cookie jar
 	r := tab.Send(http.MethodPost, "/api/auth/refresh", "", "Cookie", "refresh_token="+stale)
 	testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_refresh_token")
 	if len(r.Header.Values("Set-Cookie")) != 0 {
@@ -766,7 +767,7 @@ func TestRefreshOfAnEndedSessionClearsCookiesAfterAPasswordChange(t *testing.T) 
 	stale := b.Cookie("/api/auth/refresh", "refresh_token")
 	testapp.ExpectStatus(t, b.Post("/api/auth/change-password", map[string]string{"current_password": testapp.Password, "new_password": newPassword}), http.StatusOK)
 
-	tab := &testapp.Browser{TB: t, URL: app.URL, HTTP: &http.Client{}}
+	tab := &testapp.Browser{TB: t, URL: app.URL, HTTP: &http.Client{Transport: apicheck.Transport(t, nil)}} // no cookie jar
 	for _, wait := range []time.Duration{app.Config.RefreshReuseInterval + time.Second, 2 * time.Hour} {
 		app.Clock.Advance(wait) // past the grace window; then the session idles out
 		r := tab.Send(http.MethodPost, "/api/auth/refresh", "", "Cookie", "refresh_token="+stale)

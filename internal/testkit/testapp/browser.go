@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/internal/testkit/apicheck"
 	"github.com/authstarter/authstarter/models"
 )
 
@@ -24,10 +25,12 @@ type Browser struct {
 	HTTP *http.Client
 }
 
-// NewBrowser returns a client with an empty cookie jar.
+// NewBrowser returns a client with an empty cookie jar. Every exchange it
+// makes is checked against the API description (apicheck.Transport): an
+// answer that drifts from apidoc/openapi.json fails the test.
 func (a *App) NewBrowser(tb testing.TB) *Browser {
 	jar, _ := cookiejar.New(nil)
-	return &Browser{TB: tb, URL: a.URL, HTTP: &http.Client{Jar: jar, Timeout: 30 * time.Second}}
+	return &Browser{TB: tb, URL: a.URL, HTTP: &http.Client{Jar: jar, Timeout: 30 * time.Second, Transport: apicheck.Transport(tb, nil)}}
 }
 
 // Response is a read response.
