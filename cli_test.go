@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/internal/testkit/testdb"
+
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // cliEnv is the environment of the command-line tests: development, a
@@ -55,7 +57,7 @@ func TestCommandLineTasks(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
-	port := freePort(t)
+	port := testapp.FreePort(t)
 	env := cliEnv(t, port)
 	run := func(stdin string, args ...string) (int, string, string) {
 		t.Helper()

@@ -93,7 +93,7 @@ func crashScenario(t *testing.T, bin string, verify bool) {
 	}
 	dir := t.TempDir()
 	smtp := smtptest.Start(t, smtptest.Options{Mode: mail.TLSNone})
-	port := freePort(t)
+	port := testapp.FreePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),

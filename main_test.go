@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"strconv"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	"github.com/authstarter/authstarter/internal/logbuf"
+
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 )
 
 // TestFirstStartAndGracefulShutdown is `go run .` on a fresh clone: no
@@ -20,7 +21,7 @@ import (
 // SIGTERM, and reuses the same key and secret on its next start.
 func TestFirstStartAndGracefulShutdown(t *testing.T) {
 	t.Chdir(t.TempDir())
-	port := freePort(t)
+	port := testapp.FreePort(t)
 	t.Setenv("PORT", strconv.Itoa(port))
 
 	kid1 := startServeAndTerminate(t, port)
@@ -105,14 +106,4 @@ func jwksKID(base string) string {
 		return ""
 	}
 	return set.Keys[0].Kid
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }

@@ -97,12 +97,8 @@ func (s *Service) Users(ctx context.Context, query string, limit int, cursor str
 	if err := q.Limit(limit + 1).Find(&rows).Error; err != nil { // one more: is there a next page?
 		return Page{}, err
 	}
-	page := Page{Users: rows}
-	if len(rows) > limit {
-		page.Users = rows[:limit]
-		last := page.Users[limit-1]
-		page.NextCursor = pagination.Cursor(last.CreatedAt, last.ID)
-	}
+	var page Page
+	page.Users, page.NextCursor = pagination.Cut(rows, limit, func(u models.User) (time.Time, string) { return u.CreatedAt, u.ID })
 	return page, nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -76,7 +75,7 @@ func TestPrismValidatesAFlowThroughEveryOperation(t *testing.T) {
 // port until the test ends, and returns its URL once it answers.
 func startPrism(t *testing.T, command []string, doc, upstream string) string {
 	t.Helper()
-	port := freePort(t)
+	port := testapp.FreePort(t)
 	args := append(command[1:], "proxy", "--errors", "--cors=false", "-h", "127.0.0.1", "-p", strconv.Itoa(port), doc, upstream)
 	cmd := exec.Command(command[0], args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // npx starts Prism in a child: stop them together
@@ -119,16 +118,6 @@ func startPrism(t *testing.T, command []string, doc, upstream string) string {
 			t.Fatalf("Prism did not answer within 60 s:\n%s", logs.String())
 		}
 	}
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 type syncBuffer struct {

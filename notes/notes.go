@@ -79,12 +79,8 @@ func (s *Service) List(ctx context.Context, ownerID string, limit int, cursor st
 	if err := query.Limit(limit + 1).Find(&rows).Error; err != nil {
 		return Page{}, err
 	}
-	page := Page{Notes: rows}
-	if len(rows) > limit {
-		page.Notes = rows[:limit]
-		last := page.Notes[limit-1]
-		page.NextCursor = pagination.Cursor(last.CreatedAt, last.ID)
-	}
+	var page Page
+	page.Notes, page.NextCursor = pagination.Cut(rows, limit, func(n models.Note) (time.Time, string) { return n.CreatedAt, n.ID })
 	return page, nil
 }
 

@@ -40,3 +40,14 @@ func After(query *gorm.DB, cursor string) (_ *gorm.DB, ok bool) {
 	after := time.UnixMicro(n).UTC()
 	return query.Where("created_at < ? OR (created_at = ? AND id < ?)", after, after, id), true
 }
+
+// Cut returns the first limit of rows, which the query fetched with
+// Limit(limit+1) to learn whether a next page exists, and the cursor of that
+// page ("" on the last one). key gives a row's created_at and id.
+func Cut[T any](rows []T, limit int, key func(T) (time.Time, string)) ([]T, string) {
+	if len(rows) <= limit {
+		return rows, ""
+	}
+	rows = rows[:limit]
+	return rows, Cursor(key(rows[limit-1]))
+}

@@ -119,6 +119,15 @@ func Listen(tb testing.TB) net.Listener {
 	return ln
 }
 
+// FreePort returns a loopback port that was free a moment ago, for a
+// server started as a separate process (the real binary, Prism).
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	ln := Listen(tb)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
 // StartOn starts an app instance with cfg on ln, and shuts it down when the
 // test ends. Its mail goes to opts.Mailer: a *MailRecorder records it (Mail);
 // nil leaves the server's own choice (SMTP, or the development mailer). Its
