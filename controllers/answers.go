@@ -1,12 +1,15 @@
 package controllers
 
 // The answers that several controllers give: "accepted" whatever the
-// address, a browser-mode sign-in, and a token-mode grant.
+// address, a browser-mode sign-in, a token-mode grant, and a sign-in that
+// waits for its second factor.
 
 import (
 	"context"
+	"errors"
 
 	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/middleware"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -46,13 +49,61 @@ func signedIn(c *fiber.Ctx, cookies Cookies, t auth.Tokens) error {
 	})
 }
 
+// signInAnswer answers a browser-mode sign-in (login, verify-email): the
+// session, or for an account with a second factor, the challenge.
+func signInAnswer(c *fiber.Ctx, cookies Cookies, tokens auth.Tokens, err error) error {
+	var mfaRequired *auth.MFARequiredError
+	if errors.As(err, &mfaRequired) {
+		// No session yet, so no session cookies: the challenge has its own.
+		cookies.SetMFAChallenge(c, mfaRequired.Token)
+		return c.JSON(fiber.Map{"mfa_required": true, "methods": mfaRequired.Methods})
+	}
+	if err != nil {
+		return err
+	}
+	return signedIn(c, cookies, tokens)
+}
+
+// renewed answers a route that renewed the caller's own session (change
+// password, re-authenticate) in the caller's mode: Bearer callers get the
+// token response, browsers cookies.
+func renewed(c *fiber.Ctx, cookies Cookies, tokens auth.Tokens) error {
+	if middleware.UsesBearer(c) {
+		return tokenResponse(c, tokens)
+	}
+	return signedIn(c, cookies, tokens)
+}
+
 // tokenResponse answers in token mode, in the RFC 6749 §5.1 response shape.
+// refresh_token is absent when the grant issued none (a re-authentication:
+// the client keeps the one it has), as §5.1 allows.
 func tokenResponse(c *fiber.Ctx, tokens auth.Tokens) error {
-	return c.JSON(fiber.Map{
-		"access_token":  tokens.AccessToken,
-		"token_type":    "Bearer",
-		"expires_in":    int(tokens.AccessTTL.Seconds()),
-		"refresh_token": tokens.RefreshToken,
-		"user":          viewUser(tokens.User),
-	})
+	body := fiber.Map{
+		"access_token": tokens.AccessToken,
+		"token_type":   "Bearer",
+		"expires_in":   int(tokens.AccessTTL.Seconds()),
+		"user":         viewUser(tokens.User),
+	}
+	if tokens.RefreshToken != "" {
+		body["refresh_token"] = tokens.RefreshToken
+	}
+	return c.JSON(body)
+}
+
+// tokenGrantAnswer answers a token-mode sign-in: the token response, or for
+// an account with a second factor, 403 mfa_required with the challenge's
+// token beside the error, for the mfa_otp and mfa_recovery_code grants.
+func tokenGrantAnswer(c *fiber.Ctx, tokens auth.Tokens, err error) error {
+	var mfaRequired *auth.MFARequiredError
+	if errors.As(err, &mfaRequired) {
+		return c.Status(fiber.StatusForbidden).JSON(fiber.Map{
+			"error":     fiber.Map{"code": "mfa_required", "message": "Enter the code from your authenticator app, or a recovery code."},
+			"mfa_token": mfaRequired.Token,
+			"methods":   mfaRequired.Methods,
+		})
+	}
+	if err != nil {
+		return err
+	}
+	return tokenResponse(c, tokens)
 }

@@ -54,10 +54,7 @@ func (h *AuthController) VerifyEmail(c *fiber.Ctx) error {
 		return err
 	}
 	tokens, err := h.Accounts.VerifyEmail(c.UserContext(), in.Token, client(c))
-	if err != nil {
-		return err
-	}
-	return signedIn(c, h.Cookies, tokens)
+	return signInAnswer(c, h.Cookies, tokens, err)
 }
 
 // ResendVerification handles POST /api/auth/resend-verification.
@@ -78,10 +75,7 @@ func (h *AuthController) Login(c *fiber.Ctx) error {
 		return err
 	}
 	tokens, err := h.Accounts.SignIn(c.UserContext(), in.Email, in.Password, client(c))
-	if err != nil {
-		return err
-	}
-	return signedIn(c, h.Cookies, tokens)
+	return signInAnswer(c, h.Cookies, tokens, err)
 }
 
 // Refresh handles POST /api/auth/refresh: the refresh cookie is rotated. A

@@ -7,33 +7,51 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// RefreshCookiePath scopes the refresh cookie to the auth routes: the browser
-// never sends it anywhere else.
-const RefreshCookiePath = "/api/auth"
+// AuthCookiePath scopes the refresh and MFA challenge cookies to the auth
+// routes: the browser never sends them anywhere else.
+const AuthCookiePath = "/api/auth"
 
-// Cookies writes and clears the two session cookies of browser mode.
+// Cookies writes and clears the cookies of browser mode: the two session
+// cookies, and the MFA challenge of a sign-in waiting for its second factor.
 type Cookies struct {
 	Now         func() time.Time // the clock the token expiries were computed with
 	Secure      bool
 	AccessName  string
 	RefreshName string
+	MFAName     string
+	MFATTL      time.Duration // how long a challenge lives (mfa.ChallengeTTL)
 }
 
 // NewCookies names the cookies. With Secure, the names carry the prefixes
 // that browsers enforce: __Host- (Secure, Path=/, no Domain: no subdomain
 // can set or shadow it) and __Secure- (Secure; __Host- would force Path=/).
-func NewCookies(secure bool, now func() time.Time) Cookies {
+func NewCookies(secure bool, mfaTTL time.Duration, now func() time.Time) Cookies {
 	if secure {
-		return Cookies{Now: now, Secure: true, AccessName: "__Host-access_token", RefreshName: "__Secure-refresh_token"}
+		return Cookies{Now: now, Secure: true, AccessName: "__Host-access_token", RefreshName: "__Secure-refresh_token", MFAName: "__Secure-mfa_challenge", MFATTL: mfaTTL}
 	}
-	return Cookies{Now: now, AccessName: "access_token", RefreshName: "refresh_token"}
+	return Cookies{Now: now, AccessName: "access_token", RefreshName: "refresh_token", MFAName: "mfa_challenge", MFATTL: mfaTTL}
 }
 
-// Set stores both tokens in httpOnly cookies.
+// Set stores the tokens in httpOnly cookies. A re-authentication issues no
+// refresh token (t.RefreshToken is ""): the refresh cookie stays as it is.
 func (k Cookies) Set(c *fiber.Ctx, t auth.Tokens) {
 	now := k.Now()
 	c.Cookie(k.access(t.AccessToken, t.AccessExpiresAt.Sub(now)))
-	c.Cookie(k.refresh(t.RefreshToken, t.RefreshExpiresAt.Sub(now)))
+	if t.RefreshToken != "" {
+		c.Cookie(k.refresh(t.RefreshToken, t.RefreshExpiresAt.Sub(now)))
+	}
+}
+
+// SetMFAChallenge stores the challenge of a sign-in waiting for its second
+// factor: httpOnly, SameSite=Strict, sent only to the auth routes, and
+// gone when the challenge dies.
+func (k Cookies) SetMFAChallenge(c *fiber.Ctx, token string) {
+	c.Cookie(k.cookie(k.MFAName, token, AuthCookiePath, fiber.CookieSameSiteStrictMode, k.MFATTL))
+}
+
+// ClearMFAChallenge deletes the challenge cookie.
+func (k Cookies) ClearMFAChallenge(c *fiber.Ctx) {
+	c.Cookie(k.cookie(k.MFAName, "", AuthCookiePath, fiber.CookieSameSiteStrictMode, -1))
 }
 
 // Clear overwrites both cookies with expired ones carrying the same
@@ -52,7 +70,7 @@ func (k Cookies) access(value string, maxAge time.Duration) *fiber.Cookie {
 
 // refresh: SameSite=Strict, sent only to the auth routes.
 func (k Cookies) refresh(value string, maxAge time.Duration) *fiber.Cookie {
-	return k.cookie(k.RefreshName, value, RefreshCookiePath, fiber.CookieSameSiteStrictMode, maxAge)
+	return k.cookie(k.RefreshName, value, AuthCookiePath, fiber.CookieSameSiteStrictMode, maxAge)
 }
 
 func (k Cookies) cookie(name, value, path, sameSite string, maxAge time.Duration) *fiber.Cookie {

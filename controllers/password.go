@@ -61,8 +61,5 @@ func (h *PasswordController) Change(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if middleware.UsesBearer(c) {
-		return tokenResponse(c, tokens)
-	}
-	return signedIn(c, h.Cookies, tokens)
+	return renewed(c, h.Cookies, tokens)
 }

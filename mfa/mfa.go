@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"time"
 
@@ -51,8 +52,7 @@ var (
 
 // Config is what the service takes from configuration.
 type Config struct {
-	AppURL      string // mail links; the issuer shown in authenticator apps is its host
-	Issuer      string
+	AppURL      string // mail links; its host names the account in authenticator apps
 	SealKey     []byte // 32 bytes, from the server secret: seals TOTP secrets
 	RecoveryKey []byte // from the server secret: the HMAC of recovery codes
 }
@@ -79,6 +79,7 @@ type Service struct {
 	outbox   *mail.Outbox
 	log      *slog.Logger
 	cfg      Config
+	issuer   string
 	sealer   sealer
 	now      func() time.Time
 }
@@ -89,9 +90,13 @@ func NewService(deps Deps, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	app, err := url.Parse(cfg.AppURL)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
 		db: deps.DB, accounts: deps.Accounts, sessions: deps.Sessions, logins: deps.Logins, audit: deps.Audit,
-		outbox: deps.Outbox, log: deps.Log, cfg: cfg, sealer: s, now: clock.UTC(deps.Now),
+		outbox: deps.Outbox, log: deps.Log, cfg: cfg, issuer: app.Hostname(), sealer: s, now: clock.UTC(deps.Now),
 	}, nil
 }
 
@@ -141,7 +146,7 @@ func (s *Service) BeginTOTP(ctx context.Context, userID string) (Setup, error) {
 	if err != nil {
 		return Setup{}, err
 	}
-	secret, uri, err := newSecret(s.cfg.Issuer, user.Email)
+	secret, uri, err := newSecret(s.issuer, user.Email)
 	if err != nil {
 		return Setup{}, err
 	}
@@ -315,7 +320,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 	if err != nil {
 		return auth.Tokens{}, ErrInvalidChallenge
 	}
-	if err := s.logins.Begin(ctx, user.Email); err != nil {
+	if err := s.logins.Begin(ctx, throttleKey(user.ID)); err != nil {
 		s.audit.RecordRefusal(ctx, auth.EventMFAFailed, err, auth.Event{UserID: user.ID, Client: client})
 		return auth.Tokens{}, err
 	}
@@ -343,7 +348,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 	if err != nil {
 		return auth.Tokens{}, err
 	}
-	if err := s.logins.Succeeded(ctx, user.Email); err != nil {
+	if err := s.logins.Succeeded(ctx, throttleKey(user.ID)); err != nil {
 		s.log.WarnContext(ctx, "updating the login throttle failed", "error", err)
 	}
 	if left >= 0 {
@@ -419,7 +424,7 @@ func (s *Service) Reauthenticate(ctx context.Context, userID, sessionID, code st
 	if err != nil {
 		return auth.Tokens{}, err
 	}
-	if err := s.logins.Begin(ctx, user.Email); err != nil {
+	if err := s.logins.Begin(ctx, throttleKey(user.ID)); err != nil {
 		s.audit.RecordRefusal(ctx, auth.EventReauthenticationFailed, err, auth.Event{UserID: userID, SessionID: sessionID, Client: client})
 		return auth.Tokens{}, err
 	}
@@ -439,11 +444,18 @@ func (s *Service) Reauthenticate(ctx context.Context, userID, sessionID, code st
 	if err != nil {
 		return auth.Tokens{}, err
 	}
-	if err := s.logins.Succeeded(ctx, user.Email); err != nil {
+	if err := s.logins.Succeeded(ctx, throttleKey(user.ID)); err != nil {
 		s.log.WarnContext(ctx, "updating the login throttle failed", "error", err)
 	}
 	return s.sessions.Reauthenticated(ctx, user, sessionID, client)
 }
+
+// throttleKey is the login throttle's key for a user's second-factor
+// attempts. Not the email, the key of password attempts: a right password
+// forgets that key's failures, and someone who knows the password would
+// then get fresh guesses at the code with every sign-in. (An id has no "@",
+// so it never meets an email.)
+func throttleKey(userID string) string { return "second factor " + userID }
 
 // mail stores a notice to the user in tx (see mail.Outbox).
 func (s *Service) mail(tx *gorm.DB, kind mail.Kind, to string, d mail.Data) error {

@@ -24,6 +24,7 @@ type Handlers struct {
 	Meta     *controllers.MetaController
 	Notes    *controllers.NotesController
 	Admin    *controllers.AdminController
+	MFA      *controllers.MFAController
 	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
 	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
 	// then does not exist.
@@ -31,6 +32,7 @@ type Handlers struct {
 
 	RequireAuth   fiber.Handler // valid, unrevoked access token (cookie or Bearer)
 	RequireAdmin  fiber.Handler // behind RequireAuth: the token's role is admin
+	RequireRecent fiber.Handler // behind RequireAuth: the user proved who they are within REAUTH_WINDOW
 	OptionalAuth  fiber.Handler // the same, but lets callers without one through
 	AuthRateLimit fiber.Handler // per-IP limit on the credential-less routes
 	ClientSecret  fiber.Handler // INTROSPECTION_SECRET as Bearer (with Introspection)
@@ -70,6 +72,17 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/change-password", h.RequireAuth, h.Password.Change)
 	a.Get("/sessions", h.RequireAuth, h.Sessions.List)
 	a.Delete("/sessions/:id", h.RequireAuth, h.Sessions.Delete)
+	// Proving again who you are, for the routes marked recent (h.RequireRecent).
+	a.Post("/reauthenticate", limited, h.RequireAuth, h.MFA.Reauthenticate)
+
+	// Second factors. verify is the second step of a browser sign-in, named
+	// by the MFA challenge cookie (token mode: the mfa_* grants of /token).
+	a.Post("/mfa/verify", limited, h.MFA.Verify)
+	a.Get("/mfa", h.RequireAuth, h.MFA.Status)
+	a.Post("/mfa/totp/setup", h.RequireAuth, h.RequireRecent, h.MFA.SetupTOTP)
+	a.Post("/mfa/totp/confirm", h.RequireAuth, h.MFA.ConfirmTOTP)
+	a.Delete("/mfa/totp", h.RequireAuth, h.RequireRecent, h.MFA.DisableTOTP)
+	a.Post("/mfa/recovery-codes", h.RequireAuth, h.RequireRecent, h.MFA.RegenerateRecoveryCodes)
 	if h.Introspection != nil {
 		// Not under the per-IP limit: the callers hold the secret and are
 		// servers, each asking once per request it serves, often from one

@@ -20,6 +20,7 @@ import (
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/limits"
 	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/mfa"
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/notes"
@@ -138,16 +139,15 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		models.Close(db)
 		return nil, err
 	}
-	// Nothing below fails: the outbox's workers and the database are
-	// released by Shutdown.
 	outbox := mail.NewOutbox(db, transport, log, now, opts.Outbox)
 	passwords := auth.NewPasswordHasher(auth.Argon2Params{
 		MemoryKiB: cfg.Argon2MemoryKiB, Iterations: cfg.Argon2Iterations, Parallelism: cfg.Argon2Parallelism,
 	}, auth.HashLimit{Concurrency: cfg.PasswordHashConcurrency, MaxWait: cfg.PasswordHashMaxWait})
+	logins := auth.NewThrottle(cfg.LoginMaxFailures, loginCounter, now)
 	accounts := auth.NewAccounts(auth.AccountDeps{
 		DB:          db,
 		Passwords:   passwords,
-		Logins:      auth.NewThrottle(cfg.LoginMaxFailures, loginCounter, now),
+		Logins:      logins,
 		Sessions:    sessions,
 		Revocations: revocations,
 		Audit:       audit,
@@ -162,6 +162,20 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		PasswordPolicy:           auth.PasswordPolicy{MinLength: cfg.PasswordMinLength},
 		LinkKey:                  secret.Derive("authstarter mail links v1"),
 	})
+	secondFactor, err := mfa.NewService(mfa.Deps{
+		DB: db, Accounts: accounts, Sessions: sessions, Logins: logins, Audit: audit, Outbox: outbox, Log: log, Now: now,
+	}, mfa.Config{
+		AppURL:      cfg.AppURL,
+		SealKey:     secret.Derive("authstarter totp secrets v1"),
+		RecoveryKey: secret.Derive("authstarter recovery codes v1"),
+	})
+	if err != nil {
+		models.Close(db)
+		return nil, err
+	}
+	accounts.SetSecondFactor(secondFactor) // every sign-in asks it first
+	// Nothing below fails: the outbox's workers and the database are
+	// released by Shutdown.
 	outbox.Start(accounts)                             // accounts writes the links of the mails
 	profiles := auth.NewProfiles(db, revocations, now) // emptied by the revocation list's user changes
 	adminService := admin.NewService(admin.Deps{DB: db, Sessions: sessions, Revocations: revocations, Audit: audit, Now: now})
@@ -201,7 +215,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	app.Use(middleware.SameOrigin(cfg.AppURL, cfg.CORSOrigins), middleware.JSONOnly(routes.FormPaths...))
 
-	cookies := controllers.NewCookies(cfg.CookieSecure, now)
+	cookies := controllers.NewCookies(cfg.CookieSecure, mfa.ChallengeTTL, now)
 	var devMail *controllers.DevMailController
 	if mailbox != nil {
 		devMail = &controllers.DevMailController{Mailbox: mailbox}
@@ -213,16 +227,18 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	routes.Register(app, routes.Handlers{
 		Auth:     &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
 		Password: &controllers.PasswordController{Accounts: accounts, Cookies: cookies},
-		Token:    &controllers.TokenController{Accounts: accounts, Sessions: sessions},
+		Token:    &controllers.TokenController{Accounts: accounts, Sessions: sessions, MFA: secondFactor},
 		Sessions: &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
 		Me:       &controllers.MeController{Profiles: profiles, Audit: audit},
 		Meta:     &controllers.MetaController{Keys: keys},
 		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
 		Admin:    &controllers.AdminController{Admin: adminService},
+		MFA:      &controllers.MFAController{MFA: secondFactor, Accounts: accounts, Cookies: cookies},
 
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
 		RequireAdmin:  middleware.RequireRole(models.RoleAdmin),
+		RequireRecent: middleware.RequireRecentAuth(cfg.ReauthWindow, now),
 		OptionalAuth:  middleware.OptionalAuth(access, revocations, cookies.AccessName),
 		AuthRateLimit: middleware.AuthRateLimit(cfg.AuthRateLimitMax, ipCounter, now),
 		Introspection: introspection,
@@ -232,7 +248,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, Admin: adminService, log: log, outbox: outbox,
-		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune),
+		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
 	syncEvery := 2 * time.Second
