@@ -4,7 +4,7 @@
 import { call } from "./session.js";
 import { admin } from "./admin.js";
 import { dashboard } from "./dashboard.js";
-import { $, failure, onSubmit, say, show } from "./ui.js";
+import { $, alternatives, failure, onSubmit, say, show } from "./ui.js";
 
 // Notices that another page asks for with a fragment: /login#ended.
 const notices = {
@@ -13,6 +13,9 @@ const notices = {
   "signed-out-everywhere": ["You have signed out on every device.", "ok"],
   reset: ["Your password has been changed. Sign in with the new one.", "ok"],
   verified: ["Your email address is confirmed, and you are signed in.", "ok"],
+  // The confirmation link of an account with two-step verification: the
+  // sign-in page opens at its second step (see secondStep).
+  "second-step": ["Your email address is confirmed. Enter a code to sign in.", "ok"],
 };
 
 // The token of a link from an email, read from the fragment (browsers send
@@ -45,14 +48,40 @@ function checkYourEmail(name, path) {
   });
 }
 
+// secondStep runs the sign-in's second step, for an account with two-step
+// verification: the password (or the confirmation link) was right, and the
+// server answered mfa_required with a challenge in an httpOnly cookie. The
+// challenge takes a code from the authenticator app or a recovery code; it
+// survives a few wrong codes, but once it is over (used, expired, too many
+// wrong codes: invalid_mfa_challenge) the sign-in starts again at the
+// password. It returns the function that opens the step.
+function secondStep() {
+  const useAppCode = alternatives("mfa-switch", "mfa-code", "mfa-recovery");
+  onSubmit("mfa-form", async (answer, form) => {
+    const res = await call("POST", "/api/auth/mfa/verify", answer);
+    if (res.ok) return location.assign("/");
+    say(failure(res));
+    if (res.data.error?.code !== "invalid_mfa_challenge") return; // a wrong code: try another
+    form.reset();
+    useAppCode();
+    show("mfa-panel", "login-panel", "login-password");
+  });
+  return () => show("login-panel", "mfa-panel", "mfa-code");
+}
+
 const views = {
   "/": dashboard,
   "/admin": admin,
 
-  "/login"() {
+  "/login"(fragment) {
     const resend = $("resend");
+    const openSecondStep = secondStep();
     onSubmit("login-form", async (form) => {
       const res = await call("POST", "/api/auth/login", form);
+      if (res.data.mfa_required) {
+        say("");
+        return openSecondStep();
+      }
       if (res.ok) return location.assign("/");
       say(failure(res));
       resend.hidden = res.data.error?.code !== "email_not_verified";
@@ -64,6 +93,7 @@ const views = {
       resend.hidden = true;
       $("login-email").focus();
     });
+    if (fragment === "second-step") openSecondStep();
   },
 
   "/signup"() {
@@ -84,6 +114,7 @@ const views = {
     if (!token) return failed("This link has no token. Ask for a new confirmation email.");
     onSubmit("verify-form", async () => {
       const res = await call("POST", "/api/auth/verify-email", { token });
+      if (res.data.mfa_required) return location.replace("/login#second-step"); // the challenge cookie goes along
       if (res.ok) return location.replace("/#verified"); // signed in: to the dashboard
       if (res.data.error?.code === "invalid_token") {
         failed(failure(res)); // used or expired
@@ -123,9 +154,10 @@ if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
 if (!Object.hasOwn(views, path)) path = "not-found";
 else if (path !== location.pathname) history.replaceState(null, "", path + location.search + location.hash);
 document.querySelector(`[data-view="${path}"]`).hidden = false;
-const notice = notices[location.hash.slice(1)];
+const fragment = location.hash.slice(1);
+const notice = notices[fragment];
 if (notice) {
   history.replaceState(null, "", location.pathname);
   say(notice[0], { kind: notice[1] });
 }
-await views[path]?.();
+await views[path]?.(fragment);

@@ -79,11 +79,38 @@ export function onClick(id, handler) {
 }
 
 // show swaps one panel for another and moves the focus to the new panel's
-// heading, so that keyboard and screen reader users land on what changed.
-export function show(hide, reveal) {
+// heading, so that keyboard and screen reader users land on what changed;
+// or to the element focus, where the user has to type next.
+export function show(hide, reveal, focus) {
   $(hide).hidden = true;
   $(reveal).hidden = false;
-  $(reveal).querySelector("h1, h2")?.focus();
+  (focus ? $(focus) : $(reveal).querySelector("h1, h2"))?.focus();
+}
+
+// alternatives lets a form take one of two fields (a code or a recovery
+// code; a password or a code), one at a time. The other one is hidden with
+// its .field and disabled, so the form neither requires nor sends it. The
+// button switches, its text saying what it switches to: its own text for
+// the second field, data-other for the first. It returns a function that
+// goes back to the first field.
+export function alternatives(buttonID, firstID, secondID) {
+  const button = $(buttonID);
+  const [first, second] = [$(firstID), $(secondID)];
+  const offers = new Map([[first, button.dataset.other], [second, button.textContent]]);
+  const pick = (field) => {
+    for (const each of [first, second]) {
+      each.disabled = each !== field;
+      each.closest(".field").hidden = each !== field;
+    }
+    button.textContent = offers.get(field === first ? second : first);
+  };
+  button.addEventListener("click", () => {
+    const other = first.disabled ? first : second;
+    pick(other);
+    other.focus();
+  });
+  pick(first);
+  return () => pick(first);
 }
 
 // fill clones a <template> and sets the text of its [data-field] elements.
