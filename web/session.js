@@ -18,6 +18,10 @@
 // would forgive a race; the frontend still avoids one.) Whether "a refresh
 // happened meanwhile" is read from IndexedDB, not only from localStorage: see
 // "A note every tab reads alike" below.
+//
+// It also asks the user to prove again who they are when a sensitive route
+// wants it (403 reauthentication_required): see "Re-authentication" below.
+import { confirmIdentity } from "./reauth.js";
 
 const LOCK = "auth-refresh";
 const SCHEDULE = "auth:access-expiry"; // localStorage: {at, expiresIn}; no token
@@ -28,6 +32,7 @@ let lost = false; // a proactive refresh found the session over
 let timer = 0; // the proactive refresh
 let inFlight = null; // this tab's running refresh
 let heard = null; // the newest schedule another tab told us about
+let asking = null; // this tab's open re-authentication prompt
 
 // --- Requests ---------------------------------------------------------------
 
@@ -60,8 +65,20 @@ export async function call(method, path, body) {
 
 // api is for the protected routes: on 401, refresh once and retry once. When
 // the session is over, it goes to the sign-in page (and never resolves: the
-// page is going away).
+// page is going away). On 403 reauthentication_required, it asks the user to
+// prove who they are, then retries once; if they cancel, the 403 is the
+// answer.
 export async function api(method, path, body) {
+  const res = await authorized(method, path, body);
+  if (res.status === 403 && res.data.error?.code === "reauthentication_required" && (await reauthenticate())) {
+    return authorized(method, path, body);
+  }
+  return res;
+}
+
+// authorized sends a request with the session's cookies, refreshing them once
+// if the access token has expired.
+async function authorized(method, path, body) {
   const sentAt = Date.now();
   let res = await send(method, path, body);
   if (res.status === 401) {
@@ -73,6 +90,32 @@ export async function api(method, path, body) {
   }
   if (res.ok) signedIn = true;
   return res;
+}
+
+// --- Re-authentication -------------------------------------------------------
+
+// Sensitive routes (turning two-step verification on or off, new recovery
+// codes...) want a password or code given within REAUTH_WINDOW; a session
+// opened by an email link has given neither. reauthenticate shows the
+// prompt (reauth.js), offering the authenticator app when the account has
+// one, and resolves true once POST /api/auth/reauthenticate has given this
+// session a new access token with a fresh auth_time, false if the user
+// cancels. Requests that meet the 403 together share one prompt. The
+// refresh cookie stays as it is, so no lock is needed: a refresh in another
+// tab keeps the new auth_time, which the server stores with the session.
+function reauthenticate() {
+  asking ??= (async () => {
+    const factors = await authorized("GET", "/api/auth/mfa");
+    return confirmIdentity({
+      totp: factors.ok && factors.data.totp,
+      submit: async (proof) => {
+        const res = await authorized("POST", "/api/auth/reauthenticate", proof);
+        if (res.ok) await remember(res.data.access_expires_in); // a new access token: plan its refresh
+        return res;
+      },
+    });
+  })().finally(() => { asking = null; });
+  return asking;
 }
 
 // --- Refresh ----------------------------------------------------------------
