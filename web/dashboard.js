@@ -1,7 +1,9 @@
-// The dashboard ("/"): profile, sessions, change password, sign out, the
-// notes (notes.js) and the recent security events. Every call goes through api(), so an expired
+// The dashboard ("/"): profile, sessions, change password, sign out,
+// two-step verification (mfa.js), the notes (notes.js) and the recent
+// security events. Every call goes through api(), so an expired
 // access token is refreshed on the way, and an ended session leads to the
 // sign-in page.
+import { mfaCard } from "./mfa.js";
 import { notesCard } from "./notes.js";
 import { api, changePassword, signOut, signOutEverywhere } from "./session.js";
 import { $, ago, date, device, failure, fill, onSubmit, say } from "./ui.js";
@@ -22,7 +24,7 @@ export async function dashboard() {
     showProfile(res.data.user);
     await reload();
   });
-  await Promise.all([reload(), notesCard()]);
+  await Promise.all([reload(), mfaCard(me.data.user), notesCard()]);
 }
 
 // act shows the error of an action that did not navigate away.
