@@ -118,25 +118,40 @@ const sentences = {
   password_changed: "Password changed",
   password_reset: "Password reset with an email link",
   email_verified: "Email address confirmed",
+  password_change_failed: "Failed password change",
+  reauthenticated: "Confirmed it was you",
+  reauthentication_failed: "Failed to confirm it was you",
+  mfa_enabled: "Two-step verification turned on",
+  mfa_disabled: "Two-step verification turned off",
+  mfa_failed: "Failed sign-in at the second step",
+  recovery_code_used: "Signed in with a recovery code",
+  recovery_codes_regenerated: "New recovery codes made",
   // What an administrator did to the account (admin.js); who it was stays out of this view.
   admin_sessions_revoked: "Every session ended by an administrator",
   admin_user_disabled: "Account disabled by an administrator",
   admin_user_enabled: "Account enabled again by an administrator",
   admin_role_changed: "Role changed by an administrator",
 };
+// Why something failed: the detail of the failure events.
 const failures = {
   invalid_credentials: "wrong password",
+  invalid_current_password: "wrong password",
+  invalid_mfa_code: "wrong code",
   too_many_attempts: "refused after too many attempts",
   email_not_verified: "email not confirmed yet",
   account_disabled: "account disabled",
 };
-const warnings = new Set(["login_failed", "refresh_token_reused"]);
+const warnings = new Set([
+  "login_failed", "refresh_token_reused", "password_change_failed", "reauthentication_failed",
+  "mfa_failed", "mfa_disabled", "recovery_code_used",
+]);
 
 function showEvents(events) {
   $("event-list").replaceChildren(...events.map((e) => {
     let what = sentences[e.type] ?? e.type.replaceAll("_", " ");
-    if (e.type === "login_failed" && failures[e.detail]) what += ` (${failures[e.detail]})`;
+    if (failures[e.detail]) what += ` (${failures[e.detail]})`;
     if (e.type === "admin_role_changed" && e.detail) what += ` (now ${e.detail})`;
+    if (e.type === "recovery_code_used" && e.detail) what += ` (${e.detail} left)`;
     const item = fill("event-item", {
       what,
       when: ago(e.created_at),
