@@ -10,6 +10,7 @@ import { $, failure, onClick, onSubmit, say } from "./ui.js";
 
 const PANELS = ["mfa-off", "mfa-on", "mfa-setup-panel", "mfa-codes-panel"];
 let email = ""; // whose codes: written into the downloaded file
+let codesText = ""; // the codes on show, as the text that Copy and Download give
 
 export async function mfaCard(user) {
   email = user.email;
@@ -73,8 +74,6 @@ async function confirm(fields) {
 }
 
 // --- Recovery codes ---------------------------------------------------------
-
-let codesText = ""; // the codes on show, as the text that Copy and Download give
 
 async function newCodes() {
   const res = await api("POST", "/api/auth/mfa/recovery-codes");

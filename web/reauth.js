@@ -8,7 +8,7 @@ import { $, alternatives, failure, onSubmit, say } from "./ui.js";
 
 const dialog = $("reauth");
 const usePassword = alternatives("reauth-switch", "reauth-password", "reauth-code");
-let prompt = null; // the open prompt: { submit, resolve, confirmed }
+let current = null; // the open prompt: { submit, resolve, confirmed }
 
 // confirmIdentity shows the prompt: the password, or (totp) a code from the
 // authenticator app instead. submit sends what the user typed and returns
@@ -17,7 +17,7 @@ let prompt = null; // the open prompt: { submit, resolve, confirmed }
 // succeeded, false when the user cancels.
 export function confirmIdentity({ totp, submit }) {
   return new Promise((resolve) => {
-    prompt = { submit, resolve, confirmed: false };
+    current = { submit, resolve, confirmed: false };
     $("reauth-form").reset();
     usePassword();
     $("reauth-other").hidden = !totp;
@@ -28,11 +28,11 @@ export function confirmIdentity({ totp, submit }) {
 }
 
 onSubmit("reauth-form", async (proof) => {
-  const res = await prompt.submit(proof);
+  const res = await current.submit(proof);
   if (!res.ok) return say(failure(res), { into: "reauth-status" });
-  prompt.confirmed = true;
+  current.confirmed = true;
   dialog.close();
 });
 $("reauth-cancel").addEventListener("click", () => dialog.close());
 // Every way out (confirmed, Cancel, Escape) ends here.
-dialog.addEventListener("close", () => prompt.resolve(prompt.confirmed));
+dialog.addEventListener("close", () => current.resolve(current.confirmed));
