@@ -136,6 +136,7 @@ func TestBrowserTwoStepVerification(t *testing.T) {
 		}
 	}
 	click(t, tab, "#mfa-codes-done")
+	waitMFACard(t, tab, "mfa-on")
 	waitText(t, tab, "mfa-codes-left", "10 recovery codes left")
 
 	// 5. Turn off, once the session is no longer recent: Cancel first, then
@@ -191,6 +192,7 @@ func TestBrowserTwoStepVerificationAfterEmailLink(t *testing.T) {
 	tab := dashboardTab(t, app, email)
 	phoneApp, _ := setUpTwoStep(t, app, tab)
 	click(t, tab, "#mfa-codes-done")
+	waitMFACard(t, tab, "mfa-on") // settled: moving the focus scrolls the page, which would move the next click's target
 	click(t, tab, "#sign-out")
 	waitPage(t, tab, "/login", "You have signed out.")
 
