@@ -48,6 +48,7 @@ var (
 	ErrWrongCode     = apierror.New(403, "invalid_mfa_code", "The code is wrong, or was already used. Check your phone's clock and try the next one.")
 	ErrNoPendingTOTP = apierror.New(409, "totp_not_set_up", "Start the set-up first: it shows the secret to add to your app.")
 	ErrNotEnabled    = apierror.New(409, "mfa_not_enabled", "Two-step verification is not on for this account.")
+	ErrUnavailable   = apierror.New(503, "mfa_unavailable", "Two-step verification cannot be set up on this server until its operator sets SERVER_SECRET_FILE.")
 )
 
 // Config is what the service takes from configuration.
@@ -55,6 +56,11 @@ type Config struct {
 	AppURL      string // mail links; its host names the account in authenticator apps
 	SealKey     []byte // 32 bytes, from the server secret: seals TOTP secrets
 	RecoveryKey []byte // from the server secret: the HMAC of recovery codes
+	// NoSetup refuses new set-ups (ErrUnavailable): server.New sets it in
+	// production without SERVER_SECRET_FILE, where the keys above come from
+	// the signing key, and a rotation of that key would make every sealed
+	// secret unreadable.
+	NoSetup bool
 }
 
 // Deps are the services this one works with.
@@ -142,6 +148,9 @@ type Setup struct {
 // its recovery codes) until the new secret is confirmed: that is how a user
 // moves to a new phone.
 func (s *Service) BeginTOTP(ctx context.Context, userID string) (Setup, error) {
+	if s.cfg.NoSetup {
+		return Setup{}, ErrUnavailable
+	}
 	user, err := s.accounts.User(ctx, userID)
 	if err != nil {
 		return Setup{}, err
