@@ -158,6 +158,72 @@ func TestTOTPConfirm(t *testing.T) {
 	startSignIn(t, app, email)
 }
 
+// A new set-up replaces a pending one, and an account with TOTP on keeps
+// its secret and codes until the new secret is confirmed: that is how a
+// user moves to a new phone.
+func TestTOTPNewSetupReplacesTheOld(t *testing.T) {
+	app := testapp.New(t)
+	b, email, oldSecret, oldCodes := totpUser(t, app)
+	setup := func() string {
+		t.Helper()
+		r := b.Post("/api/auth/mfa/totp/setup", nil)
+		testapp.ExpectStatus(t, r, http.StatusOK)
+		secret, _ := r.JSON(t)["secret"].(string)
+		return secret
+	}
+	abandoned := setup()
+	newSecret := setup()
+	if abandoned == newSecret || newSecret == oldSecret {
+		t.Fatal("a set-up repeated a secret")
+	}
+	// Pending: the old secret still signs in, the pending ones do not.
+	testapp.ExpectError(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, newSecret, 0)}),
+		http.StatusUnauthorized, "invalid_mfa_code")
+	testapp.ExpectStatus(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, oldSecret, 0)}), http.StatusOK)
+
+	app.Clock.Advance(totpStep)
+	confirm := func(secret string) testapp.Response {
+		return b.Post("/api/auth/mfa/totp/confirm", map[string]string{"code": totpCode(t, app, secret, 0)})
+	}
+	testapp.ExpectError(t, confirm(abandoned), http.StatusForbidden, "invalid_mfa_code")
+	r := confirm(newSecret)
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	var out struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	r.Decode(t, &out)
+	if len(out.RecoveryCodes) != 10 || slices.Contains(out.RecoveryCodes, oldCodes[0]) {
+		t.Fatalf("recovery codes after the new set-up: %v", out.RecoveryCodes)
+	}
+
+	app.Clock.Advance(totpStep)
+	testapp.ExpectError(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, oldSecret, 0)}),
+		http.StatusUnauthorized, "invalid_mfa_code")
+	testapp.ExpectError(t, mfaVerify(startSignIn(t, app, email), map[string]string{"recovery_code": oldCodes[0]}),
+		http.StatusUnauthorized, "invalid_mfa_code")
+	testapp.ExpectStatus(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, newSecret, 0)}), http.StatusOK)
+}
+
+// A verification link of an account with TOTP on (possible without
+// REQUIRE_EMAIL_VERIFICATION) asks for the code like the password does.
+func TestVerifyEmailOfATOTPAccountAsksForTheCode(t *testing.T) {
+	app := testapp.New(t, func(c *config.Config) { c.RequireEmailVerification = false })
+	email := app.Register(t)
+	link := app.Mail.LastToken(t, email)
+	secret, _ := enableTOTP(t, app, app.Login(t, email))
+
+	b := app.NewBrowser(t)
+	r := b.Post("/api/auth/verify-email", map[string]string{"token": link})
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	set := setCookies(t, r)
+	if r.JSON(t)["mfa_required"] != true || len(set) != 1 || set["mfa_challenge"] == nil {
+		t.Fatalf("verify-email of a TOTP account answered %s with %q, want mfa_required and the challenge cookie only", r.Body, r.Header.Values("Set-Cookie"))
+	}
+	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectStatus(t, mfaVerify(b, map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
+	expectSignedInAs(t, b, email)
+}
+
 // 3. A code is accepted once: a second sign-in with the same code, in the
 // same step, is refused.
 func TestTOTPCodeIsAcceptedOnce(t *testing.T) {
@@ -252,7 +318,7 @@ func TestTOTPStepWindow(t *testing.T) {
 
 // 5. Five wrong codes end a challenge: the sixth answer, right as it is, is
 // refused, and no session came of it.
-func TestFiveWrongCodesKillTheChallenge(t *testing.T) {
+func TestMFAFiveWrongCodesKillTheChallenge(t *testing.T) {
 	app := testapp.New(t)
 	owner, email, secret, _ := totpUser(t, app)
 	sessionsBefore := sessionCount(t, owner)
@@ -393,7 +459,7 @@ func TestMFAChallengeCookie(t *testing.T) {
 
 // 7. Token mode: the password grant answers 403 mfa_required with an
 // mfa_token, which the mfa_otp or mfa_recovery_code grant completes once.
-func TestTokenModeSecondFactor(t *testing.T) {
+func TestMFATokenMode(t *testing.T) {
 	app := testapp.New(t)
 	_, email, secret, codes := totpUser(t, app)
 
@@ -477,13 +543,14 @@ func TestTokenModeSecondFactor(t *testing.T) {
 
 // 8. Recovery codes: 10 distinct codes of at least 50 bits; each signs in
 // once and mails the user how many are left; new codes void the old ones.
-func TestRecoveryCodes(t *testing.T) {
+func TestMFARecoveryCodes(t *testing.T) {
 	app := testapp.New(t)
 	_, email, _, codes := totpUser(t, app)
 
 	// 12 characters of base32 (5 bits each, a-z and 2-7) in groups of 4:
-	// 60 bits.
+	// 60 bits, if every character is random (see expectRandomPositions).
 	format := regexp.MustCompile(`^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$`)
+	var all []string // every code shown, for expectRandomPositions
 	expectCodes := func(codes []string) {
 		t.Helper()
 		if len(codes) != 10 {
@@ -497,6 +564,7 @@ func TestRecoveryCodes(t *testing.T) {
 		if sorted := slices.Compact(slices.Sorted(slices.Values(codes))); len(sorted) != len(codes) {
 			t.Fatalf("recovery codes repeat: %v", codes)
 		}
+		all = append(all, codes...)
 	}
 	expectCodes(codes)
 
@@ -543,15 +611,44 @@ func TestRecoveryCodes(t *testing.T) {
 		http.StatusUnauthorized, "invalid_mfa_code")
 	testapp.ExpectStatus(t, mfaVerify(startSignIn(t, app, email), map[string]string{"recovery_code": fresh.RecoveryCodes[0]}), http.StatusOK)
 
+	// One more set, for the count of expectRandomPositions.
+	r = b.Post("/api/auth/mfa/recovery-codes", nil)
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	r.Decode(t, &fresh)
+	expectCodes(fresh.RecoveryCodes)
+	expectRandomPositions(t, all)
+
 	// Regenerating is a sensitive route.
 	app.Clock.Advance(app.Config.ReauthWindow + time.Second)
 	testapp.ExpectError(t, b.Post("/api/auth/mfa/recovery-codes", nil), http.StatusForbidden, "reauthentication_required")
 }
 
+// expectRandomPositions fails unless every character position of the codes
+// varies as a random base32 character would: the length and the alphabet
+// then tell the bits. Of 30 random characters, fewer than 5 distinct ones
+// has a chance under 1e-22; a position with fewer random bits shows it at
+// once (12 characters of base32 from 7 bytes, 56 bits, have only 'a' or 'q'
+// last).
+func expectRandomPositions(t *testing.T, codes []string) {
+	t.Helper()
+	if len(codes) < 30 {
+		t.Fatalf("%d codes, too few to judge", len(codes))
+	}
+	for i := range len(codes[0]) {
+		seen := map[byte]bool{}
+		for _, c := range codes {
+			seen[c[i]] = true
+		}
+		if codes[0][i] != '-' && len(seen) < 5 {
+			t.Errorf("position %d of %d recovery codes holds only %d distinct characters: not 5 random bits", i, len(codes), len(seen))
+		}
+	}
+}
+
 // 9. Wrong codes count against the login throttle under a key of the
 // user's own: signing in again with the right password starts a new
 // challenge but does not give new guesses.
-func TestWrongCodesAreThrottledAcrossChallenges(t *testing.T) {
+func TestMFAWrongCodesAreThrottledAcrossChallenges(t *testing.T) {
 	app := testapp.New(t, func(c *config.Config) { c.LoginMaxFailures = 3 })
 	owner, email, secret, _ := totpUser(t, app)
 	wrong := wrongCode(t, app, secret)
@@ -566,6 +663,10 @@ func TestWrongCodesAreThrottledAcrossChallenges(t *testing.T) {
 	if b.Cookie("/", "access_token") != "" {
 		t.Fatal("a throttled answer set a session cookie")
 	}
+	// The same count in token mode.
+	r, _ = tokenGrant(t, app, map[string]string{"grant_type": "mfa_otp", "mfa_token": mfaTokenFor(t, app, email), "code": totpCode(t, app, secret, 0)})
+	testapp.ExpectError(t, r, http.StatusTooManyRequests, "too_many_attempts")
+	expectRetryAfter(t, r, app.Config.LoginFailureWindow)
 	expectEvent(t, owner, "mfa_failed", "invalid_mfa_code")
 	expectEvent(t, owner, "mfa_failed", "too_many_attempts")
 
@@ -660,7 +761,7 @@ func TestWrongReauthenticationCodesAreThrottled(t *testing.T) {
 
 // 11. A password reset by mail works for an account with TOTP, signs no
 // one in, and leaves TOTP on: the next sign-in still asks for the code.
-func TestPasswordResetKeepsTheSecondFactor(t *testing.T) {
+func TestMFAPasswordResetKeepsTheSecondFactor(t *testing.T) {
 	app := testapp.New(t)
 	owner, email, secret, _ := totpUser(t, app)
 	token := requestReset(t, app, email)
@@ -738,7 +839,7 @@ func TestDisableTOTP(t *testing.T) {
 
 // 13. The user can see what happened to their second factor: the events of
 // a whole life cycle, in order.
-func TestSecondFactorSecurityEvents(t *testing.T) {
+func TestMFASecurityEvents(t *testing.T) {
 	app := testapp.New(t)
 	b, email, secret, codes := totpUser(t, app)
 
