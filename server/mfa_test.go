@@ -224,6 +224,26 @@ func TestVerifyEmailOfATOTPAccountAsksForTheCode(t *testing.T) {
 	expectSignedInAs(t, b, email)
 }
 
+// The new-device alert comes with the session (README), not with the
+// password: an account with TOTP on is not signed in until the code.
+func TestMFANewDeviceAlertComesWithTheSession(t *testing.T) {
+	app := testapp.New(t)
+	_, email, secret, _ := totpUser(t, app)
+	b := app.NewBrowser(t)
+	device := []string{"User-Agent", firefoxOnWindows} // not the test client's
+	seen := mailCount(t, app, email)
+
+	r := b.Post("/api/auth/login", map[string]string{"email": email, "password": testapp.Password}, device...)
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	testapp.ExpectError(t, b.Post("/api/auth/mfa/verify", map[string]string{"code": wrongCode(t, app, secret)}, device...),
+		http.StatusUnauthorized, "invalid_mfa_code")
+	if n := mailCount(t, app, email); n != seen {
+		t.Fatalf("%d mail(s) before the second factor: %q", n-seen, app.Mail.To(email)[seen].Subject)
+	}
+	testapp.ExpectStatus(t, b.Post("/api/auth/mfa/verify", map[string]string{"code": totpCode(t, app, secret, 0)}, device...), http.StatusOK)
+	expectMail(t, app, email, seen, "New sign-in to your account")
+}
+
 // 3. A code is accepted once: a second sign-in with the same code, in the
 // same step, is refused.
 func TestTOTPCodeIsAcceptedOnce(t *testing.T) {
