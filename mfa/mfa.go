@@ -296,7 +296,7 @@ func (s *Service) Challenge(ctx context.Context, user models.User, _ auth.Client
 	}
 	token := auth.NewOpaqueToken()
 	now := s.now()
-	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
+	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), TokenVersion: user.TokenVersion, ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		return "", nil, err
 	}
@@ -326,8 +326,8 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 		return auth.Tokens{}, err
 	}
 	user, err := s.accounts.User(ctx, challenge.UserID)
-	if err != nil {
-		return auth.Tokens{}, ErrInvalidChallenge
+	if err != nil || user.TokenVersion != challenge.TokenVersion {
+		return auth.Tokens{}, ErrInvalidChallenge // the account changed since the password was proven
 	}
 	if err := s.logins.Begin(ctx, throttleKey(user.ID)); err != nil {
 		s.audit.RecordRefusal(ctx, auth.EventMFAFailed, err, auth.Event{UserID: user.ID, Client: client})

@@ -61,6 +61,7 @@ type Server struct {
 	// (package cli), which run them without serving.
 	Accounts *auth.Accounts
 	Sessions *auth.Sessions
+	MFA      *mfa.Service
 	Admin    *admin.Service
 
 	log     *slog.Logger
@@ -248,7 +249,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, Admin: adminService, log: log, outbox: outbox,
+		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, MFA: secondFactor, Admin: adminService, log: log, outbox: outbox,
 		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
