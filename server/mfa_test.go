@@ -683,6 +683,10 @@ func TestMFAWrongCodesAreThrottledAcrossChallenges(t *testing.T) {
 	if b.Cookie("/", "access_token") != "" {
 		t.Fatal("a throttled answer set a session cookie")
 	}
+	// The challenge is not spent: its cookie stays for a try after the wait.
+	if b.Cookie("/api/auth", "mfa_challenge") == "" {
+		t.Error("a throttled answer cleared the challenge cookie")
+	}
 	// The same count in token mode.
 	r, _ = tokenGrant(t, app, map[string]string{"grant_type": "mfa_otp", "mfa_token": mfaTokenFor(t, app, email), "code": totpCode(t, app, secret, 0)})
 	testapp.ExpectError(t, r, http.StatusTooManyRequests, "too_many_attempts")
@@ -785,6 +789,9 @@ func TestMFAPasswordResetKeepsTheSecondFactor(t *testing.T) {
 	app := testapp.New(t)
 	owner, email, secret, _ := totpUser(t, app)
 	token := requestReset(t, app, email)
+	// A sign-in waiting for its code when the password is reset: it was
+	// opened with the old password, so it dies with it.
+	pending := startSignIn(t, app, email)
 	r := app.NewBrowser(t).Post("/api/auth/reset-password", map[string]string{"token": token, "password": newPassword})
 	testapp.ExpectStatus(t, r, http.StatusOK)
 	for name, c := range setCookies(t, r) {
@@ -793,6 +800,7 @@ func TestMFAPasswordResetKeepsTheSecondFactor(t *testing.T) {
 		}
 	}
 	testapp.ExpectError(t, owner.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectError(t, mfaVerify(pending, map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusUnauthorized, "invalid_mfa_challenge")
 
 	b := app.NewBrowser(t)
 	r = b.Post("/api/auth/login", map[string]string{"email": email, "password": newPassword})
@@ -804,6 +812,18 @@ func TestMFAPasswordResetKeepsTheSecondFactor(t *testing.T) {
 	if st := mfaStatus(t, b); !st.TOTP || st.RecoveryCodesLeft != 10 {
 		t.Fatalf("status after the reset %+v, want TOTP on with its 10 codes", st)
 	}
+}
+
+// Signing out everywhere also ends the sign-ins waiting for their code:
+// whoever typed the password there must type it again.
+func TestMFASignOutEverywhereEndsWaitingSignIns(t *testing.T) {
+	app := testapp.New(t)
+	owner, email, secret, _ := totpUser(t, app)
+	pending := startSignIn(t, app, email)
+	testapp.ExpectStatus(t, owner.Post("/api/auth/logout-all", nil), http.StatusNoContent)
+	testapp.ExpectError(t, mfaVerify(pending, map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusUnauthorized, "invalid_mfa_challenge")
+	// A new sign-in is not affected, and the code was not spent.
+	testapp.ExpectStatus(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
 }
 
 // 12. Turning TOTP off: a sensitive route; the user is mailed; the next
