@@ -17,6 +17,7 @@ import (
 	"github.com/authstarter/authstarter/internal/testkit/testdb"
 
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/pquerna/otp/totp"
 )
 
 // cliEnv is the environment of the command-line tests: development, a
@@ -65,7 +66,7 @@ func TestCommandLineTasks(t *testing.T) {
 	}
 
 	code, out, _ := run("", "help")
-	for _, name := range []string{"create-user", "set-role", "revoke-sessions", "migrate", "check-config"} {
+	for _, name := range []string{"create-user", "set-role", "revoke-sessions", "disable-mfa", "migrate", "check-config"} {
 		if code != 0 || !strings.Contains(out, name) {
 			t.Fatalf("help (exit %d) does not list %s:\n%s", code, name, out)
 		}
@@ -153,6 +154,51 @@ func TestCommandLineTasks(t *testing.T) {
 			t.Errorf("set-role %s for the last administrator: exit %d, %q; want 1 naming %q", tt.role, code, errOut, tt.why)
 		}
 	}
+
+	// disable-mfa: the way back in for a user without phone or recovery
+	// codes. With TOTP on, the password alone gets no token; after the
+	// command it does, and the owner was told.
+	ops = signIn(t, base, "ops@example.com", password)
+	var setup struct {
+		Secret string `json:"secret"`
+	}
+	decodeBody(t, bearerPost(t, base, "/api/auth/mfa/totp/setup", ops, "", http.StatusOK), &setup)
+	otp, err := totp.GenerateCode(setup.Secret, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearerPost(t, base, "/api/auth/mfa/totp/confirm", ops, `{"code":"`+otp+`"}`, http.StatusOK).Body.Close()
+	grant := `{"grant_type":"password","email":"ops@example.com","password":"` + password + `"}`
+	bearerPost(t, base, "/api/auth/token", "", grant, http.StatusForbidden).Body.Close() // mfa_required
+	if code, out, errOut := run("", "disable-mfa", "--email", "ops@example.com"); code != 0 || !strings.Contains(out, "is off") {
+		t.Fatalf("disable-mfa: exit %d\n%s%s", code, out, errOut)
+	}
+	signIn(t, base, "ops@example.com", password)
+	if code, _, errOut := run("", "disable-mfa", "--email", "ops@example.com"); code != 1 || !strings.Contains(errOut, "not on") {
+		t.Fatalf("disable-mfa for an account without it: exit %d, %q", code, errOut)
+	}
+}
+
+// bearerPost posts body (JSON, or nothing) to path, with token as Bearer
+// when there is one, and checks the status.
+func bearerPost(t *testing.T, base, path, token, body string, want int) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+path, strings.NewReader(body))
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != want {
+		data, _ := io.ReadAll(res.Body)
+		t.Fatalf("POST %s: %d %s, want %d", path, res.StatusCode, data, want)
+	}
+	return res
 }
 
 // signIn takes an access token with the password grant.

@@ -35,6 +35,7 @@ import (
 	"github.com/authstarter/authstarter/internal/testkit/apicheck"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
+	"github.com/pquerna/otp/totp"
 )
 
 // prismCommand is the command line that runs Prism, from PRISM.
@@ -385,7 +386,66 @@ func (f *flow) run() {
 	b.call(http.StatusNoContent, http.MethodPost, "/api/auth/logout-all", nil)
 	b.call(http.StatusUnauthorized, http.MethodPost, "/api/auth/refresh", nil, "Cookie", "refresh_token=ended")
 
+	f.secondFactor()
 	f.admin(email, newPassword)
+}
+
+// secondFactor exercises two-step verification on an account of its own:
+// re-authentication, setup, sign-ins in both modes with a code and a
+// recovery code, and turning it off. Codes come from the app's fake clock,
+// moved one 30-second step for each, since a code is accepted only once.
+func (f *flow) secondFactor() {
+	t := f.t
+	const wrongCode = "0000000" // 7 digits: never a code
+	email := f.app.Register(t)
+	b := f.browser()
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/verify-email", map[string]string{"token": f.app.Mail.LastToken(t, email)})
+	b.call(http.StatusForbidden, http.MethodPost, "/api/auth/mfa/totp/setup", nil) // a link's session is not recent
+	b.call(http.StatusForbidden, http.MethodPost, "/api/auth/reauthenticate", map[string]string{"password": "not the password"})
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/reauthenticate", map[string]string{"password": testapp.Password})
+
+	var setup struct {
+		Secret string `json:"secret"`
+	}
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/mfa/totp/setup", nil).decode(t, &setup)
+	nextCode := func() string {
+		f.app.Clock.Advance(30 * time.Second)
+		code, err := totp.GenerateCode(setup.Secret, f.app.Clock.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return code
+	}
+	b.call(http.StatusForbidden, http.MethodPost, "/api/auth/mfa/totp/confirm", map[string]string{"code": wrongCode})
+	var codes struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/mfa/totp/confirm", map[string]string{"code": nextCode()})
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/mfa/recovery-codes", nil).decode(t, &codes)
+	b.call(http.StatusOK, http.MethodGet, "/api/auth/mfa", nil)
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/reauthenticate", map[string]string{"code": nextCode()})
+
+	// Browser mode: the password, then the code against the challenge cookie.
+	c := f.browser()
+	c.call(http.StatusOK, http.MethodPost, "/api/auth/login", map[string]string{"email": email, "password": testapp.Password})
+	c.call(http.StatusUnauthorized, http.MethodPost, "/api/auth/mfa/verify", map[string]string{"code": wrongCode})
+	c.call(http.StatusOK, http.MethodPost, "/api/auth/mfa/verify", map[string]string{"code": nextCode()})
+	c.call(http.StatusOK, http.MethodGet, "/api/me", nil)
+
+	// Token mode: mfa_required, then each of the two grants.
+	anon := f.browser()
+	var challenge struct {
+		MFAToken string `json:"mfa_token"`
+	}
+	passwordGrant := map[string]string{"grant_type": "password", "email": email, "password": testapp.Password}
+	anon.call(http.StatusForbidden, http.MethodPost, "/api/auth/token", passwordGrant).decode(t, &challenge)
+	anon.call(http.StatusOK, http.MethodPost, "/api/auth/token", map[string]string{"grant_type": "mfa_recovery_code", "mfa_token": challenge.MFAToken, "recovery_code": codes.RecoveryCodes[0]})
+	anon.call(http.StatusUnauthorized, http.MethodPost, "/api/auth/token", map[string]string{"grant_type": "mfa_otp", "mfa_token": challenge.MFAToken, "code": nextCode()})
+	anon.call(http.StatusForbidden, http.MethodPost, "/api/auth/token", passwordGrant).decode(t, &challenge)
+	anon.call(http.StatusOK, http.MethodPost, "/api/auth/token", map[string]string{"grant_type": "mfa_otp", "mfa_token": challenge.MFAToken, "code": nextCode()})
+
+	b.call(http.StatusNoContent, http.MethodDelete, "/api/auth/mfa/totp", nil)
+	b.call(http.StatusConflict, http.MethodDelete, "/api/auth/mfa/totp", nil)
 }
 
 // admin exercises the administration routes, with an admin of its own, on

@@ -29,6 +29,7 @@ var publicRoutes = map[string]string{
 	"POST /api/auth/token":               "credential-less: the grant carries the credential",
 	"POST /api/auth/refresh":             "the refresh cookie is the credential",
 	"POST /api/auth/logout":              "ends the session of the refresh cookie alone too",
+	"POST /api/auth/mfa/verify":          "the MFA challenge cookie is the credential",
 	"GET /api/openapi.json":              "the API description (apidoc), public like the JWKS",
 }
 

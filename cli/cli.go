@@ -42,6 +42,7 @@ var commands = []command{
 	{"create-user", "--email E [--name N] [--admin]", "create an account with a confirmed address (an administrator with --admin); the password is read from standard input, or asked for on a terminal (never an argument: command lines are visible to other users)", createUser},
 	{"set-role", "--email E --role user|admin", "give an account a role; its sessions end (the last administrator keeps the role)", setRole},
 	{"revoke-sessions", "--email E", "end every session and access token of an account at once (on every instance)", revokeSessions},
+	{"disable-mfa", "--email E", "turn off an account's two-step verification (its phone and recovery codes are lost): only once the owner has proven who they are some other way; the owner is mailed", disableMFA},
 	{"migrate", "", "create or update the database's tables, then exit", migrate},
 	{"check-config", "", "check the configuration and the key files it names, then exit", checkConfig},
 	{"help", "", "print this list", nil},
@@ -186,6 +187,27 @@ func revokeSessions(ctx context.Context, std IO, args []string) error {
 			return err
 		}
 		fmt.Fprintf(std.Out, "ended every session of %s\n", user.Email)
+		return nil
+	})
+}
+
+// disableMFA is the way back in for a user without phone or recovery
+// codes. It is a command, not an admin route, on purpose: support staff who
+// can remove a second factor from a web page are what takeover scams aim at.
+func disableMFA(ctx context.Context, std IO, args []string) error {
+	var email string
+	if err := flags("disable-mfa", args, std, map[string]any{"email": &email}); err != nil {
+		return err
+	}
+	return withServer(func(srv *server.Server) error {
+		user, err := srv.Accounts.UserByEmail(ctx, email)
+		if err != nil {
+			return err
+		}
+		if err := srv.MFA.DisableTOTP(ctx, user.ID, operator); err != nil {
+			return err
+		}
+		fmt.Fprintf(std.Out, "two-step verification is off for %s; they were mailed\n", user.Email)
 		return nil
 	})
 }

@@ -1,6 +1,8 @@
 package controllers
 
 import (
+	"errors"
+
 	"github.com/authstarter/authstarter/apierror"
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/mfa"
@@ -83,8 +85,8 @@ func (h *MFAController) RegenerateRecoveryCodes(c *fiber.Ctx) error {
 
 // Verify handles POST /api/auth/mfa/verify {code} or {recovery_code}: the
 // second step of a browser sign-in, named by the MFA challenge cookie. The
-// cookie goes whatever the outcome but a wrong code: the challenge is spent
-// or dead then.
+// cookie goes once the challenge is spent or dead; after a wrong code or a
+// refusal by the throttle, the user may still try again with it.
 func (h *MFAController) Verify(c *fiber.Ctx) error {
 	var in struct {
 		Code         string `json:"code"`
@@ -98,13 +100,12 @@ func (h *MFAController) Verify(c *fiber.Ctx) error {
 		return err
 	}
 	tokens, err := h.MFA.Verify(c.UserContext(), c.Cookies(h.Cookies.MFAName), answer, client(c))
+	if err == nil || errors.Is(err, mfa.ErrInvalidChallenge) {
+		h.Cookies.ClearMFAChallenge(c)
+	}
 	if err != nil {
-		if err != mfa.ErrInvalidCode {
-			h.Cookies.ClearMFAChallenge(c)
-		}
 		return err
 	}
-	h.Cookies.ClearMFAChallenge(c)
 	return signedIn(c, h.Cookies, tokens)
 }
 

@@ -48,6 +48,7 @@ var (
 	ErrWrongCode     = apierror.New(403, "invalid_mfa_code", "The code is wrong, or was already used. Check your phone's clock and try the next one.")
 	ErrNoPendingTOTP = apierror.New(409, "totp_not_set_up", "Start the set-up first: it shows the secret to add to your app.")
 	ErrNotEnabled    = apierror.New(409, "mfa_not_enabled", "Two-step verification is not on for this account.")
+	ErrUnavailable   = apierror.New(503, "mfa_unavailable", "Two-step verification cannot be set up on this server until its operator sets SERVER_SECRET_FILE.")
 )
 
 // Config is what the service takes from configuration.
@@ -55,6 +56,11 @@ type Config struct {
 	AppURL      string // mail links; its host names the account in authenticator apps
 	SealKey     []byte // 32 bytes, from the server secret: seals TOTP secrets
 	RecoveryKey []byte // from the server secret: the HMAC of recovery codes
+	// NoSetup refuses new set-ups (ErrUnavailable): server.New sets it in
+	// production without SERVER_SECRET_FILE, where the keys above come from
+	// the signing key, and a rotation of that key would make every sealed
+	// secret unreadable.
+	NoSetup bool
 }
 
 // Deps are the services this one works with.
@@ -142,6 +148,9 @@ type Setup struct {
 // its recovery codes) until the new secret is confirmed: that is how a user
 // moves to a new phone.
 func (s *Service) BeginTOTP(ctx context.Context, userID string) (Setup, error) {
+	if s.cfg.NoSetup {
+		return Setup{}, ErrUnavailable
+	}
 	user, err := s.accounts.User(ctx, userID)
 	if err != nil {
 		return Setup{}, err
@@ -287,7 +296,7 @@ func (s *Service) Challenge(ctx context.Context, user models.User, _ auth.Client
 	}
 	token := auth.NewOpaqueToken()
 	now := s.now()
-	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
+	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), TokenVersion: user.TokenVersion, ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		return "", nil, err
 	}
@@ -317,8 +326,8 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 		return auth.Tokens{}, err
 	}
 	user, err := s.accounts.User(ctx, challenge.UserID)
-	if err != nil {
-		return auth.Tokens{}, ErrInvalidChallenge
+	if err != nil || user.TokenVersion != challenge.TokenVersion {
+		return auth.Tokens{}, ErrInvalidChallenge // the account changed since the password was proven
 	}
 	if err := s.logins.Begin(ctx, throttleKey(user.ID)); err != nil {
 		s.audit.RecordRefusal(ctx, auth.EventMFAFailed, err, auth.Event{UserID: user.ID, Client: client})

@@ -13,13 +13,12 @@ import (
 // tries per challenge, and the account throttle); only an HMAC with a
 // server key is stored, so a copy of the database alone does not let
 // anyone test guesses offline either.
-const (
-	recoveryCodeCount = 10
-	recoveryCodeChars = 12
-)
+const recoveryCodeCount = 10
 
 func newRecoveryCode() string {
-	raw := make([]byte, recoveryCodeChars*5/8)
+	// 8 bytes give 13 characters; the first 12 carry 5 random bits each
+	// (7 bytes would give 12 characters but only 56 bits).
+	raw := make([]byte, 8)
 	rand.Read(raw)
 	c := strings.ToLower(b32.EncodeToString(raw))
 	return c[0:4] + "-" + c[4:8] + "-" + c[8:12]

@@ -34,12 +34,16 @@ type RecoveryCode struct {
 // second factor. The client holds the token (a cookie, or mfa_token in
 // token mode); only its SHA-256 is stored.
 type MFAChallenge struct {
-	ID        uint      `gorm:"primaryKey"`
-	UserID    string    `gorm:"index;not null;size:36"`
-	User      User      `gorm:"constraint:OnDelete:CASCADE"`
-	TokenHash string    `gorm:"uniqueIndex;not null;size:64"`
-	Failures  int       `gorm:"not null;default:0"` // wrong codes; at 5 the challenge is dead
-	ExpiresAt time.Time `gorm:"index;not null"`
-	UsedAt    *time.Time
-	CreatedAt time.Time `gorm:"not null"`
+	ID        uint   `gorm:"primaryKey"`
+	UserID    string `gorm:"index;not null;size:36"`
+	User      User   `gorm:"constraint:OnDelete:CASCADE"`
+	TokenHash string `gorm:"uniqueIndex;not null;size:64"`
+	Failures  int    `gorm:"not null;default:0"` // wrong codes; at 5 the challenge is dead
+	// TokenVersion is the user's when the password was proven: a password
+	// reset or change, or "sign out everywhere", bumps it and so voids the
+	// sign-ins still waiting for their code.
+	TokenVersion int       `gorm:"not null;default:0"`
+	ExpiresAt    time.Time `gorm:"index;not null"`
+	UsedAt       *time.Time
+	CreatedAt    time.Time `gorm:"not null"`
 }

@@ -61,6 +61,7 @@ type Server struct {
 	// (package cli), which run them without serving.
 	Accounts *auth.Accounts
 	Sessions *auth.Sessions
+	MFA      *mfa.Service
 	Admin    *admin.Service
 
 	log     *slog.Logger
@@ -168,6 +169,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		AppURL:      cfg.AppURL,
 		SealKey:     secret.Derive("authstarter totp secrets v1"),
 		RecoveryKey: secret.Derive("authstarter recovery codes v1"),
+		NoSetup:     cfg.IsProduction() && cfg.ServerSecretFile == "", // see serverSecret
 	})
 	if err != nil {
 		models.Close(db)
@@ -247,7 +249,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, Admin: adminService, log: log, outbox: outbox,
+		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, MFA: secondFactor, Admin: adminService, log: log, outbox: outbox,
 		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
@@ -477,14 +479,16 @@ func signingKey(cfg config.Config, log *slog.Logger) (auth.SigningKey, error) {
 // one under the data folder, and production derives the keys from the
 // signing key as it did before the variable existed, so that an upgrade
 // voids no link of a mail being retried; a rotation of the signing key
-// would, hence the warning.
+// would, hence the warning. Sealed TOTP secrets must outlive rotations, so
+// without the file production refuses to set TOTP up (mfa.Config.NoSetup).
 func serverSecret(cfg config.Config, key auth.SigningKey, log *slog.Logger) (auth.ServerSecret, error) {
 	switch {
 	case cfg.ServerSecretFile != "":
 		return auth.LoadServerSecret(cfg.ServerSecretFile)
 	case cfg.IsProduction():
 		log.Warn("SERVER_SECRET_FILE is not set: the keys of mailed links and refresh successors are derived from the signing key, " +
-			"so a key rotation will void the links of mails whose delivery is being retried and sign out tabs whose refresh races the switch; " +
+			"so a key rotation will void the links of mails whose delivery is being retried and sign out tabs whose refresh races the switch, " +
+			"and two-step verification cannot be set up (its secrets would not survive a rotation); " +
 			"set SERVER_SECRET_FILE once, before rotating (README: Key rotation)")
 		return auth.SecretFromSigningKey(key), nil
 	default:
