@@ -224,7 +224,7 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, client Cl
 // first (*MFARequiredError, see SecondFactor).
 func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, amr []string, client Client) (Tokens, error) {
 	if a.secondFactor != nil {
-		token, methods, err := a.secondFactor.Challenge(ctx, user, client)
+		token, methods, err := a.secondFactor.Challenge(ctx, user, amr, client)
 		if err != nil {
 			return Tokens{}, err
 		}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/authstarter/authstarter/models"
 	"gorm.io/gorm"
@@ -14,8 +15,9 @@ import (
 // imports the capabilities built on it.
 type SecondFactor interface {
 	// Challenge returns the token of a new challenge and the methods that
-	// can answer it when user has a second factor, and "" when not.
-	Challenge(ctx context.Context, user models.User, client Client) (token string, methods []string, err error)
+	// can answer it when user has a second factor, and "" when not. amr
+	// is how the first step proved who the user is (nil for a mailed link).
+	Challenge(ctx context.Context, user models.User, amr []string, client Client) (token string, methods []string, err error)
 }
 
 // MFARequiredError is the answer to a sign-in whose password (or link)
@@ -57,28 +59,35 @@ func (a *Accounts) Reauthenticate(ctx context.Context, userID, sessionID, passwo
 		a.audit.RecordRefusal(ctx, EventReauthenticationFailed, err, Event{UserID: user.ID, SessionID: sessionID, Client: client})
 		return Tokens{}, err
 	}
-	return a.sessions.Reauthenticated(ctx, user, sessionID, client)
+	return a.sessions.Reauthenticated(ctx, user, sessionID, AMRPassword, client)
 }
 
 // Reauthenticated gives a live session of user a fresh auth_time, the
-// user having just proven who they are again, and issues an access token
-// that says so. The refresh token stays as it is (Tokens.RefreshToken is
-// ""): other tabs holding it go on, and its next rotation carries the new
-// auth_time.
-func (s *Sessions) Reauthenticated(ctx context.Context, user models.User, sessionID string, client Client) (Tokens, error) {
+// user having just proven who they are again with method, which joins the
+// session's amr, and issues an access token that says so. The refresh
+// token stays as it is (Tokens.RefreshToken is ""): other tabs holding it
+// go on, and its next rotation carries the new auth_time.
+func (s *Sessions) Reauthenticated(ctx context.Context, user models.User, sessionID, method string, client Client) (Tokens, error) {
 	now := s.now()
 	var session models.Session
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		res := tx.Model(&models.Session{}).
-			Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", sessionID, user.ID, now, now).
-			Update("auth_time", now)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected == 0 {
+		err := tx.Take(&session, "id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ? AND idle_expires_at > ?", sessionID, user.ID, now, now).Error
+		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return ErrInvalidAccessToken
 		}
-		return tx.Take(&session, "id = ?", sessionID).Error
+		if err != nil {
+			return err
+		}
+		session.AuthTime = &now
+		session.AMR = strings.Join(CombineAMR(strings.Fields(session.AMR), []string{method}), " ")
+		// Conditional on the session still being live: one ended meanwhile
+		// stays ended.
+		res := tx.Model(&models.Session{}).Where("id = ? AND revoked_at IS NULL", sessionID).
+			Updates(map[string]any{"auth_time": session.AuthTime, "amr": session.AMR})
+		if res.Error == nil && res.RowsAffected == 0 {
+			return ErrInvalidAccessToken
+		}
+		return res.Error
 	})
 	if err != nil {
 		return Tokens{}, err

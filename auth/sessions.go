@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -81,6 +82,25 @@ const (
 	AMRHardware = "hwk" // a passkey bound to a device
 	AMRSoftware = "swk" // a synced passkey
 )
+
+// CombineAMR joins the methods of the steps of one authentication (a
+// password, then a code), or of a session and its re-authentication: each
+// method once, in order, and mfa when a password met a possession factor.
+func CombineAMR(steps ...[]string) []string {
+	var amr []string
+	for _, step := range steps {
+		for _, m := range step {
+			if !slices.Contains(amr, m) {
+				amr = append(amr, m)
+			}
+		}
+	}
+	possession := slices.ContainsFunc(amr, func(m string) bool { return m == AMROTP || m == AMRHardware || m == AMRSoftware })
+	if slices.Contains(amr, AMRPassword) && possession && !slices.Contains(amr, AMRMFA) {
+		amr = append(amr, AMRMFA)
+	}
+	return amr
+}
 
 // Start opens a new session for a user who has just proven who they are,
 // with the methods amr (none for a mailed link: the session then has no

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/authstarter/authstarter/apierror"
@@ -178,9 +179,15 @@ func (s *Service) BeginTOTP(ctx context.Context, userID string) (Setup, error) {
 // ConfirmTOTP turns TOTP on with the pending secret, once code proves the
 // app has it, and returns the new recovery codes (shown once; earlier ones
 // are void). The user is mailed.
+//
+// Wrong codes count against the second-factor throttle: without it, a
+// stolen session cookie could guess its way through a pending set-up.
 func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string, client auth.Client) ([]string, error) {
 	user, err := s.accounts.User(ctx, userID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.logins.Begin(ctx, throttleKey(userID)); err != nil {
 		return nil, err
 	}
 	var codes []string
@@ -219,6 +226,7 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID, code string, client a
 	if err != nil {
 		return nil, err
 	}
+	s.forgetFailures(ctx, userID)
 	s.audit.Record(ctx, auth.Event{Type: auth.EventMFAEnabled, UserID: userID, Client: client})
 	return codes, nil
 }
@@ -289,14 +297,14 @@ func (s *Service) replaceRecoveryCodes(tx *gorm.DB, userID string, now time.Time
 
 // Challenge implements auth.SecondFactor: an account with TOTP on gets a
 // challenge instead of a session.
-func (s *Service) Challenge(ctx context.Context, user models.User, _ auth.Client) (string, []string, error) {
+func (s *Service) Challenge(ctx context.Context, user models.User, amr []string, _ auth.Client) (string, []string, error) {
 	factor, err := s.factor(s.db.WithContext(ctx), user.ID)
 	if err != nil || factor == nil || factor.Secret == nil {
 		return "", nil, err
 	}
 	token := auth.NewOpaqueToken()
 	now := s.now()
-	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), TokenVersion: user.TokenVersion, ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
+	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), TokenVersion: user.TokenVersion, AMR: strings.Join(amr, " "), ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		return "", nil, err
 	}
@@ -357,13 +365,11 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 	if err != nil {
 		return auth.Tokens{}, err
 	}
-	if err := s.logins.Succeeded(ctx, throttleKey(user.ID)); err != nil {
-		s.log.WarnContext(ctx, "updating the login throttle failed", "error", err)
-	}
+	s.forgetFailures(ctx, user.ID)
 	if left >= 0 {
 		s.audit.Record(ctx, auth.Event{Type: auth.EventRecoveryCodeUsed, UserID: user.ID, Detail: strconv.Itoa(left), Client: client})
 	}
-	return s.accounts.CompleteSignIn(ctx, user.ID, []string{auth.AMRPassword, auth.AMROTP, auth.AMRMFA}, client)
+	return s.accounts.CompleteSignIn(ctx, user.ID, auth.CombineAMR(strings.Fields(challenge.AMR), []string{auth.AMROTP}), client)
 }
 
 // wrongAnswer counts a wrong answer against the challenge (the transaction
@@ -453,10 +459,16 @@ func (s *Service) Reauthenticate(ctx context.Context, userID, sessionID, code st
 	if err != nil {
 		return auth.Tokens{}, err
 	}
-	if err := s.logins.Succeeded(ctx, throttleKey(user.ID)); err != nil {
+	s.forgetFailures(ctx, user.ID)
+	return s.sessions.Reauthenticated(ctx, user, sessionID, auth.AMROTP, client)
+}
+
+// forgetFailures forgets the user's wrong second-factor answers after a
+// right one. A failure to do so only logs: at worst the limit comes early.
+func (s *Service) forgetFailures(ctx context.Context, userID string) {
+	if err := s.logins.Succeeded(ctx, throttleKey(userID)); err != nil {
 		s.log.WarnContext(ctx, "updating the login throttle failed", "error", err)
 	}
-	return s.sessions.Reauthenticated(ctx, user, sessionID, client)
 }
 
 // throttleKey is the login throttle's key for a user's second-factor

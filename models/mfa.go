@@ -42,8 +42,11 @@ type MFAChallenge struct {
 	// TokenVersion is the user's when the password was proven: a password
 	// reset or change, or "sign out everywhere", bumps it and so voids the
 	// sign-ins still waiting for their code.
-	TokenVersion int       `gorm:"not null;default:0"`
-	ExpiresAt    time.Time `gorm:"index;not null"`
-	UsedAt       *time.Time
-	CreatedAt    time.Time `gorm:"not null"`
+	TokenVersion int `gorm:"not null;default:0"`
+	// AMR is how the first step proved who the user is (space-separated;
+	// empty for a mailed link): the session's amr joins the second factor.
+	AMR       string    `gorm:"not null;default:''"`
+	ExpiresAt time.Time `gorm:"index;not null"`
+	UsedAt    *time.Time
+	CreatedAt time.Time `gorm:"not null"`
 }

@@ -319,6 +319,34 @@ func TestMailedLinksSurviveAKeyRotation(t *testing.T) {
 	}
 }
 
+// Sealed TOTP secrets and recovery-code hashes come from the server secret,
+// so two-step verification outlives a rotation of the signing key: a code
+// and a recovery code still sign in after it. In production without
+// SERVER_SECRET_FILE, where the keys would come from the signing key, no
+// secret can be set up at all.
+func TestTwoStepVerificationSurvivesAKeyRotation(t *testing.T) {
+	old, current := newKeyFiles(t, "jwt_old"), newKeyFiles(t, "jwt_new")
+	before := testapp.New(t, func(c *config.Config) {
+		c.JWTPrivateKeyFile = old.private
+		c.ServerSecretFile = newServerSecretFile(t)
+	})
+	_, email, secret, codes := totpUser(t, before)
+
+	after := restart(t, before, testapp.ServerOptions(), func(c *config.Config) {
+		c.JWTPrivateKeyFile = current.private
+	})
+	b := startSignIn(t, after, email)
+	testapp.ExpectStatus(t, mfaVerify(b, map[string]string{"code": totpCode(t, after, secret, 0)}), http.StatusOK)
+	expectSignedInAs(t, b, email)
+	b = startSignIn(t, after, email)
+	testapp.ExpectStatus(t, mfaVerify(b, map[string]string{"recovery_code": codes[0]}), http.StatusOK)
+
+	production := testapp.New(t, func(c *config.Config) { c.Env = "production" }) // no SERVER_SECRET_FILE
+	_, email = production.SignedIn(t)
+	r := production.Login(t, email).Post("/api/auth/mfa/totp/setup", nil)
+	testapp.ExpectError(t, r, http.StatusServiceUnavailable, "mfa_unavailable")
+}
+
 // A key file or secret that is missing or wrong stops the start, and the
 // error names the variable and the file to fix.
 func TestStartRefusesBadKeyFiles(t *testing.T) {

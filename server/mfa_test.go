@@ -158,6 +158,76 @@ func TestTOTPConfirm(t *testing.T) {
 	startSignIn(t, app, email)
 }
 
+// Wrong confirmation codes count against the second-factor throttle: a
+// stolen session cookie cannot guess its way through a pending set-up (and
+// so replace the owner's recovery codes with its own).
+func TestTOTPConfirmWrongCodesAreThrottled(t *testing.T) {
+	app := testapp.New(t, func(c *config.Config) { c.LoginMaxFailures = 3 })
+	_, email := app.SignedIn(t)
+	b := app.Login(t, email)
+	r := b.Post("/api/auth/mfa/totp/setup", nil)
+	testapp.ExpectStatus(t, r, http.StatusOK)
+	secret, _ := r.JSON(t)["secret"].(string)
+	confirm := func(code string) testapp.Response {
+		return b.Post("/api/auth/mfa/totp/confirm", map[string]string{"code": code})
+	}
+	for range 3 {
+		testapp.ExpectError(t, confirm(wrongCode(t, app, secret)), http.StatusForbidden, "invalid_mfa_code")
+	}
+	r = confirm(totpCode(t, app, secret, 0))
+	testapp.ExpectError(t, r, http.StatusTooManyRequests, "too_many_attempts")
+	expectRetryAfter(t, r, app.Config.LoginFailureWindow)
+	if mfaStatus(t, b).TOTP {
+		t.Fatal("a throttled confirmation turned TOTP on")
+	}
+	app.Clock.Advance(app.Config.LoginFailureWindow + time.Second)
+	testapp.ExpectStatus(t, b.Post("/api/auth/refresh", nil), http.StatusOK) // the access token expired meanwhile
+	testapp.ExpectStatus(t, confirm(totpCode(t, app, secret, 0)), http.StatusOK)
+}
+
+// amr says how the user proved who they are (RFC 8176), whatever the path:
+// the methods of both steps of a sign-in, and those of a re-authentication
+// joined to the session's.
+func TestAMRNamesTheMethodsUsed(t *testing.T) {
+	app := testapp.New(t, func(c *config.Config) { c.RequireEmailVerification = false })
+	expectAMR := func(t *testing.T, b *testapp.Browser, want ...string) {
+		t.Helper()
+		c := accessClaims(t, b)
+		if !slices.Equal(c.AMR, want) || c.AuthTime == nil {
+			t.Fatalf("amr %q, auth_time %v; want %q and a time", c.AMR, c.AuthTime, want)
+		}
+	}
+
+	t.Run("a mailed link, then the password again", func(t *testing.T) {
+		b, _ := app.SignedIn(t)
+		if c := accessClaims(t, b); len(c.AMR) != 0 || c.AuthTime != nil {
+			t.Fatalf("a link's session has amr %q and auth_time %v; want neither", c.AMR, c.AuthTime)
+		}
+		testapp.ExpectStatus(t, b.Post("/api/auth/reauthenticate", map[string]string{"password": testapp.Password}), http.StatusOK)
+		expectAMR(t, b, "pwd")
+	})
+	t.Run("the password, then a code", func(t *testing.T) {
+		_, email, secret, _ := totpUser(t, app)
+		b := startSignIn(t, app, email)
+		testapp.ExpectStatus(t, mfaVerify(b, map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
+		expectAMR(t, b, "pwd", "otp", "mfa")
+		app.Clock.Advance(totpStep)
+		testapp.ExpectStatus(t, b.Post("/api/auth/reauthenticate", map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
+		expectAMR(t, b, "pwd", "otp", "mfa")
+	})
+	t.Run("a mailed link, then a code: no password was typed", func(t *testing.T) {
+		email := app.Register(t)
+		link := app.Mail.LastToken(t, email)
+		secret, _ := enableTOTP(t, app, app.Login(t, email))
+		b := app.NewBrowser(t)
+		testapp.ExpectStatus(t, b.Post("/api/auth/verify-email", map[string]string{"token": link}), http.StatusOK)
+		testapp.ExpectStatus(t, mfaVerify(b, map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
+		expectAMR(t, b, "otp")
+		testapp.ExpectStatus(t, b.Post("/api/auth/reauthenticate", map[string]string{"password": testapp.Password}), http.StatusOK)
+		expectAMR(t, b, "otp", "pwd", "mfa")
+	})
+}
+
 // A new set-up replaces a pending one, and an account with TOTP on keeps
 // its secret and codes until the new secret is confirmed: that is how a
 // user moves to a new phone.
