@@ -76,6 +76,7 @@ func TestBrowserTwoStepVerification(t *testing.T) {
 	click(t, tab, "#sign-out")
 	waitPage(t, tab, "/login", "You have signed out.")
 	signInToSecondStep(t, tab, email)
+	readmeScreenshot(t, tab, desktop, "sign-in-code")
 	browse(t, tab, chromedp.Emulate(phone))
 	checkPageAccessible(t, tab, "/login")
 	browse(t, tab, chromedp.Emulate(desktop))
@@ -219,6 +220,7 @@ func setUpTwoStep(t *testing.T, app *testapp.App, tab context.Context) (authenti
 	if src := evaluate[string](t, tab, `document.getElementById("mfa-qr").src`); !strings.HasPrefix(src, "data:image/svg+xml,") {
 		t.Fatalf("the QR code comes from %.60q, want a data: URL of the server's SVG", src)
 	}
+	readmeScreenshot(t, tab, desktop, "two-step-setup")
 	secret := evaluate[string](t, tab, `document.getElementById("mfa-secret").textContent`)
 	phoneApp := authenticatorApp{t: t, app: app, secret: strings.ReplaceAll(secret, " ", "")}
 	fillAndSubmit(t, tab, "mfa-confirm-form", "mfa-confirm-code", phoneApp.code())
