@@ -174,20 +174,8 @@ func setRole(ctx context.Context, std IO, args []string) error {
 }
 
 func revokeSessions(ctx context.Context, std IO, args []string) error {
-	var email string
-	if err := flags("revoke-sessions", args, std, map[string]any{"email": &email}); err != nil {
-		return err
-	}
-	return withServer(func(srv *server.Server) error {
-		user, err := srv.Accounts.UserByEmail(ctx, email)
-		if err != nil {
-			return err
-		}
-		if err := srv.Sessions.EndAll(ctx, user.ID, operator); err != nil {
-			return err
-		}
-		fmt.Fprintf(std.Out, "ended every session of %s\n", user.Email)
-		return nil
+	return forAccount(ctx, "revoke-sessions", args, std, func(srv *server.Server, user models.User) (string, error) {
+		return "ended every session of " + user.Email, srv.Sessions.EndAll(ctx, user.ID, operator)
 	})
 }
 
@@ -195,8 +183,16 @@ func revokeSessions(ctx context.Context, std IO, args []string) error {
 // codes. It is a command, not an admin route, on purpose: support staff who
 // can remove a second factor from a web page are what takeover scams aim at.
 func disableMFA(ctx context.Context, std IO, args []string) error {
+	return forAccount(ctx, "disable-mfa", args, std, func(srv *server.Server, user models.User) (string, error) {
+		return "two-step verification is off for " + user.Email + "; they were mailed", srv.MFA.DisableTOTP(ctx, user.ID, operator)
+	})
+}
+
+// forAccount runs a command that takes --email only: do acts on that
+// account and returns the line to print when it succeeds.
+func forAccount(ctx context.Context, name string, args []string, std IO, do func(*server.Server, models.User) (string, error)) error {
 	var email string
-	if err := flags("disable-mfa", args, std, map[string]any{"email": &email}); err != nil {
+	if err := flags(name, args, std, map[string]any{"email": &email}); err != nil {
 		return err
 	}
 	return withServer(func(srv *server.Server) error {
@@ -204,10 +200,11 @@ func disableMFA(ctx context.Context, std IO, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := srv.MFA.DisableTOTP(ctx, user.ID, operator); err != nil {
+		done, err := do(srv, user)
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(std.Out, "two-step verification is off for %s; they were mailed\n", user.Email)
+		fmt.Fprintln(std.Out, done)
 		return nil
 	})
 }
