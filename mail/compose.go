@@ -40,6 +40,20 @@ const (
 	// are left (Count); Link is the dashboard. Needs Link and Time; IP
 	// optional.
 	RecoveryCodeUsed Kind = "recovery_code_used"
+	// EmailChange asks to confirm a new address for an account; it goes to
+	// that address, and Link makes the change. Needs Link and ExpiresIn.
+	EmailChange Kind = "email_change"
+	// EmailChangeRequested tells the current address that a change to
+	// Email was asked for (and how to stop it); Link is the forgot-password
+	// page. Needs Link, Time and Email; IP optional.
+	EmailChangeRequested Kind = "email_change_requested"
+	// EmailChanged tells the former address that the account moved to
+	// another one; Link is the sign-in page. Needs Link and Time; IP
+	// optional.
+	EmailChanged Kind = "email_changed"
+	// AccountDeleted confirms a deletion. The account is gone, so there is
+	// nothing to link to. Needs Time; IP optional.
+	AccountDeleted Kind = "account_deleted"
 )
 
 // Data fills the templates. Each Kind's comment says which fields it needs.
@@ -51,6 +65,7 @@ type Data struct {
 	IP        string        // client IP (password changed, new sign-in), may be empty
 	Device    string        // "Firefox on Windows" (new sign-in)
 	Count     int           // recovery codes left (recovery code used)
+	Email     string        // the address an email change moves to (email change requested)
 }
 
 // kinds is the one table of emails: subject, the data each one cannot do
@@ -66,13 +81,21 @@ var kinds = map[Kind]*kind{
 	MFAEnabled:          {subject: "Two-step verification was turned on", needsTime: true},
 	MFADisabled:         {subject: "Two-step verification was turned off", needsTime: true},
 	RecoveryCodeUsed:    {subject: "A recovery code was used to sign in", needsTime: true},
+	// Public: any account holder can aim it at any address, so the address
+	// gets one a minute, like the other links.
+	EmailChange:          {subject: "Confirm your new email address", needsExpiry: true, public: true},
+	EmailChangeRequested: {subject: "A change of your email address was requested", needsTime: true, needsEmail: true},
+	EmailChanged:         {subject: "Your email address was changed", needsTime: true},
+	AccountDeleted:       {subject: "Your account was deleted", needsTime: true, noLink: true},
 }
 
 type kind struct {
 	subject     string
 	needsExpiry bool
 	needsTime   bool
+	needsEmail  bool
 	public      bool // anyone can trigger it: limited per address (see publicInterval) and by the outbox's Capacity
+	noLink      bool // the message has nothing to link to
 	text        *texttemplate.Template
 	html        *htmltemplate.Template
 }
@@ -117,12 +140,14 @@ func Compose(k Kind, to string, d Data) (Message, error) {
 	switch {
 	case !ok:
 		return Message{}, fmt.Errorf("mail: unknown kind %q", k)
-	case d.Link == "":
+	case d.Link == "" && !spec.noLink:
 		return Message{}, fmt.Errorf("mail: %s needs a link", k)
 	case spec.needsExpiry && d.ExpiresIn < time.Second:
 		return Message{}, fmt.Errorf("mail: %s needs the link lifetime", k)
 	case spec.needsTime && d.Time.IsZero():
 		return Message{}, fmt.Errorf("mail: %s needs the time of the change", k)
+	case spec.needsEmail && d.Email == "":
+		return Message{}, fmt.Errorf("mail: %s needs the new address", k)
 	}
 	if _, err := netip.ParseAddr(d.IP); err != nil {
 		// The address may come from a forwarded header. Left out rather than

@@ -31,6 +31,12 @@ func TestComposeKinds(t *testing.T) {
 			"Your password was changed", []string{"Friday 14 March 2025 at 14:09 UTC."}},
 		{mail.RegistrationAttempt, mail.Data{Link: link},
 			"Someone tried to create an account with your email address", []string{"already has one", "sign in", "nothing was changed"}},
+		{mail.EmailChange, mail.Data{Link: link, ExpiresIn: 24 * time.Hour},
+			"Confirm your new email address", []string{"expires in 24 hours", "nothing changes unless the link is opened"}},
+		{mail.EmailChangeRequested, mail.Data{Link: link, Time: changedAt, IP: "203.0.113.7", Email: "new@example.com"},
+			"A change of your email address was requested", []string{"UTC from the IP address 203.0.113.7", "new@example.com", "cancels the change"}},
+		{mail.EmailChanged, mail.Data{Link: link, Time: changedAt},
+			"Your email address was changed", []string{"Friday 14 March 2025 at 14:09 UTC.", "no longer signs in", "contact the site's administrators"}},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
@@ -105,6 +111,29 @@ func TestComposeRejectsUnsafeLinkScheme(t *testing.T) {
 	}
 }
 
+// The confirmation of a deletion has no link: the account it would lead
+// to is gone.
+func TestComposeAccountDeleted(t *testing.T) {
+	deletedAt := time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+	m, err := mail.Compose(mail.AccountDeleted, "ada@example.com", mail.Data{AppURL: "http://localhost:3000", Time: deletedAt, IP: "203.0.113.7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != "Your account was deleted" || m.Link != "" {
+		t.Errorf("Subject, Link = %q, %q", m.Subject, m.Link)
+	}
+	for _, part := range []string{m.Text, m.HTML} {
+		for _, want := range []string{"Friday 14 March 2025 at 15:09 UTC from the IP address 203.0.113.7", "cannot be undone"} {
+			if !strings.Contains(part, want) {
+				t.Errorf("a part lacks %q:\n%s", want, part)
+			}
+		}
+		if strings.Contains(part, "<no value>") || strings.Contains(part, "href=\"\"") {
+			t.Errorf("a part renders a missing field:\n%s", part)
+		}
+	}
+}
+
 func TestComposeErrors(t *testing.T) {
 	link := "https://app.example/x?token=t"
 	tests := []struct {
@@ -117,6 +146,7 @@ func TestComposeErrors(t *testing.T) {
 		{"no link", mail.RegistrationAttempt, mail.Data{}, "needs a link"},
 		{"no lifetime", mail.Verification, mail.Data{Link: link}, "needs the link lifetime"},
 		{"no time", mail.PasswordChanged, mail.Data{Link: link}, "needs the time"},
+		{"no new address", mail.EmailChangeRequested, mail.Data{Link: link, Time: time.Now()}, "needs the new address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -169,27 +169,35 @@ func (o *Outbox) count() {
 // change it reports; it goes out once tx commits. A kind that anyone can
 // trigger is refused with ErrOutboxFull while Capacity mails wait.
 func (o *Outbox) Add(tx *gorm.DB, kind Kind, to string, d Data) error {
+	_, err := o.AddMail(tx, kind, to, d)
+	return err
+}
+
+// AddMail is Add, and returns the stored row: a link whose token must exist
+// as soon as tx commits (an email change's, see package auth) is derived
+// from the row's ID at once, rather than when the mail is first delivered.
+func (o *Outbox) AddMail(tx *gorm.DB, kind Kind, to string, d Data) (models.OutboxMail, error) {
 	spec, ok := kinds[kind]
 	if !ok {
-		return errors.New("mail: unknown kind " + string(kind))
+		return models.OutboxMail{}, errors.New("mail: unknown kind " + string(kind))
 	}
 	if spec.public && !o.reserve() {
-		return ErrOutboxFull
+		return models.OutboxMail{}, ErrOutboxFull
 	} else if !spec.public {
 		o.backlog.Add(1)
 	}
 	data, err := json.Marshal(d)
 	if err != nil {
-		return err
+		return models.OutboxMail{}, err
 	}
 	now := o.now()
 	row := models.OutboxMail{ID: models.NewID(), Kind: string(kind), Recipient: to, Data: string(data), CreatedAt: now, DueAt: now}
 	if err := tx.Create(&row).Error; err != nil {
 		o.backlog.Add(-1)
-		return err
+		return models.OutboxMail{}, err
 	}
 	o.nudge()
-	return nil
+	return row, nil
 }
 
 // nudge wakes an idle worker, unless one is woken already. The round it
