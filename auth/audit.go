@@ -49,6 +49,14 @@ const (
 	EventAdminUserDisabled    EventType = "admin_user_disabled"
 	EventAdminUserEnabled     EventType = "admin_user_enabled"
 	EventAdminRoleChanged     EventType = "admin_role_changed" // Detail: the new role
+
+	// Account self-service: an email change asked for (the link went to the
+	// new address), then confirmed with the link; the account deleted by
+	// its owner, whose events go with it, so that this one is only logged
+	// (see Audit.LogOnly).
+	EventEmailChangeRequested EventType = "email_change_requested"
+	EventEmailChanged         EventType = "email_changed"
+	EventAccountDeleted       EventType = "account_deleted"
 )
 
 // Event is one security event. It never holds a password, a token or a
@@ -88,6 +96,19 @@ const RecentEventsLimit = 50
 // written; that failure is logged instead. The row is written even if the
 // client has gone away meanwhile.
 func (a *Audit) Record(ctx context.Context, e Event) {
+	row := a.logEvent(ctx, e)
+	if err := a.db.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
+		a.log.ErrorContext(ctx, "writing a security event failed", "event", row.Type, "error", err)
+	}
+}
+
+// LogOnly writes e to the log, not to the table: for an event whose account
+// is gone with its events (an account's deletion), which the operator's log
+// still keeps.
+func (a *Audit) LogOnly(ctx context.Context, e Event) { a.logEvent(ctx, e) }
+
+// logEvent logs e and returns its row.
+func (a *Audit) logEvent(ctx context.Context, e Event) models.SecurityEvent {
 	row := models.SecurityEvent{
 		UserID: e.UserID, ActorID: e.ActorID, SessionID: e.SessionID, Type: string(e.Type), Detail: e.Detail,
 		IP: e.Client.IP, UserAgent: truncate(e.Client.UserAgent, 512), CreatedAt: a.now(),
@@ -102,9 +123,7 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 		attrs = append(attrs, "actor_id", row.ActorID)
 	}
 	a.log.Log(ctx, level, "security event", attrs...)
-	if err := a.db.WithContext(context.WithoutCancel(ctx)).Create(&row).Error; err != nil {
-		a.log.ErrorContext(ctx, "writing a security event failed", "event", row.Type, "error", err)
-	}
+	return row
 }
 
 // RecentFailuresLimit is how many failed attempts Recent returns at most.

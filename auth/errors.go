@@ -25,6 +25,7 @@ var (
 	ErrSessionNotFound        = errors.New("session not found")
 	ErrUserNotFound           = errors.New("user not found")
 	ErrEmailTaken             = errors.New("an account with this email address exists")
+	ErrSameEmail              = errors.New("the new email address is the account's address")
 	ErrNameTooLong            = errors.New("name too long")
 	ErrInvalidName            = errors.New("name holds control characters")
 

@@ -15,22 +15,28 @@ import (
 var linkPurposes = map[mail.Kind]string{
 	mail.Verification:  models.PurposeEmailVerification,
 	mail.PasswordReset: models.PurposePasswordReset,
+	mail.EmailChange:   models.PurposeEmailChange,
 }
 
 // linkPaths are the frontend pages that links in emails open.
 var linkPaths = map[string]string{
 	models.PurposeEmailVerification: "/verify-email",
 	models.PurposePasswordReset:     "/reset-password",
+	models.PurposeEmailChange:       "/confirm-email-change",
 }
 
 // Prepare runs at a link mail's first delivery attempt: if the address has
 // an account (for verification: an unverified one) it stores the link's
 // token, voiding the older links of that purpose; otherwise there is
-// nothing to send.
+// nothing to send. An email change's token was stored with the request:
+// prepareEmailChange only decides whether it still goes out.
 func (a *Accounts) Prepare(tx *gorm.DB, m models.OutboxMail) error {
 	purpose, ok := linkPurposes[mail.Kind(m.Kind)]
 	if !ok {
 		return nil
+	}
+	if purpose == models.PurposeEmailChange {
+		return a.prepareEmailChange(tx, m)
 	}
 	query := tx.Clauses(userLock).Select("id").Where("email = ?", m.Recipient) // see lockUser
 	if purpose == models.PurposeEmailVerification {

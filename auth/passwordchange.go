@@ -135,11 +135,12 @@ func (a *Accounts) ChangePassword(ctx context.Context, userID, sessionID, curren
 
 // endWhatThePasswordOpened ends, after a new password is stored, every way in
 // that was open before: unused links (a reset link mailed before the change
-// must not undo it; a verification link signs in), and every session but
-// keep with every access token issued so far. It returns the user's new
-// token version.
+// must not undo it; a verification link signs in; an email change asked
+// for in a session that the new password ends would hand the account to
+// another address), and every session but keep with every access token
+// issued so far. It returns the user's new token version.
 func (a *Accounts) endWhatThePasswordOpened(tx *gorm.DB, userID, keep string, now time.Time) (int, error) {
-	for _, purpose := range []string{models.PurposePasswordReset, models.PurposeEmailVerification} {
+	for _, purpose := range []string{models.PurposePasswordReset, models.PurposeEmailVerification, models.PurposeEmailChange} {
 		if err := voidOneTimeTokens(tx, userID, purpose, now); err != nil {
 			return 0, err
 		}

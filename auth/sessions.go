@@ -361,6 +361,20 @@ func (s *Sessions) EndAll(ctx context.Context, userID string, client Client) err
 // memory when it commits) that holds the user's row first (see lockUser),
 // when it changes the user's credentials or role.
 func (s *Sessions) EndAllIn(tx *gorm.DB, userID, keep string) (int, error) {
+	return s.endAllIn(tx, userID, keep, false)
+}
+
+// EndOthersIn is EndAllIn for a change that leaves the session keep signed
+// in without handing it new tokens: an email change, confirmed through a
+// link that may be opened in another browser. keep's refresh tokens move to
+// the new version instead of being revoked, so that its access tokens are
+// refused like every other one, and its next refresh (the frontend's answer
+// to that 401) gets a new one; the session goes on.
+func (s *Sessions) EndOthersIn(tx *gorm.DB, userID, keep string) (int, error) {
+	return s.endAllIn(tx, userID, keep, true)
+}
+
+func (s *Sessions) endAllIn(tx *gorm.DB, userID, keep string, carryKeep bool) (int, error) {
 	now := s.now()
 	res := tx.Model(&models.User{}).Where("id = ?", userID).
 		Update("token_version", gorm.Expr("token_version + 1"))
@@ -374,13 +388,22 @@ func (s *Sessions) EndAllIn(tx *gorm.DB, userID, keep string) (int, error) {
 	if err := tx.Select("token_version").Take(&user, "id = ?", userID).Error; err != nil {
 		return 0, err
 	}
-	// keep's refresh tokens too: they carry the old version.
+	// keep's refresh tokens too: they carry the old version, unless they
+	// are carried over to the new one (its rotated tokens too, which reuse
+	// detection reads).
 	// (Through the sessions: refresh_tokens has no user_id index, which
 	// every rotation would have to update.) Refresh tokens before sessions:
 	// see lockUser.
-	if err := tx.Model(&models.RefreshToken{}).
-		Where("session_id IN (?) AND revoked_at IS NULL", tx.Model(&models.Session{}).Select("id").Where("user_id = ?", userID)).
-		Update("revoked_at", now).Error; err != nil {
+	revoke := tx.Model(&models.RefreshToken{}).
+		Where("session_id IN (?) AND revoked_at IS NULL", tx.Model(&models.Session{}).Select("id").Where("user_id = ?", userID))
+	if carryKeep {
+		if err := tx.Model(&models.RefreshToken{}).Where("session_id = ? AND user_id = ? AND revoked_at IS NULL", keep, userID).
+			Update("token_version", user.TokenVersion).Error; err != nil {
+			return 0, err
+		}
+		revoke = revoke.Where("session_id <> ?", keep)
+	}
+	if err := revoke.Update("revoked_at", now).Error; err != nil {
 		return 0, err
 	}
 	if err := tx.Model(&models.Session{}).Where("user_id = ? AND id <> ? AND revoked_at IS NULL", userID, keep).

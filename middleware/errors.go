@@ -41,6 +41,10 @@ var domainErrors = []struct {
 	{auth.ErrRefreshTokenSuperseded, apierror.New(401, "invalid_refresh_token", "This session's password was changed. Use its new tokens, or sign in again."), nil},
 	{auth.ErrInvalidRefreshToken, apierror.New(401, "invalid_refresh_token", "Your session has ended. Sign in again."), nil},
 	{auth.ErrInvalidOneTimeToken, apierror.New(400, "invalid_token", "This link is invalid, expired or already used. Ask for a new one."), nil},
+	{auth.ErrSameEmail, apierror.New(400, "same_email", "This is already your email address."), nil},
+	// Only the holder of an email change's link meets it: they control the
+	// new address's mailbox, so it tells them nothing they could not learn.
+	{auth.ErrEmailTaken, apierror.New(409, "email_taken", "Another account uses this email address now, so yours cannot move to it."), nil},
 	{auth.ErrSessionNotFound, apierror.New(404, "session_not_found", "No such session."), nil},
 	{auth.ErrUserNotFound, apierror.New(401, "unauthenticated", "Sign in to continue."), nil},
 }

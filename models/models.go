@@ -76,6 +76,7 @@ type RefreshToken struct {
 const (
 	PurposeEmailVerification = "email_verification"
 	PurposePasswordReset     = "password_reset"
+	PurposeEmailChange       = "email_change"
 )
 
 // OneTimeToken is a single-use token sent by email. Only its SHA-256 is stored.
@@ -88,6 +89,13 @@ type OneTimeToken struct {
 	ExpiresAt time.Time `gorm:"not null"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`
+	// An email change's link (empty for the other purposes) is the change
+	// itself: the address it moves to, the address it was asked from (it
+	// is void once the account's address is another), and the session that
+	// asked (which the change leaves signed in).
+	NewEmail  string `gorm:"not null;default:'';size:254"`
+	FromEmail string `gorm:"not null;default:'';size:254"`
+	SessionID string `gorm:"not null;default:'';size:36"`
 }
 
 // Revocation kinds.
