@@ -143,10 +143,8 @@ func (s *Service) RevokeSessions(ctx context.Context, actor Actor, id string) er
 // cannot be disabled.
 func (s *Service) Disable(ctx context.Context, actor Actor, id string) error {
 	return s.change(ctx, actor, id, auth.EventAdminUserDisabled, "", func(tx *gorm.DB, user *models.User) (bool, error) {
-		if isEnabledAdmin(user) {
-			if err := s.keepAnAdmin(tx, user.ID); err != nil {
-				return false, err
-			}
+		if err := KeepAnAdmin(tx, user); err != nil {
+			return false, err
 		}
 		now := s.now()
 		user.DisabledAt = &now
@@ -176,10 +174,8 @@ func (s *Service) SetRole(ctx context.Context, actor Actor, id, role string) (mo
 		if user.Role == role {
 			return false, errUnchanged
 		}
-		if isEnabledAdmin(user) {
-			if err := s.keepAnAdmin(tx, user.ID); err != nil {
-				return false, err
-			}
+		if err := KeepAnAdmin(tx, user); err != nil {
+			return false, err
 		}
 		user.Role = role
 		return true, tx.Model(user).Update("role", role).Error
@@ -207,10 +203,7 @@ func (s *Service) change(ctx context.Context, actor Actor, id string, event auth
 		return ErrUserNotFound
 	}
 	err := s.revocations.Transaction(ctx, func(tx *gorm.DB) error {
-		// Administrators' changes are taken one at a time, so that two
-		// admins demoting each other at once cannot leave none (PostgreSQL
-		// runs transactions side by side; SQLite already does this).
-		if err := models.LockKey(tx, "admin changes"); err != nil {
+		if err := LockChanges(tx); err != nil {
 			return err
 		}
 		var user models.User
@@ -233,13 +226,24 @@ func (s *Service) change(ctx context.Context, actor Actor, id string, event auth
 	return err
 }
 
-func isEnabledAdmin(u *models.User) bool { return u.Role == models.RoleAdmin && u.DisabledAt == nil }
+// LockChanges makes the changes that can take away an administrator take
+// turns until tx ends, so that two admins demoting each other at once
+// cannot leave none (PostgreSQL runs transactions side by side; SQLite
+// already does this). Administrators' changes take it, and so does an
+// account's deletion (package selfservice), before they lock the user's
+// row.
+func LockChanges(tx *gorm.DB) error { return models.LockKey(tx, "admin changes") }
 
-// keepAnAdmin refuses to take the role (or the sign-in) of the
-// administrator id when no other enabled administrator is left.
-func (s *Service) keepAnAdmin(tx *gorm.DB, id string) error {
+// KeepAnAdmin refuses (ErrLastAdmin) to let user, if an enabled
+// administrator, stop being one (a demotion, a disable, a deletion) when no
+// other enabled administrator is left. Call it in a transaction that holds
+// LockChanges.
+func KeepAnAdmin(tx *gorm.DB, user *models.User) error {
+	if user.Role != models.RoleAdmin || user.DisabledAt != nil {
+		return nil
+	}
 	var others int64
-	err := tx.Model(&models.User{}).Where("role = ? AND disabled_at IS NULL AND id <> ?", models.RoleAdmin, id).Count(&others).Error
+	err := tx.Model(&models.User{}).Where("role = ? AND disabled_at IS NULL AND id <> ?", models.RoleAdmin, user.ID).Count(&others).Error
 	if err == nil && others == 0 {
 		return ErrLastAdmin
 	}
