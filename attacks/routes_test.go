@@ -31,6 +31,8 @@ var publicRoutes = map[string]string{
 	"POST /api/auth/logout":              "ends the session of the refresh cookie alone too",
 	"POST /api/auth/mfa/verify":          "the MFA challenge cookie is the credential",
 	"GET /api/openapi.json":              "the API description (apidoc), public like the JWKS",
+
+	"POST /api/auth/confirm-email-change": "credential-less: the link's token is the credential",
 }
 
 // apiRoutes lists the app's /api routes, after checking that the list

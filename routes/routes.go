@@ -25,6 +25,7 @@ type Handlers struct {
 	Notes    *controllers.NotesController
 	Admin    *controllers.AdminController
 	MFA      *controllers.MFAController
+	Account  *controllers.AccountController
 	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
 	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
 	// then does not exist.
@@ -65,6 +66,7 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/login", limited, h.Auth.Login)
 	a.Post("/forgot-password", limited, h.Password.Forgot)
 	a.Post("/reset-password", limited, h.Password.Reset)
+	a.Post("/confirm-email-change", limited, h.Account.ConfirmEmailChange)
 	a.Post("/token", middleware.When(isPasswordGrant, limited), h.Token.Grant)
 	a.Post("/refresh", h.Auth.Refresh)
 	a.Post("/logout", h.OptionalAuth, h.Auth.Logout) // also by refresh cookie alone
@@ -95,6 +97,11 @@ func Register(app *fiber.App, h Handlers) {
 
 	api.Get("/me", h.RequireAuth, h.Me.Me)
 	api.Get("/me/security-events", h.RequireAuth, h.Me.SecurityEvents)
+	// Account self-service: each needs a recent sign-in. An email change
+	// mails any address it is given, so it is under the per-IP limit too.
+	api.Post("/me/email", limited, h.RequireAuth, h.RequireRecent, h.Account.RequestEmailChange)
+	api.Get("/me/export", h.RequireAuth, h.RequireRecent, h.Account.Export)
+	api.Delete("/me", h.RequireAuth, h.RequireRecent, h.Account.Delete)
 
 	// The example resource: every route behind RequireAuth. Add yours the
 	// same way (README "Add a resource").

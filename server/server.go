@@ -25,6 +25,7 @@ import (
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/notes"
 	"github.com/authstarter/authstarter/routes"
+	"github.com/authstarter/authstarter/selfservice"
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/recover"
 	"github.com/gofiber/fiber/v2/middleware/requestid"
@@ -181,6 +182,9 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	outbox.Start(accounts)                             // accounts writes the links of the mails
 	profiles := auth.NewProfiles(db, revocations, now) // emptied by the revocation list's user changes
 	adminService := admin.NewService(admin.Deps{DB: db, Sessions: sessions, Revocations: revocations, Audit: audit, Now: now})
+	selfService := selfservice.NewService(selfservice.Deps{
+		DB: db, Sessions: sessions, Revocations: revocations, Audit: audit, Outbox: outbox, Now: now,
+	}, selfservice.Config{AppURL: cfg.AppURL})
 
 	app := fiber.New(fiber.Config{
 		AppName: "authstarter",
@@ -236,6 +240,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
 		Admin:    &controllers.AdminController{Admin: adminService},
 		MFA:      &controllers.MFAController{MFA: secondFactor, Accounts: accounts, Cookies: cookies},
+		Account:  &controllers.AccountController{Accounts: accounts, SelfService: selfService, Cookies: cookies},
 
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
