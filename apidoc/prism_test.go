@@ -388,6 +388,7 @@ func (f *flow) run() {
 
 	f.secondFactor()
 	f.admin(email, newPassword)
+	f.selfService()
 }
 
 // secondFactor exercises two-step verification on an account of its own:
@@ -504,4 +505,30 @@ func (f *flow) admin(userEmail, userPassword string) {
 	admin.call(http.StatusOK, http.MethodGet, "/api/me", nil).decode(t, &me)
 	admin.call(http.StatusConflict, http.MethodPatch, "/api/admin/users/"+me.User.ID, map[string]string{"role": "user"})
 	admin.call(http.StatusConflict, http.MethodPost, "/api/admin/users/"+me.User.ID+"/disable", nil)
+}
+
+// selfService exercises account self-service on an account of its own: an
+// email change (asked for, refused for the same address, confirmed by its
+// link, which works once), the export, and the deletion (refused to a
+// session opened by a link, which is not recent).
+func (f *flow) selfService() {
+	t := f.t
+	email := f.app.Register(t)
+	linked := f.browser()
+	linked.call(http.StatusOK, http.MethodPost, "/api/auth/verify-email", map[string]string{"token": f.app.Mail.LastToken(t, email)})
+	linked.call(http.StatusForbidden, http.MethodDelete, "/api/me", nil)
+	b := f.browser()
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/login", map[string]string{"email": email, "password": testapp.Password})
+
+	newEmail := testapp.UniqueEmail()
+	b.call(http.StatusBadRequest, http.MethodPost, "/api/me/email", map[string]string{"new_email": email})
+	b.call(http.StatusAccepted, http.MethodPost, "/api/me/email", map[string]string{"new_email": newEmail})
+	b.call(http.StatusOK, http.MethodGet, "/api/me/export", nil)
+	anon := f.browser()
+	token := f.app.Mail.LastToken(t, newEmail)
+	anon.call(http.StatusOK, http.MethodPost, "/api/auth/confirm-email-change", map[string]string{"token": token})
+	anon.call(http.StatusBadRequest, http.MethodPost, "/api/auth/confirm-email-change", map[string]string{"token": token})
+
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/refresh", nil) // the change renewed no token of this session
+	b.call(http.StatusNoContent, http.MethodDelete, "/api/me", nil)
 }
