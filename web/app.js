@@ -4,7 +4,7 @@
 import { call } from "./session.js";
 import { admin } from "./admin.js";
 import { dashboard } from "./dashboard.js";
-import { $, alternatives, failure, onSubmit, say, show } from "./ui.js";
+import { $, alternatives, failure, offerDevMailbox, onSubmit, say, show } from "./ui.js";
 
 // Notices that another page asks for with a fragment: /login#ended.
 const notices = {
@@ -13,6 +13,7 @@ const notices = {
   "signed-out-everywhere": ["You have signed out on every device.", "ok"],
   reset: ["Your password has been changed. Sign in with the new one.", "ok"],
   verified: ["Your email address is confirmed, and you are signed in.", "ok"],
+  "account-deleted": ["Your account has been deleted. A confirmation is on its way to your address.", "ok"],
   // The confirmation link of an account with two-step verification: the
   // sign-in page opens at its second step (see secondStep).
   "second-step": ["Your email address is confirmed. Enter a code to sign in.", "ok"],
@@ -25,13 +26,6 @@ function takeLinkToken() {
   const token = new URLSearchParams(location.hash.slice(1)).get("token");
   history.replaceState(null, "", location.pathname);
   return token;
-}
-
-// The development mailbox exists only while the server shows mail instead
-// of sending it: ask it, rather than guess from the host name.
-async function offerDevMailbox() {
-  const res = await fetch("/dev/mail", { method: "HEAD" }).catch(() => null);
-  for (const el of document.querySelectorAll(".dev-mail")) el.hidden = !res?.ok;
 }
 
 // checkYourEmail runs the forms that answer "check your email" whatever the
@@ -121,6 +115,35 @@ const views = {
         return $("verify-title").focus(); // the button that had the focus is gone
       }
       say(failure(res)); // the server unreachable, too many tries...: the button stays
+    });
+  },
+
+  // The link mailed to a new address: like /verify-email, the token leaves
+  // the address bar on load and is posted only when the button is pressed.
+  // It signs nobody in: the session that asked for the change goes on
+  // (after one refresh), wherever it is.
+  "/confirm-email-change"() {
+    const token = takeLinkToken();
+    const over = (title) => {
+      $("change-title").textContent = title;
+      $("change-form").hidden = true;
+      $("change-next").hidden = false;
+      $("change-title").focus(); // the button that had the focus is gone
+    };
+    if (!token) {
+      over("This link did not work");
+      return say("This link has no token. Ask for a new one from your account's page.");
+    }
+    onSubmit("change-form", async () => {
+      const res = await call("POST", "/api/auth/confirm-email-change", { token });
+      if (res.ok) {
+        over("Your email address is changed");
+        return say("This address is now your account's. Every other device was signed out.", { kind: "ok" });
+      }
+      const code = res.data.error?.code;
+      if (code === "invalid_token") over("This link did not work"); // used, expired, replaced
+      if (code === "email_taken") over("This address is taken");
+      say(failure(res)); // otherwise (the server unreachable, too many tries...) the button stays
     });
   },
 

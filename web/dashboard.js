@@ -1,8 +1,9 @@
 // The dashboard ("/"): profile, sessions, change password, sign out,
-// two-step verification (mfa.js), the notes (notes.js) and the recent
-// security events. Every call goes through api(), so an expired
+// two-step verification (mfa.js), the notes (notes.js), the recent
+// security events, and the account's email, data and deletion (account.js). Every call goes through api(), so an expired
 // access token is refreshed on the way, and an ended session leads to the
 // sign-in page.
+import { accountCards } from "./account.js";
 import { mfaCard } from "./mfa.js";
 import { notesCard } from "./notes.js";
 import { api, changePassword, signOut, signOutEverywhere } from "./session.js";
@@ -24,6 +25,7 @@ export async function dashboard() {
     showProfile(res.data.user);
     await reload();
   });
+  accountCards(me.data.user);
   await Promise.all([reload(), mfaCard(me.data.user), notesCard()]);
 }
 
@@ -126,6 +128,8 @@ const sentences = {
   mfa_failed: "Failed sign-in at the second step",
   recovery_code_used: "Signed in with a recovery code",
   recovery_codes_regenerated: "New recovery codes made",
+  email_change_requested: "Email address change requested",
+  email_changed: "Email address changed",
   // What an administrator did to the account (admin.js); who it was stays out of this view.
   admin_sessions_revoked: "Every session ended by an administrator",
   admin_user_disabled: "Account disabled by an administrator",
@@ -143,7 +147,7 @@ const failures = {
 };
 const warnings = new Set([
   "login_failed", "refresh_token_reused", "password_change_failed", "reauthentication_failed",
-  "mfa_failed", "mfa_disabled", "recovery_code_used",
+  "mfa_failed", "mfa_disabled", "recovery_code_used", "email_change_requested", "email_changed",
 ]);
 
 function showEvents(events) {

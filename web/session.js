@@ -357,3 +357,12 @@ export async function signOutEverywhere() {
   const res = await api("POST", "/api/auth/logout-all");
   return res.ok ? leave("signed-out-everywhere") : res;
 }
+
+// deleteAccount deletes the account (after "Confirm it is you", like every
+// sensitive route); the server has ended every session and cleared the
+// cookies, so this browser leaves like a signed-out one, and so do its
+// other tabs.
+export async function deleteAccount() {
+  const res = await api("DELETE", "/api/me");
+  return res.ok ? leave("account-deleted") : res;
+}

@@ -113,6 +113,14 @@ export function alternatives(buttonID, firstID, secondID) {
   return () => pick(first);
 }
 
+// The development mailbox exists only while the server shows mail instead
+// of sending it: ask it, rather than guess from the host name. (The only
+// request that does not go through session.js: it is no API call.)
+export async function offerDevMailbox() {
+  const res = await fetch("/dev/mail", { method: "HEAD" }).catch(() => null);
+  for (const el of document.querySelectorAll(".dev-mail")) el.hidden = !res?.ok;
+}
+
 // fill clones a <template> and sets the text of its [data-field] elements.
 export function fill(templateID, fields) {
   const node = $(templateID).content.firstElementChild.cloneNode(true);
