@@ -7,6 +7,7 @@ package server_test
 // come from mfa_test.go, password_test.go and sessions_test.go.
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"slices"
@@ -270,6 +271,11 @@ func TestExport(t *testing.T) {
 			secrets[fmt.Sprint(column, " ", i)] = v
 		}
 	}
+	var factor models.TOTPFactor
+	if err := app.DB.Take(&factor, "user_id = ?", userID).Error; err != nil {
+		t.Fatal(err)
+	}
+	secrets["sealed TOTP secret"] = base64.StdEncoding.EncodeToString(factor.Secret) // as JSON would carry bytes
 	stored(&models.RefreshToken{}, "token_hash")
 	stored(&models.OneTimeToken{}, "token_hash")
 	stored(&models.RecoveryCode{}, "code_hash")
