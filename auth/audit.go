@@ -18,8 +18,8 @@ import (
 type EventType string
 
 const (
-	EventLoginSucceeded  EventType = "login_succeeded"
-	EventLoginFailed     EventType = "login_failed" // Detail: invalid_credentials, too_many_attempts or email_not_verified
+	EventLoginSucceeded  EventType = "login_succeeded" // Detail: "passkey" for a sign-in with one
+	EventLoginFailed     EventType = "login_failed"    // Detail: invalid_credentials, too_many_attempts or email_not_verified
 	EventLogout          EventType = "logout"
 	EventLogoutAll       EventType = "logout_all"
 	EventRefreshReused   EventType = "refresh_token_reused" // a rotated refresh token came back: its session was ended
@@ -42,6 +42,14 @@ const (
 	EventRecoveryCodeUsed         EventType = "recovery_code_used" // Detail: how many are left
 	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
 	EventMFAFailed                EventType = "mfa_failed" // a wrong code at sign-in; Detail: invalid_mfa_code or too_many_attempts
+
+	// Passkeys (package passkeys).
+	EventPasskeyAdded   EventType = "passkey_added"
+	EventPasskeyRemoved EventType = "passkey_removed"
+	EventPasskeyRenamed EventType = "passkey_renamed"
+	// A sign-in with a registered passkey refused. Detail:
+	// cloned_authenticator (its signature counter did not go up).
+	EventPasskeyFailed EventType = "passkey_failed"
 
 	// Administrators' actions (package admin): UserID is the account acted
 	// on, ActorID the administrator ("" for the command line).
@@ -93,7 +101,7 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 		IP: e.Client.IP, UserAgent: truncate(e.Client.UserAgent, 512), CreatedAt: a.now(),
 	}
 	level := slog.LevelInfo
-	if e.Type == EventRefreshReused || isFailure(e.Type) {
+	if e.Type == EventRefreshReused || e.Type == EventPasskeyFailed || isFailure(e.Type) {
 		level = slog.LevelWarn
 	}
 	attrs := []any{"event", row.Type, "user_id", row.UserID, "session_id", row.SessionID, "detail", row.Detail,

@@ -40,6 +40,9 @@ const (
 	// are left (Count); Link is the dashboard. Needs Link and Time; IP
 	// optional.
 	RecoveryCodeUsed Kind = "recovery_code_used"
+	// PasskeyAdded reports a new passkey, named Passkey; Link is the
+	// dashboard, where it can be removed. Needs Link and Time; IP optional.
+	PasskeyAdded Kind = "passkey_added"
 )
 
 // Data fills the templates. Each Kind's comment says which fields it needs.
@@ -51,6 +54,7 @@ type Data struct {
 	IP        string        // client IP (password changed, new sign-in), may be empty
 	Device    string        // "Firefox on Windows" (new sign-in)
 	Count     int           // recovery codes left (recovery code used)
+	Passkey   string        // the passkey's name (passkey added)
 }
 
 // kinds is the one table of emails: subject, the data each one cannot do
@@ -66,6 +70,7 @@ var kinds = map[Kind]*kind{
 	MFAEnabled:          {subject: "Two-step verification was turned on", needsTime: true},
 	MFADisabled:         {subject: "Two-step verification was turned off", needsTime: true},
 	RecoveryCodeUsed:    {subject: "A recovery code was used to sign in", needsTime: true},
+	PasskeyAdded:        {subject: "A passkey was added to your account", needsTime: true},
 }
 
 type kind struct {

@@ -18,6 +18,7 @@ import (
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mfa"
+	"github.com/authstarter/authstarter/passkeys"
 	"github.com/authstarter/authstarter/routes"
 	"github.com/gofiber/fiber/v2"
 )
@@ -61,7 +62,7 @@ var (
 func FuzzRouteBodies(f *testing.F) {
 	// One app per fuzzing process: testapp.New takes the *testing.F too.
 	app := testapp.New(f, withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
-	cookies := controllers.NewCookies(app.Config.CookieSecure, mfa.ChallengeTTL, app.Clock.Now)
+	cookies := controllers.NewCookies(app.Config.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, app.Clock.Now)
 	// An administrator, so that no role check refuses an input before its
 	// body is read.
 	email, password := app.Admin(f).Email, testapp.Password
