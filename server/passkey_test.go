@@ -563,7 +563,8 @@ func TestPasskeysNeedADomainName(t *testing.T) {
 	b := app.Login(t, email)
 	testapp.ExpectError(t, b.Post("/api/auth/passkeys/register/options", nil), http.StatusServiceUnavailable, "passkeys_unavailable")
 	testapp.ExpectError(t, b.Post("/api/auth/passkeys/login/options", nil), http.StatusServiceUnavailable, "passkeys_unavailable")
-	testapp.ExpectError(t, b.Post("/api/auth/passkeys/login", map[string]any{"credential": map[string]any{}}), http.StatusServiceUnavailable, "passkeys_unavailable")
+	assertion := map[string]any{"id": "AA", "rawId": "AA", "type": "public-key", "response": map[string]string{"clientDataJSON": "AA", "authenticatorData": "AA", "signature": "AA"}}
+	testapp.ExpectError(t, b.Post("/api/auth/passkeys/login", map[string]any{"credential": assertion}), http.StatusServiceUnavailable, "passkeys_unavailable")
 	if list := passkeyList(t, b); len(list) != 0 {
 		t.Fatalf("the list: %+v", list)
 	}
