@@ -600,7 +600,7 @@ func newPasskeyOwner(t *testing.T, app *testapp.App, device *softauthn.Authentic
 
 // passkeyOwnerOf adds a passkey made by device (nil: a new authenticator)
 // to the account of b (a recent session).
-func passkeyOwnerOf(t *testing.T, app *testapp.App, b *testapp.Browser, email string, device *softauthn.Authenticator) passkeyOwner {
+func passkeyOwnerOf(t testing.TB, app *testapp.App, b *testapp.Browser, email string, device *softauthn.Authenticator) passkeyOwner {
 	t.Helper()
 	if device == nil {
 		device = softauthn.New(app.URL)
