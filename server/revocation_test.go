@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"errors"
 	"net/http"
 	"sync/atomic"
 	"testing"
@@ -12,25 +13,30 @@ import (
 	"gorm.io/gorm"
 )
 
-// countQueries counts every statement GORM sends to the database from now on.
-func countQueries(t *testing.T, db *gorm.DB) *atomic.Int64 {
-	t.Helper()
-	n := &atomic.Int64{}
-	count := func(*gorm.DB) { n.Add(1) }
+// queryCounter is a GORM plugin (server.Options.GORMPlugins) that counts
+// every statement sent to the database while on.
+type queryCounter struct {
+	on atomic.Bool
+	n  atomic.Int64
+}
+
+func (q *queryCounter) Name() string { return "test:query_counter" }
+
+func (q *queryCounter) Initialize(db *gorm.DB) error {
+	count := func(*gorm.DB) {
+		if q.on.Load() {
+			q.n.Add(1)
+		}
+	}
 	cb := db.Callback()
-	for _, err := range []error{
+	return errors.Join(
 		cb.Query().After("gorm:query").Register("test:count_query", count),
 		cb.Row().After("gorm:row").Register("test:count_row", count),
 		cb.Raw().After("gorm:raw").Register("test:count_raw", count),
 		cb.Create().After("gorm:create").Register("test:count_create", count),
 		cb.Update().After("gorm:update").Register("test:count_update", count),
 		cb.Delete().After("gorm:delete").Register("test:count_delete", count),
-	} {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return n
+	)
 }
 
 // The protected-request path checks signature, claims and the in-memory
@@ -44,6 +50,8 @@ func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
 	opts := testapp.ServerOptions()
 	opts.Outbox = mail.OutboxOptions{Poll: time.Hour}
 	opts.CheckpointInterval = time.Hour
+	counter := &queryCounter{}
+	opts.GORMPlugins = []gorm.Plugin{counter}
 	app := testapp.NewWith(t, opts)
 	b, email := app.SignedIn(t)
 	access, _ := tokensOf(b)
@@ -52,7 +60,8 @@ func TestProtectedPathMakesNoDatabaseQuery(t *testing.T) {
 	testapp.ExpectStatus(t, other.Post("/api/auth/logout", nil), http.StatusNoContent)
 	app.WaitSettled(t) // the verification mail's delivery is over; the outbox's workers are idle
 
-	queries := countQueries(t, app.DB)
+	counter.on.Store(true)
+	queries := &counter.n
 	// On PostgreSQL the sign-in's and the logout's revocation entries are
 	// also announced by notification, each starting a Sync off the request
 	// path: let them pass first.

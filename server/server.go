@@ -50,6 +50,10 @@ type Options struct {
 	CheckpointInterval time.Duration
 	// Outbox tunes mail delivery (workers, retries, capacity).
 	Outbox mail.OutboxOptions
+	// GORMPlugins are added to the database handle before anything uses it
+	// (tracing such as gorm.io/plugin/opentelemetry, or a test's query
+	// counter): GORM's callbacks cannot be changed safely once queries run.
+	GORMPlugins []gorm.Plugin
 }
 
 // Server is the assembled application.
@@ -115,6 +119,12 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	// too, in UTC to the microsecond as the services store theirs: one
 	// clock, which tests move.
 	db.Config.NowFunc = now
+	for _, plugin := range opts.GORMPlugins {
+		if err := db.Use(plugin); err != nil {
+			models.Close(db)
+			return nil, fmt.Errorf("adding the GORM plugin %s: %w", plugin.Name(), err)
+		}
+	}
 
 	access := auth.NewAccessTokens(keys, cfg.AppURL, cfg.JWTAudience, cfg.AccessTokenTTL, now)
 	revocations := auth.NewRevocationList(db, cfg.AccessTokenTTL, now)
