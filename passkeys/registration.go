@@ -67,7 +67,7 @@ func (s *Service) FinishRegistration(ctx context.Context, userID, sessionID, nam
 		return models.Passkey{}, ErrUnavailable
 	}
 	if strings.TrimSpace(name) == "" {
-		name = auth.DeviceOf(client).Name()
+		name = defaultName(client)
 	}
 	name, err := checkName(name)
 	if err != nil {
@@ -121,6 +121,16 @@ func (s *Service) FinishRegistration(ctx context.Context, userID, sessionID, nam
 	}
 	s.audit.Record(ctx, auth.Event{Type: auth.EventPasskeyAdded, UserID: userID, Client: client})
 	return passkey, nil
+}
+
+// defaultName names a passkey added without a name after the device that
+// made it, "Chrome on macOS" (or "Passkey" for a user agent that makes no
+// name).
+func defaultName(client auth.Client) string {
+	if name, err := checkName(auth.DeviceOf(client).Name()); err == nil {
+		return name
+	}
+	return "Passkey"
 }
 
 // newPasskey is the row of a verified credential.
