@@ -101,7 +101,7 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 		IP: e.Client.IP, UserAgent: truncate(e.Client.UserAgent, 512), CreatedAt: a.now(),
 	}
 	level := slog.LevelInfo
-	if e.Type == EventRefreshReused || e.Type == EventPasskeyFailed || isFailure(e.Type) {
+	if e.Type == EventRefreshReused || isFailure(e.Type) {
 		level = slog.LevelWarn
 	}
 	attrs := []any{"event", row.Type, "user_id", row.UserID, "session_id", row.SessionID, "detail", row.Detail,
@@ -118,9 +118,12 @@ func (a *Audit) Record(ctx context.Context, e Event) {
 // RecentFailuresLimit is how many failed attempts Recent returns at most.
 const RecentFailuresLimit = 20
 
-// failureTypes are the events that anyone who knows an address can cause.
+// failureTypes are the refused attempts: events that anyone who knows an
+// address can cause, and a cloned passkey's refusals, which its holder can
+// repeat at will.
 var failureTypes = []string{
 	string(EventLoginFailed), string(EventPasswordChangeFailed), string(EventReauthenticationFailed), string(EventMFAFailed),
+	string(EventPasskeyFailed),
 }
 
 func isFailure(t EventType) bool { return slices.Contains(failureTypes, string(t)) }
