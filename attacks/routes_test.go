@@ -20,19 +20,21 @@ import (
 // with the reason. Every other /api route must refuse a caller without
 // one: a route you add is protected unless you list it here.
 var publicRoutes = map[string]string{
-	"POST /api/auth/register":               "credential-less: signs up",
-	"POST /api/auth/verify-email":           "credential-less: the link's token is the credential",
-	"POST /api/auth/resend-verification":    "credential-less",
-	"POST /api/auth/login":                  "credential-less: signs in",
-	"POST /api/auth/forgot-password":        "credential-less",
-	"POST /api/auth/reset-password":         "credential-less: the link's token is the credential",
-	"POST /api/auth/token":                  "credential-less: the grant carries the credential",
-	"POST /api/auth/refresh":                "the refresh cookie is the credential",
-	"POST /api/auth/logout":                 "ends the session of the refresh cookie alone too",
-	"POST /api/auth/mfa/verify":             "the MFA challenge cookie is the credential",
+	"POST /api/auth/register":            "credential-less: signs up",
+	"POST /api/auth/verify-email":        "credential-less: the link's token is the credential",
+	"POST /api/auth/resend-verification": "credential-less",
+	"POST /api/auth/login":               "credential-less: signs in",
+	"POST /api/auth/forgot-password":     "credential-less",
+	"POST /api/auth/reset-password":      "credential-less: the link's token is the credential",
+	"POST /api/auth/token":               "credential-less: the grant carries the credential",
+	"POST /api/auth/refresh":             "the refresh cookie is the credential",
+	"POST /api/auth/logout":              "ends the session of the refresh cookie alone too",
+	"POST /api/auth/mfa/verify":          "the MFA challenge cookie is the credential",
+	"GET /api/openapi.json":              "the API description (apidoc), public like the JWKS",
+
+	// Passkeys: a sign-in with one, like a login, needs no session.
 	"POST /api/auth/passkeys/login/options": "credential-less: starts a passkey sign-in (a challenge to sign)",
 	"POST /api/auth/passkeys/login":         "the signed assertion of a registered passkey is the credential",
-	"GET /api/openapi.json":                 "the API description (apidoc), public like the JWKS",
 }
 
 // apiRoutes lists the app's /api routes, after checking that the list
