@@ -33,6 +33,7 @@ import (
 
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/internal/testkit/apicheck"
+	"github.com/authstarter/authstarter/internal/testkit/softauthn"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/models"
 	"github.com/pquerna/otp/totp"
@@ -53,7 +54,8 @@ func prismCommand(t *testing.T) []string {
 
 func TestPrismValidatesAFlowThroughEveryOperation(t *testing.T) {
 	command := prismCommand(t)
-	app := testapp.NewWithEnv(t, map[string]string{"INTROSPECTION_SECRET": introspectionSecret}, testapp.ServerOptions())
+	// At localhost, where passkeys work (see package passkeys).
+	app := testapp.NewLocalhost(t, map[string]string{"INTROSPECTION_SECRET": introspectionSecret}, testapp.ServerOptions())
 	prismURL := startPrism(t, command, app.URL+"/api/openapi.json", app.URL)
 
 	checker, err := apicheck.Shared()
@@ -387,6 +389,7 @@ func (f *flow) run() {
 	b.call(http.StatusUnauthorized, http.MethodPost, "/api/auth/refresh", nil, "Cookie", "refresh_token=ended")
 
 	f.secondFactor()
+	f.passkeys()
 	f.admin(email, newPassword)
 	f.selfService()
 }
@@ -447,6 +450,62 @@ func (f *flow) secondFactor() {
 
 	b.call(http.StatusNoContent, http.MethodDelete, "/api/auth/mfa/totp", nil)
 	b.call(http.StatusConflict, http.MethodDelete, "/api/auth/mfa/totp", nil)
+}
+
+// passkeys exercises the passkey routes on an account of its own, with a
+// software authenticator in the place of the browser (Prism runs none):
+// adding one, the list, a rename, sign-ins in both modes, refusals, and
+// the removal.
+func (f *flow) passkeys() {
+	t := f.t
+	email := f.app.Register(t)
+	f.browser().call(http.StatusOK, http.MethodPost, "/api/auth/verify-email", map[string]string{"token": f.app.Mail.LastToken(t, email)})
+	b := f.browser()
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/login", map[string]string{"email": email, "password": testapp.Password}) // recent
+
+	device := softauthn.New(f.app.URL) // the page is at the app's origin, whatever the proxy
+	cred, credential, err := device.Create(b.call(http.StatusOK, http.MethodPost, "/api/auth/passkeys/register/options", nil).body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created struct {
+		Passkey struct {
+			ID string `json:"id"`
+		} `json:"passkey"`
+	}
+	b.call(http.StatusCreated, http.MethodPost, "/api/auth/passkeys/register", map[string]any{"name": "Prism", "credential": credential}).decode(t, &created)
+	b.call(http.StatusConflict, http.MethodPost, "/api/auth/passkeys/register", map[string]any{"credential": credential}) // spent
+	b.call(http.StatusOK, http.MethodGet, "/api/auth/passkeys", nil)
+	passkey := "/api/auth/passkeys/" + created.Passkey.ID
+	b.call(http.StatusOK, http.MethodPatch, passkey, map[string]string{"name": "Prism, renamed"})
+	b.call(http.StatusNotFound, http.MethodPatch, "/api/auth/passkeys/00000000-0000-4000-8000-000000000000", map[string]string{"name": "x"})
+
+	// Browser mode: the cookie names the challenge, and goes with it.
+	c := f.browser()
+	signed, err := device.Get(c.call(http.StatusOK, http.MethodPost, "/api/auth/passkeys/login/options", nil).body, cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.call(http.StatusOK, http.MethodPost, "/api/auth/passkeys/login", map[string]any{"credential": signed})
+	c.call(http.StatusOK, http.MethodGet, "/api/me", nil)
+	c.call(http.StatusUnauthorized, http.MethodPost, "/api/auth/passkeys/login", map[string]any{"credential": signed})
+
+	// Token mode: challenge_id names it.
+	anon := f.browser()
+	options := anon.call(http.StatusOK, http.MethodPost, "/api/auth/passkeys/login/options", nil).body
+	var challenge struct {
+		ChallengeID string `json:"challenge_id"`
+	}
+	if err := json.Unmarshal(options, &challenge); err != nil {
+		t.Fatal(err)
+	}
+	if signed, err = device.Get(options, cred); err != nil {
+		t.Fatal(err)
+	}
+	anon.call(http.StatusOK, http.MethodPost, "/api/auth/passkeys/login", map[string]any{"credential": signed, "challenge_id": challenge.ChallengeID})
+
+	b.call(http.StatusNoContent, http.MethodDelete, passkey, nil)
+	b.call(http.StatusNotFound, http.MethodDelete, passkey, nil)
 }
 
 // admin exercises the administration routes, with an admin of its own, on

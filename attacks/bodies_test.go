@@ -73,6 +73,10 @@ func TestHostileBodies(t *testing.T) {
 		"POST /api/notes":                    {`{"body":"b","title":"` + strings.Repeat("t", 201) + `"}`, []string{"body", "title"}},
 		"PATCH /api/notes/:id":               {`{"title":"t","body":"b"}`, []string{"title", "body"}},
 		"PATCH /api/admin/users/:id":         {`{"role":"user"}`, []string{"role"}},
+		// credential is an object, which go-webauthn reads: not a string field.
+		"POST /api/auth/passkeys/register": {`{"name":"n","credential":{"id":"x"}}`, []string{"name"}},
+		"PATCH /api/auth/passkeys/:id":     {`{"name":"n"}`, []string{"name"}},
+		"POST /api/auth/passkeys/login":    {`{"credential":{"id":"x"},"challenge_id":"x"}`, []string{"challenge_id"}},
 	}
 	unknown := body{`{"not_a_field":"x"}`, []string{"not_a_field"}}
 	routes := apiRoutes(t, tg)

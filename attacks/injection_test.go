@@ -92,6 +92,7 @@ func TestSQLInjectionIsInert(t *testing.T) {
 		{"POST /api/notes", victim, map[string]string{"title": "a title", "body": "a body"}, []int{201, 400}},
 		{"PATCH /api/notes/:id", victim, map[string]string{"title": "a title", "body": "a body"}, []int{400, 404}},
 		{"PATCH /api/admin/users/:id", admin, map[string]string{"role": "user"}, []int{400, 404}},
+		{"PATCH /api/auth/passkeys/:id", victim, map[string]string{"name": "a name"}, []int{400, 404}},
 	}
 	allRoutes := apiRoutes(t, tg)
 	var described []string

@@ -32,6 +32,11 @@ var publicRoutes = map[string]string{
 	"POST /api/auth/mfa/verify":          "the MFA challenge cookie is the credential",
 	"GET /api/openapi.json":              "the API description (apidoc), public like the JWKS",
 
+	// Passkeys: a sign-in with one, like a login, needs no session.
+	"POST /api/auth/passkeys/login/options": "credential-less: starts a passkey sign-in (a challenge to sign)",
+	"POST /api/auth/passkeys/login":         "the signed assertion of a registered passkey is the credential",
+
+	// Account self-service: the link mailed to a new address.
 	"POST /api/auth/confirm-email-change": "credential-less: the link's token is the credential",
 }
 

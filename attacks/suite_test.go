@@ -43,10 +43,12 @@ func newTarget(t *testing.T, options ...func(*config.Config)) *target {
 }
 
 // newTargetWithEnv starts the app with environment variables on top of the
-// test configuration (as config.Load would read them), then options.
+// test configuration (as config.Load would read them), then options. It
+// runs at http://localhost:port, where every route works: passkeys need a
+// domain name (see package passkeys), and are attacked working.
 func newTargetWithEnv(t *testing.T, env map[string]string, options ...func(*config.Config)) *target {
 	t.Helper()
-	app := testapp.NewWithEnv(t, env, testapp.ServerOptions(), options...)
+	app := testapp.NewLocalhost(t, env, testapp.ServerOptions(), options...)
 	tg := &target{App: app, transport: http.DefaultTransport.(*http.Transport).Clone()}
 	tg.transport.MaxIdleConnsPerHost = 64 // parallel attacks reuse warm connections
 	// Registered after the app's shutdown, so it runs before it.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -246,8 +247,18 @@ func (a *Accounts) openSession(ctx context.Context, user models.User, how EventT
 	if err != nil {
 		return Tokens{}, err
 	}
-	a.audit.Record(ctx, Event{Type: how, UserID: user.ID, SessionID: tokens.SessionID, Client: client})
+	a.audit.Record(ctx, Event{Type: how, UserID: user.ID, SessionID: tokens.SessionID, Detail: signInDetail(amr), Client: client})
 	return tokens, nil
+}
+
+// signInDetail is the detail of a sign-in's event: "passkey" when one was
+// used (package passkeys), so that the user's activity tells it from the
+// password; "" otherwise.
+func signInDetail(amr []string) string {
+	if slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware) {
+		return "passkey"
+	}
+	return ""
 }
 
 // Authenticate checks an email and password. Unknown email and wrong

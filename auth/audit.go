@@ -18,8 +18,8 @@ import (
 type EventType string
 
 const (
-	EventLoginSucceeded  EventType = "login_succeeded"
-	EventLoginFailed     EventType = "login_failed" // Detail: invalid_credentials, too_many_attempts or email_not_verified
+	EventLoginSucceeded  EventType = "login_succeeded" // Detail: "passkey" for a sign-in with one
+	EventLoginFailed     EventType = "login_failed"    // Detail: invalid_credentials, too_many_attempts or email_not_verified
 	EventLogout          EventType = "logout"
 	EventLogoutAll       EventType = "logout_all"
 	EventRefreshReused   EventType = "refresh_token_reused" // a rotated refresh token came back: its session was ended
@@ -42,6 +42,14 @@ const (
 	EventRecoveryCodeUsed         EventType = "recovery_code_used" // Detail: how many are left
 	EventRecoveryCodesRegenerated EventType = "recovery_codes_regenerated"
 	EventMFAFailed                EventType = "mfa_failed" // a wrong code at sign-in; Detail: invalid_mfa_code or too_many_attempts
+
+	// Passkeys (package passkeys).
+	EventPasskeyAdded   EventType = "passkey_added"
+	EventPasskeyRemoved EventType = "passkey_removed"
+	EventPasskeyRenamed EventType = "passkey_renamed"
+	// A sign-in with a registered passkey refused. Detail:
+	// cloned_authenticator (its signature counter did not go up).
+	EventPasskeyFailed EventType = "passkey_failed"
 
 	// Administrators' actions (package admin): UserID is the account acted
 	// on, ActorID the administrator ("" for the command line).
@@ -129,9 +137,12 @@ func (a *Audit) logEvent(ctx context.Context, e Event) models.SecurityEvent {
 // RecentFailuresLimit is how many failed attempts Recent returns at most.
 const RecentFailuresLimit = 20
 
-// failureTypes are the events that anyone who knows an address can cause.
+// failureTypes are the refused attempts: events that anyone who knows an
+// address can cause, and a cloned passkey's refusals, which its holder can
+// repeat at will.
 var failureTypes = []string{
 	string(EventLoginFailed), string(EventPasswordChangeFailed), string(EventReauthenticationFailed), string(EventMFAFailed),
+	string(EventPasskeyFailed),
 }
 
 func isFailure(t EventType) bool { return slices.Contains(failureTypes, string(t)) }

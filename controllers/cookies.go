@@ -7,12 +7,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 )
 
-// AuthCookiePath scopes the refresh and MFA challenge cookies to the auth
+// AuthCookiePath scopes the refresh and challenge cookies to the auth
 // routes: the browser never sends them anywhere else.
 const AuthCookiePath = "/api/auth"
 
 // Cookies writes and clears the cookies of browser mode: the two session
-// cookies, and the MFA challenge of a sign-in waiting for its second factor.
+// cookies, the MFA challenge of a sign-in waiting for its second factor,
+// and the passkey challenge that binds a passkey sign-in to its browser.
 type Cookies struct {
 	Now         func() time.Time // the clock the token expiries were computed with
 	Secure      bool
@@ -20,16 +21,20 @@ type Cookies struct {
 	RefreshName string
 	MFAName     string
 	MFATTL      time.Duration // how long a challenge lives (mfa.ChallengeTTL)
+	PasskeyName string
+	PasskeyTTL  time.Duration // how long a passkey challenge lives (passkeys.ChallengeTTL)
 }
 
 // NewCookies names the cookies. With Secure, the names carry the prefixes
 // that browsers enforce: __Host- (Secure, Path=/, no Domain: no subdomain
 // can set or shadow it) and __Secure- (Secure; __Host- would force Path=/).
-func NewCookies(secure bool, mfaTTL time.Duration, now func() time.Time) Cookies {
+func NewCookies(secure bool, mfaTTL, passkeyTTL time.Duration, now func() time.Time) Cookies {
 	if secure {
-		return Cookies{Now: now, Secure: true, AccessName: "__Host-access_token", RefreshName: "__Secure-refresh_token", MFAName: "__Secure-mfa_challenge", MFATTL: mfaTTL}
+		return Cookies{Now: now, Secure: true, AccessName: "__Host-access_token", RefreshName: "__Secure-refresh_token",
+			MFAName: "__Secure-mfa_challenge", MFATTL: mfaTTL, PasskeyName: "__Secure-passkey_challenge", PasskeyTTL: passkeyTTL}
 	}
-	return Cookies{Now: now, AccessName: "access_token", RefreshName: "refresh_token", MFAName: "mfa_challenge", MFATTL: mfaTTL}
+	return Cookies{Now: now, AccessName: "access_token", RefreshName: "refresh_token",
+		MFAName: "mfa_challenge", MFATTL: mfaTTL, PasskeyName: "passkey_challenge", PasskeyTTL: passkeyTTL}
 }
 
 // Set stores the tokens in httpOnly cookies. A re-authentication issues no
@@ -52,6 +57,18 @@ func (k Cookies) SetMFAChallenge(c *fiber.Ctx, token string) {
 // ClearMFAChallenge deletes the challenge cookie.
 func (k Cookies) ClearMFAChallenge(c *fiber.Ctx) {
 	c.Cookie(k.cookie(k.MFAName, "", AuthCookiePath, fiber.CookieSameSiteStrictMode, -1))
+}
+
+// SetPasskeyChallenge stores the token that names a passkey sign-in's
+// challenge: httpOnly, SameSite=Strict, sent only to the auth routes, and
+// gone when the challenge dies.
+func (k Cookies) SetPasskeyChallenge(c *fiber.Ctx, token string) {
+	c.Cookie(k.cookie(k.PasskeyName, token, AuthCookiePath, fiber.CookieSameSiteStrictMode, k.PasskeyTTL))
+}
+
+// ClearPasskeyChallenge deletes the passkey challenge cookie.
+func (k Cookies) ClearPasskeyChallenge(c *fiber.Ctx) {
+	c.Cookie(k.cookie(k.PasskeyName, "", AuthCookiePath, fiber.CookieSameSiteStrictMode, -1))
 }
 
 // Clear overwrites both cookies with expired ones carrying the same

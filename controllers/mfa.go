@@ -7,6 +7,7 @@ import (
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/mfa"
 	"github.com/authstarter/authstarter/middleware"
+	"github.com/authstarter/authstarter/passkeys"
 	"github.com/gofiber/fiber/v2"
 )
 
@@ -14,17 +15,23 @@ import (
 // mfa) and the second step of a sign-in; and /api/auth/reauthenticate.
 type MFAController struct {
 	MFA      *mfa.Service
-	Accounts *auth.Accounts // re-authentication with the password
+	Passkeys *passkeys.Service // the status counts them
+	Accounts *auth.Accounts    // re-authentication with the password
 	Cookies  Cookies
 }
 
 // Status handles GET /api/auth/mfa.
 func (h *MFAController) Status(c *fiber.Ctx) error {
-	st, err := h.MFA.Status(c.UserContext(), middleware.Claims(c).Subject)
+	userID := middleware.Claims(c).Subject
+	st, err := h.MFA.Status(c.UserContext(), userID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(fiber.Map{"totp": st.TOTP, "recovery_codes_left": st.RecoveryCodesLeft, "passkeys": 0})
+	n, err := h.Passkeys.Count(c.UserContext(), userID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"totp": st.TOTP, "recovery_codes_left": st.RecoveryCodesLeft, "passkeys": n})
 }
 
 // SetupTOTP handles POST /api/auth/mfa/totp/setup (recent): a new secret,

@@ -40,6 +40,9 @@ const (
 	// are left (Count); Link is the dashboard. Needs Link and Time; IP
 	// optional.
 	RecoveryCodeUsed Kind = "recovery_code_used"
+	// PasskeyAdded reports a new passkey, named Passkey; Link is the
+	// dashboard, where it can be removed. Needs Link and Time; IP optional.
+	PasskeyAdded Kind = "passkey_added"
 	// EmailChange asks to confirm a new address for an account; it goes to
 	// that address, and Link makes the change. Needs Link and ExpiresIn.
 	EmailChange Kind = "email_change"
@@ -65,6 +68,7 @@ type Data struct {
 	IP        string        // client IP (password changed, new sign-in), may be empty
 	Device    string        // "Firefox on Windows" (new sign-in)
 	Count     int           // recovery codes left (recovery code used)
+	Passkey   string        // the passkey's name (passkey added)
 	Email     string        // the address an email change moves to (email change requested)
 }
 
@@ -81,6 +85,7 @@ var kinds = map[Kind]*kind{
 	MFAEnabled:          {subject: "Two-step verification was turned on", needsTime: true},
 	MFADisabled:         {subject: "Two-step verification was turned off", needsTime: true},
 	RecoveryCodeUsed:    {subject: "A recovery code was used to sign in", needsTime: true},
+	PasskeyAdded:        {subject: "A passkey was added to your account", needsTime: true},
 	// Public: any account holder can aim it at any address, so the address
 	// gets one a minute, like the other links.
 	EmailChange:          {subject: "Confirm your new email address", needsExpiry: true, public: true},

@@ -29,6 +29,8 @@ func TestComposeKinds(t *testing.T) {
 			"Your password was changed", []string{"UTC from the IP address 2001:db8::1."}},
 		{mail.PasswordChanged, mail.Data{Link: link, Time: changedAt, IP: "1.2.3.4\n\nCall +1 555 0100 now"},
 			"Your password was changed", []string{"Friday 14 March 2025 at 14:09 UTC."}},
+		{mail.PasskeyAdded, mail.Data{Link: link, Time: changedAt, IP: "203.0.113.7", Passkey: "Chrome on <macOS>"},
+			"A passkey was added to your account", []string{"14:09 UTC from the IP address 203.0.113.7", "remove it"}},
 		{mail.RegistrationAttempt, mail.Data{Link: link},
 			"Someone tried to create an account with your email address", []string{"already has one", "sign in", "nothing was changed"}},
 		{mail.EmailChange, mail.Data{Link: link, ExpiresIn: 24 * time.Hour},

@@ -196,6 +196,7 @@ var Tables = []any{
 	&User{}, &Session{}, &RefreshToken{}, &OneTimeToken{}, &Revocation{}, &SecurityEvent{},
 	&OutboxMail{}, &Counter{}, &ScheduledJob{},
 	&TOTPFactor{}, &RecoveryCode{}, &MFAChallenge{},
+	&Passkey{}, &PasskeyChallenge{},
 	&Note{},
 }
 

@@ -25,6 +25,7 @@ type Handlers struct {
 	Notes    *controllers.NotesController
 	Admin    *controllers.AdminController
 	MFA      *controllers.MFAController
+	Passkeys *controllers.PasskeysController
 	Account  *controllers.AccountController
 	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
 	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
@@ -85,6 +86,18 @@ func Register(app *fiber.App, h Handlers) {
 	a.Post("/mfa/totp/confirm", h.RequireAuth, h.MFA.ConfirmTOTP)
 	a.Delete("/mfa/totp", h.RequireAuth, h.RequireRecent, h.MFA.DisableTOTP)
 	a.Post("/mfa/recovery-codes", h.RequireAuth, h.RequireRecent, h.MFA.RegenerateRecoveryCodes)
+
+	// Passkeys. A signed-in user adds them (the options need a recent
+	// sign-in; the answer must come from the same session); signing in with
+	// one needs nothing else: login/options hands out a challenge, bound to
+	// this browser by a cookie, and login answers it.
+	a.Post("/passkeys/register/options", h.RequireAuth, h.RequireRecent, h.Passkeys.RegisterOptions)
+	a.Post("/passkeys/register", h.RequireAuth, h.Passkeys.Register)
+	a.Get("/passkeys", h.RequireAuth, h.Passkeys.List)
+	a.Patch("/passkeys/:id", h.RequireAuth, h.Passkeys.Rename)
+	a.Delete("/passkeys/:id", h.RequireAuth, h.RequireRecent, h.Passkeys.Delete)
+	a.Post("/passkeys/login/options", limited, h.Passkeys.LoginOptions)
+	a.Post("/passkeys/login", limited, h.Passkeys.Login)
 	if h.Introspection != nil {
 		// Not under the per-IP limit: the callers hold the secret and are
 		// servers, each asking once per request it serves, often from one

@@ -9,6 +9,7 @@ import (
 
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/models"
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 )
 
@@ -24,9 +25,10 @@ const ExportFormat = "authstarter-export-v1"
 //
 // Left out: the revocation entries (a user id and a version, kept minutes),
 // the login throttle's counters (keyed by a hash of the address, kept
-// minutes), sign-in challenges waiting for their code (kept 5 minutes), and
-// the administrator's id on their actions (the user's own view does not
-// show it either).
+// minutes), sign-in and passkey challenges waiting for their answer (kept 5
+// minutes), the administrator's id on their actions (the user's own view
+// does not show it either), and what a passkey is to the machines only:
+// its credential id, public key, signature counter and attestation.
 type Export struct {
 	Format     string    `json:"format"`
 	ExportedAt time.Time `json:"exported_at"`
@@ -38,6 +40,7 @@ type Export struct {
 	SecurityEvents     []Event       `json:"security_events"`
 	Notes              []Note        `json:"notes"`
 	SecondFactors      SecondFactors `json:"second_factors"`
+	Passkeys           []Passkey     `json:"passkeys"`
 	PendingEmailChange *EmailChange  `json:"pending_email_change"`
 	Mail               []MailRecord  `json:"mail"`
 }
@@ -121,6 +124,20 @@ type RecoveryCodes struct {
 	UsedAt    []time.Time `json:"used_at"`
 }
 
+// Passkey is one of the user's passkeys, as the user knows it: its name,
+// when it was added and last used, the authenticator's model (AAGUID, all
+// zeros when the authenticator does not say), whether it is synced, and
+// how the browser reaches it.
+type Passkey struct {
+	ID         string     `json:"id"`
+	Name       string     `json:"name"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+	AAGUID     string     `json:"aaguid"`
+	Synced     bool       `json:"synced"`
+	Transports []string   `json:"transports"`
+}
+
 // EmailChange is an email change waiting for its link.
 type EmailChange struct {
 	NewEmail    string    `json:"new_email"`
@@ -169,6 +186,9 @@ func (s *Service) Export(ctx context.Context, userID string) (Export, error) {
 		return Export{}, err
 	}
 	if out.SecondFactors, err = exportSecondFactors(db, user.ID); err != nil {
+		return Export{}, err
+	}
+	if out.Passkeys, err = exportPasskeys(db, user.ID); err != nil {
 		return Export{}, err
 	}
 	if out.PendingEmailChange, err = pendingEmailChange(db, user.ID, now); err != nil {
@@ -270,6 +290,30 @@ func exportSecondFactors(db *gorm.DB, userID string) (SecondFactors, error) {
 		}
 	}
 	return out, nil
+}
+
+func exportPasskeys(db *gorm.DB, userID string) ([]Passkey, error) {
+	var rows []models.Passkey
+	if err := db.Where("user_id = ?", userID).Order("created_at").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]Passkey, len(rows))
+	for i, p := range rows {
+		out[i] = Passkey{
+			ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt.UTC(), LastUsedAt: utcPtr(p.LastUsedAt),
+			AAGUID: aaguid(p.AAGUID), Synced: p.BackupState, Transports: strings.Fields(p.Transports),
+		}
+	}
+	return out, nil
+}
+
+// aaguid writes an authenticator's AAGUID as the UUID it is.
+func aaguid(b []byte) string {
+	id, err := uuid.FromBytes(b)
+	if err != nil {
+		return ""
+	}
+	return id.String()
 }
 
 func pendingEmailChange(db *gorm.DB, userID string, now time.Time) (*EmailChange, error) {

@@ -213,9 +213,10 @@ func TestEmailChangeToAnAddressRegisteredMeanwhile(t *testing.T) {
 // and no secret: not the password hash, the TOTP secret, a recovery code,
 // a token or a token's hash.
 func TestExport(t *testing.T) {
-	app := testapp.New(t)
+	app := passkeyApp(t)
 	_, email := app.SignedIn(t)
 	b := app.Login(t, email)
+	passkeyOwnerOf(t, app, b, email, nil)
 	secret, codes := enableTOTP(t, app, b)
 	testapp.ExpectStatus(t, b.Post("/api/notes", map[string]string{"title": "Groceries", "body": "Milk, eggs."}), http.StatusCreated)
 	newEmail := testapp.UniqueEmail()
@@ -249,6 +250,8 @@ func TestExport(t *testing.T) {
 		t.Errorf("pending email change %+v", export.PendingEmailChange)
 	case !slices.Contains(export.Mail, exportedMail{Kind: "email_change_requested"}):
 		t.Errorf("the mail %+v lacks the notice of the email change", export.Mail)
+	case len(export.Passkeys) != 1 || export.Passkeys[0].Name != "Laptop":
+		t.Errorf("passkeys %+v", export.Passkeys)
 	}
 
 	secrets := map[string]string{"TOTP secret": secret, "email change link": changeToken, "reset link": resetToken}
@@ -276,6 +279,15 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	secrets["sealed TOTP secret"] = base64.StdEncoding.EncodeToString(factor.Secret) // as JSON would carry bytes
+	// Not secrets, but what a passkey is to the machines only: left out.
+	var passkey models.Passkey
+	if err := app.DB.Take(&passkey, "user_id = ?", userID).Error; err != nil {
+		t.Fatal(err)
+	}
+	for name, enc := range map[string]*base64.Encoding{"base64": base64.StdEncoding, "base64url": base64.RawURLEncoding} {
+		secrets["passkey credential id in "+name] = enc.EncodeToString(passkey.CredentialID)
+		secrets["passkey public key in "+name] = enc.EncodeToString(passkey.PublicKey)
+	}
 	stored(&models.RefreshToken{}, "token_hash")
 	stored(&models.OneTimeToken{}, "token_hash")
 	stored(&models.RecoveryCode{}, "code_hash")
@@ -294,12 +306,14 @@ func TestExport(t *testing.T) {
 // token mode, on this instance and on another one; the cookies are
 // cleared; the address gets a confirmation; it can sign up again.
 func TestDeleteAccount(t *testing.T) {
-	app := testapp.New(t)
+	app := passkeyApp(t)
 	_, email := app.SignedIn(t)
 	b := app.Login(t, email)
 	other := app.Login(t, email)
 	earlier := collectCredentials(t, app, email, b, other) // and token mode
 	userID := userIDOf(t, b)
+	passkeyOwnerOf(t, app, b, email, nil)
+	testapp.ExpectStatus(t, b.Post("/api/auth/passkeys/register/options", nil), http.StatusOK) // a registration waiting
 	enableTOTP(t, app, b)
 	startSignIn(t, app, email) // a sign-in waiting for its code
 	testapp.ExpectStatus(t, b.Post("/api/notes", map[string]string{"title": "Mine"}), http.StatusCreated)
@@ -423,7 +437,10 @@ type exported struct {
 	PendingEmailChange *struct {
 		NewEmail string `json:"new_email"`
 	} `json:"pending_email_change"`
-	Mail []exportedMail `json:"mail"`
+	Mail     []exportedMail `json:"mail"`
+	Passkeys []struct {
+		Name string `json:"name"`
+	} `json:"passkeys"`
 }
 
 type exportedSession struct {

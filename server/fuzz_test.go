@@ -18,6 +18,7 @@ import (
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mfa"
+	"github.com/authstarter/authstarter/passkeys"
 	"github.com/authstarter/authstarter/routes"
 	"github.com/gofiber/fiber/v2"
 )
@@ -60,14 +61,15 @@ var (
 // note can never be ended, changed or deleted.
 func FuzzRouteBodies(f *testing.F) {
 	// One app per fuzzing process: testapp.New takes the *testing.F too.
-	app := testapp.New(f, withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
-	cookies := controllers.NewCookies(app.Config.CookieSecure, mfa.ChallengeTTL, app.Clock.Now)
+	// At localhost, where passkeys work (see package passkeys).
+	app := testapp.NewLocalhost(f, nil, testapp.ServerOptions(), withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
+	cookies := controllers.NewCookies(app.Config.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, app.Clock.Now)
 	// An administrator, so that no role check refuses an input before its
 	// body is read.
 	email, password := app.Admin(f).Email, testapp.Password
 
-	// Another account's session and note: they must stay out of reach.
-	other, _ := app.SignedIn(f)
+	// Another account's session, note and passkey: they must stay out of reach.
+	other, otherEmail := app.SignedIn(f)
 	var list struct {
 		Sessions []struct{ ID string } `json:"sessions"`
 	}
@@ -79,7 +81,8 @@ func FuzzRouteBodies(f *testing.F) {
 		Note struct{ ID string } `json:"note"`
 	}
 	other.Post("/api/notes", map[string]string{"title": "not yours"}).Decode(f, &created)
-	foreign := map[string]string{"/api/auth/sessions/:id": list.Sessions[0].ID, "/api/notes/:id": created.Note.ID}
+	passkey := passkeyOwnerOf(f, app, app.Login(f, otherEmail), otherEmail, nil)
+	foreign := map[string]string{"/api/auth/sessions/:id": list.Sessions[0].ID, "/api/notes/:id": created.Note.ID, "/api/auth/passkeys/:id": passkey.id}
 
 	var targets []fuzzTarget
 	byName := map[string]int{}

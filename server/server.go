@@ -24,6 +24,7 @@ import (
 	"github.com/authstarter/authstarter/middleware"
 	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/notes"
+	"github.com/authstarter/authstarter/passkeys"
 	"github.com/authstarter/authstarter/routes"
 	"github.com/authstarter/authstarter/selfservice"
 	"github.com/gofiber/fiber/v2"
@@ -67,6 +68,7 @@ type Server struct {
 	Accounts *auth.Accounts
 	Sessions *auth.Sessions
 	MFA      *mfa.Service
+	Passkeys *passkeys.Service
 	Admin    *admin.Service
 
 	log     *slog.Logger
@@ -187,6 +189,16 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	accounts.SetSecondFactor(secondFactor) // every sign-in asks it first
+	passkeyService, err := passkeys.NewService(passkeys.Deps{
+		DB: db, Accounts: accounts, Audit: audit, Outbox: outbox, Log: log, Now: now,
+	}, passkeys.Config{AppURL: cfg.AppURL})
+	if err != nil {
+		models.Close(db)
+		return nil, err
+	}
+	if !passkeyService.Available() {
+		log.Warn("APP_URL's host is an IP address: passkeys are off, since WebAuthn needs a domain name (use http://localhost in development)", "app_url", cfg.AppURL)
+	}
 	// Nothing below fails: the outbox's workers and the database are
 	// released by Shutdown.
 	outbox.Start(accounts)                             // accounts writes the links of the mails
@@ -231,7 +243,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	app.Use(middleware.SameOrigin(cfg.AppURL, cfg.CORSOrigins), middleware.JSONOnly(routes.FormPaths...))
 
-	cookies := controllers.NewCookies(cfg.CookieSecure, mfa.ChallengeTTL, now)
+	cookies := controllers.NewCookies(cfg.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, now)
 	var devMail *controllers.DevMailController
 	if mailbox != nil {
 		devMail = &controllers.DevMailController{Mailbox: mailbox}
@@ -249,7 +261,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		Meta:     &controllers.MetaController{Keys: keys},
 		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
 		Admin:    &controllers.AdminController{Admin: adminService},
-		MFA:      &controllers.MFAController{MFA: secondFactor, Accounts: accounts, Cookies: cookies},
+		MFA:      &controllers.MFAController{MFA: secondFactor, Passkeys: passkeyService, Accounts: accounts, Cookies: cookies},
+		Passkeys: &controllers.PasskeysController{Passkeys: passkeyService, Cookies: cookies},
 		Account:  &controllers.AccountController{Accounts: accounts, SelfService: selfService, Cookies: cookies},
 
 		DevMail:       devMail,
@@ -264,8 +277,8 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
-		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, MFA: secondFactor, Admin: adminService, log: log, outbox: outbox,
-		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune),
+		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, MFA: secondFactor, Passkeys: passkeyService, Admin: adminService, log: log, outbox: outbox,
+		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune, passkeyService.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
 	syncEvery := 2 * time.Second

@@ -4,6 +4,7 @@
 import { call } from "./session.js";
 import { admin } from "./admin.js";
 import { dashboard } from "./dashboard.js";
+import { passkeySignIn } from "./passkeys.js";
 import { $, alternatives, failure, offerDevMailbox, onSubmit, say, show } from "./ui.js";
 
 // Notices that another page asks for with a fragment: /login#ended.
@@ -87,6 +88,7 @@ const views = {
       resend.hidden = true;
       $("login-email").focus();
     });
+    passkeySignIn();
     if (fragment === "second-step") openSecondStep();
   },
 

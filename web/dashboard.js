@@ -1,11 +1,13 @@
 // The dashboard ("/"): profile, sessions, change password, sign out,
-// two-step verification (mfa.js), the notes (notes.js), the recent
-// security events, and the account's email, data and deletion (account.js). Every call goes through api(), so an expired
+// two-step verification (mfa.js), passkeys (passkeys.js), the notes
+// (notes.js), the recent security events, and the account's email, data
+// and deletion (account.js). Every call goes through api(), so an expired
 // access token is refreshed on the way, and an ended session leads to the
 // sign-in page.
 import { accountCards } from "./account.js";
 import { mfaCard } from "./mfa.js";
 import { notesCard } from "./notes.js";
+import { passkeysCard } from "./passkeys.js";
 import { api, changePassword, signOut, signOutEverywhere } from "./session.js";
 import { $, ago, date, device, failure, fill, onSubmit, say } from "./ui.js";
 
@@ -26,7 +28,7 @@ export async function dashboard() {
     await reload();
   });
   accountCards(me.data.user);
-  await Promise.all([reload(), mfaCard(me.data.user), notesCard()]);
+  await Promise.all([reload(), mfaCard(me.data.user), passkeysCard(), notesCard()]);
 }
 
 // act shows the error of an action that did not navigate away.
@@ -128,6 +130,10 @@ const sentences = {
   mfa_failed: "Failed sign-in at the second step",
   recovery_code_used: "Signed in with a recovery code",
   recovery_codes_regenerated: "New recovery codes made",
+  passkey_added: "Passkey added",
+  passkey_renamed: "Passkey renamed",
+  passkey_removed: "Passkey deleted",
+  passkey_failed: "Refused a sign-in with one of your passkeys",
   email_change_requested: "Email address change requested",
   email_changed: "Email address changed",
   // What an administrator did to the account (admin.js); who it was stays out of this view.
@@ -144,10 +150,11 @@ const failures = {
   too_many_attempts: "refused after too many attempts",
   email_not_verified: "email not confirmed yet",
   account_disabled: "account disabled",
+  cloned_authenticator: "its counter went backwards: the passkey may have been copied",
 };
 const warnings = new Set([
   "login_failed", "refresh_token_reused", "password_change_failed", "reauthentication_failed",
-  "mfa_failed", "mfa_disabled", "recovery_code_used", "email_change_requested", "email_changed",
+  "mfa_failed", "mfa_disabled", "recovery_code_used", "passkey_failed", "email_change_requested", "email_changed",
 ]);
 
 function showEvents(events) {
@@ -156,6 +163,7 @@ function showEvents(events) {
     if (failures[e.detail]) what += ` (${failures[e.detail]})`;
     if (e.type === "admin_role_changed" && e.detail) what += ` (now ${e.detail})`;
     if (e.type === "recovery_code_used" && e.detail) what += ` (${e.detail} left)`;
+    if (e.type === "login_succeeded" && e.detail === "passkey") what += " with a passkey";
     const item = fill("event-item", {
       what,
       when: ago(e.created_at),

@@ -8,6 +8,7 @@ package testapp
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -27,7 +28,7 @@ type Clock = testclock.Clock
 // App is a running application instance.
 type App struct {
 	*server.Server
-	URL   string        // http://127.0.0.1:port
+	URL   string        // http://127.0.0.1:port (NewLocalhost: http://localhost:port)
 	Clock *Clock        // the server's clock
 	Mail  *MailRecorder // the recorded mail; nil when the server chose its own mailer
 	Logs  *SyncBuffer
@@ -85,12 +86,31 @@ func NewWith(tb testing.TB, opts server.Options, options ...func(*config.Config)
 // configuration (see NewConfig); options run after them.
 func NewWithEnv(tb testing.TB, env map[string]string, opts server.Options, options ...func(*config.Config)) *App {
 	tb.Helper()
+	return newOn(tb, "127.0.0.1", env, opts, options...)
+}
+
+// NewLocalhost is NewWithEnv with APP_URL http://localhost:port, and URL
+// the same: passkeys work there (WebAuthn refuses an IP address as relying
+// party id, see package passkeys), and a browser must open the app at that
+// origin, which the server's origin check compares with APP_URL. The
+// server still listens on 127.0.0.1, where localhost leads.
+func NewLocalhost(tb testing.TB, env map[string]string, opts server.Options, options ...func(*config.Config)) *App {
+	tb.Helper()
+	return newOn(tb, "localhost", env, opts, options...)
+}
+
+// newOn starts the app on a loopback port, with APP_URL the port on host.
+func newOn(tb testing.TB, host string, env map[string]string, opts server.Options, options ...func(*config.Config)) *App {
+	tb.Helper()
 	ln := Listen(tb)
-	cfg := NewConfig(tb, "http://"+ln.Addr().String(), env)
+	origin := fmt.Sprintf("http://%s:%d", host, ln.Addr().(*net.TCPAddr).Port)
+	cfg := NewConfig(tb, origin, env)
 	for _, o := range options {
 		o(&cfg)
 	}
-	return StartOn(tb, ln, cfg, testclock.New(time.Now()), opts)
+	app := StartOn(tb, ln, cfg, testclock.New(time.Now()), opts)
+	app.URL = origin
+	return app
 }
 
 // ServerOptions are the options of New: mail recorded, background
