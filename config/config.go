@@ -90,6 +90,10 @@ type Config struct {
 	// `Authorization: Bearer` to POST /api/auth/introspect. Empty: the
 	// route does not exist.
 	IntrospectionSecret string
+
+	// Providers are the other services users can sign in with
+	// (OIDC_PROVIDERS), in the order of their buttons. None by default.
+	Providers []Provider
 }
 
 // DevKeyFile is where development generates its signing key.
@@ -156,6 +160,8 @@ func FromLookup(lookup func(string) (string, bool)) (Config, error) {
 		TrustedProxies: r.prefixes("TRUSTED_PROXIES"),
 
 		IntrospectionSecret: r.str("INTROSPECTION_SECRET", ""),
+
+		Providers: r.providers(),
 	}
 	c.AppURL = canonicalOrigin(r.str("APP_URL", fmt.Sprintf("http://localhost:%d", c.Port)))
 	c.JWTAudience = r.str("JWT_AUDIENCE", c.AppURL)
@@ -273,6 +279,7 @@ func (c Config) Validate() error {
 		// request they serve), so the secret alone must resist guessing.
 		bad("INTROSPECTION_SECRET must be at least %d characters; generate one with: openssl rand -base64 32", minIntrospectionSecret)
 	}
+	c.validateProviders(bad)
 	if c.IsProduction() {
 		if c.JWTPrivateKeyFile == "" || samePath(c.JWTPrivateKeyFile, c.DevKeyFile()) {
 			bad("JWT_PRIVATE_KEY_FILE is required in production and must not be the generated development key")
