@@ -390,6 +390,7 @@ func (f *flow) run() {
 
 	f.secondFactor()
 	f.passkeys()
+	f.providers()
 	f.admin(email, newPassword)
 	f.selfService()
 }
@@ -450,6 +451,23 @@ func (f *flow) secondFactor() {
 
 	b.call(http.StatusNoContent, http.MethodDelete, "/api/auth/mfa/totp", nil)
 	b.call(http.StatusConflict, http.MethodDelete, "/api/auth/mfa/totp", nil)
+}
+
+// providers exercises sign-in with another provider where no provider is
+// configured: the empty list, an unknown provider's 404 at start and
+// callback, and an account's empty identity list.
+func (f *flow) providers() {
+	t := f.t
+	anon := f.browser()
+	anon.call(http.StatusOK, http.MethodGet, "/api/auth/providers", nil)
+	anon.call(http.StatusNotFound, http.MethodGet, "/api/auth/oauth/nowhere/start", nil)
+	anon.call(http.StatusNotFound, http.MethodGet, "/api/auth/oauth/nowhere/callback?state=s&code=c", nil)
+	email := f.app.Register(t)
+	f.browser().call(http.StatusOK, http.MethodPost, "/api/auth/verify-email", map[string]string{"token": f.app.Mail.LastToken(t, email)})
+	b := f.browser()
+	b.call(http.StatusOK, http.MethodPost, "/api/auth/login", map[string]string{"email": email, "password": testapp.Password}) // recent
+	b.call(http.StatusOK, http.MethodGet, "/api/me/identities", nil)
+	b.call(http.StatusNotFound, http.MethodDelete, "/api/me/identities/00000000-0000-4000-8000-000000000000", nil)
 }
 
 // passkeys exercises the passkey routes on an account of its own, with a

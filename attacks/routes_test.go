@@ -36,6 +36,12 @@ var publicRoutes = map[string]string{
 	"POST /api/auth/passkeys/login/options": "credential-less: starts a passkey sign-in (a challenge to sign)",
 	"POST /api/auth/passkeys/login":         "the signed assertion of a registered passkey is the credential",
 
+	// Sign-in with another provider: navigations of a browser that may
+	// have no session (start with ?link=1 needs one, see routes).
+	"GET /api/auth/providers":                "the sign-in page's provider buttons",
+	"GET /api/auth/oauth/:provider/start":    "credential-less: starts a sign-in at the provider",
+	"GET /api/auth/oauth/:provider/callback": "the flow cookie, state and code are the credential",
+
 	// Account self-service: the link mailed to a new address.
 	"POST /api/auth/confirm-email-change": "credential-less: the link's token is the credential",
 }

@@ -252,11 +252,15 @@ func (a *Accounts) openSession(ctx context.Context, user models.User, how EventT
 }
 
 // signInDetail is the detail of a sign-in's event: "passkey" when one was
-// used (package passkeys), so that the user's activity tells it from the
+// used (package passkeys), "provider" for a sign-in at another provider
+// (package federation), so that the user's activity tells them from the
 // password; "" otherwise.
 func signInDetail(amr []string) string {
-	if slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware) {
+	switch {
+	case slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware):
 		return "passkey"
+	case slices.Contains(amr, AMRProvider):
+		return "provider"
 	}
 	return ""
 }

@@ -18,7 +18,7 @@ import (
 type EventType string
 
 const (
-	EventLoginSucceeded  EventType = "login_succeeded" // Detail: "passkey" for a sign-in with one
+	EventLoginSucceeded  EventType = "login_succeeded" // Detail: "passkey" or "provider" for a sign-in with one
 	EventLoginFailed     EventType = "login_failed"    // Detail: invalid_credentials, too_many_attempts or email_not_verified
 	EventLogout          EventType = "logout"
 	EventLogoutAll       EventType = "logout_all"
@@ -50,6 +50,11 @@ const (
 	// A sign-in with a registered passkey refused. Detail:
 	// cloned_authenticator (its signature counter did not go up).
 	EventPasskeyFailed EventType = "passkey_failed"
+
+	// Accounts at other providers (package federation). Detail: the
+	// provider's name.
+	EventIdentityLinked   EventType = "identity_linked"
+	EventIdentityUnlinked EventType = "identity_unlinked"
 
 	// Administrators' actions (package admin): UserID is the account acted
 	// on, ActorID the administrator ("" for the command line).

@@ -11,9 +11,14 @@ import (
 // routes: the browser never sends them anywhere else.
 const AuthCookiePath = "/api/auth"
 
+// FlowCookiePath scopes the cookie of a sign-in at another provider to
+// its start and callback routes.
+const FlowCookiePath = "/api/auth/oauth"
+
 // Cookies writes and clears the cookies of browser mode: the two session
 // cookies, the MFA challenge of a sign-in waiting for its second factor,
-// and the passkey challenge that binds a passkey sign-in to its browser.
+// the passkey challenge that binds a passkey sign-in to its browser, and
+// the flow that binds a sign-in at another provider to its browser.
 type Cookies struct {
 	Now         func() time.Time // the clock the token expiries were computed with
 	Secure      bool
@@ -23,18 +28,22 @@ type Cookies struct {
 	MFATTL      time.Duration // how long a challenge lives (mfa.ChallengeTTL)
 	PasskeyName string
 	PasskeyTTL  time.Duration // how long a passkey challenge lives (passkeys.ChallengeTTL)
+	FlowName    string
+	FlowTTL     time.Duration // how long a sign-in at a provider waits (federation.FlowTTL)
 }
 
 // NewCookies names the cookies. With Secure, the names carry the prefixes
 // that browsers enforce: __Host- (Secure, Path=/, no Domain: no subdomain
 // can set or shadow it) and __Secure- (Secure; __Host- would force Path=/).
-func NewCookies(secure bool, mfaTTL, passkeyTTL time.Duration, now func() time.Time) Cookies {
+func NewCookies(secure bool, mfaTTL, passkeyTTL, flowTTL time.Duration, now func() time.Time) Cookies {
 	if secure {
 		return Cookies{Now: now, Secure: true, AccessName: "__Host-access_token", RefreshName: "__Secure-refresh_token",
-			MFAName: "__Secure-mfa_challenge", MFATTL: mfaTTL, PasskeyName: "__Secure-passkey_challenge", PasskeyTTL: passkeyTTL}
+			MFAName: "__Secure-mfa_challenge", MFATTL: mfaTTL, PasskeyName: "__Secure-passkey_challenge", PasskeyTTL: passkeyTTL,
+			FlowName: "__Secure-oauth_flow", FlowTTL: flowTTL}
 	}
 	return Cookies{Now: now, AccessName: "access_token", RefreshName: "refresh_token",
-		MFAName: "mfa_challenge", MFATTL: mfaTTL, PasskeyName: "passkey_challenge", PasskeyTTL: passkeyTTL}
+		MFAName: "mfa_challenge", MFATTL: mfaTTL, PasskeyName: "passkey_challenge", PasskeyTTL: passkeyTTL,
+		FlowName: "oauth_flow", FlowTTL: flowTTL}
 }
 
 // Set stores the tokens in httpOnly cookies. A re-authentication issues no
@@ -69,6 +78,19 @@ func (k Cookies) SetPasskeyChallenge(c *fiber.Ctx, token string) {
 // ClearPasskeyChallenge deletes the passkey challenge cookie.
 func (k Cookies) ClearPasskeyChallenge(c *fiber.Ctx) {
 	c.Cookie(k.cookie(k.PasskeyName, "", AuthCookiePath, fiber.CookieSameSiteStrictMode, -1))
+}
+
+// SetFlow stores the token that names a sign-in at another provider.
+// SameSite=Lax, not Strict: the provider sends the browser back with a
+// top-level GET from its own site, which must carry the cookie; Lax still
+// keeps it off cross-site subrequests and POSTs.
+func (k Cookies) SetFlow(c *fiber.Ctx, token string) {
+	c.Cookie(k.cookie(k.FlowName, token, FlowCookiePath, fiber.CookieSameSiteLaxMode, k.FlowTTL))
+}
+
+// ClearFlow deletes the flow cookie.
+func (k Cookies) ClearFlow(c *fiber.Ctx) {
+	c.Cookie(k.cookie(k.FlowName, "", FlowCookiePath, fiber.CookieSameSiteLaxMode, -1))
 }
 
 // Clear overwrites both cookies with expired ones carrying the same

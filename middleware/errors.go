@@ -91,6 +91,10 @@ func ErrorHandler(log *slog.Logger, hsts bool) fiber.ErrorHandler {
 	}
 }
 
+// Answer is the answer ErrorHandler would give to err, for a handler that
+// answers by redirect (a provider's callback) and passes only the code on.
+func Answer(err error) apierror.Error { return toAPIError(err) }
+
 func toAPIError(err error) apierror.Error {
 	var apiErr *apierror.Error
 	if errors.As(err, &apiErr) {

@@ -197,6 +197,7 @@ var Tables = []any{
 	&OutboxMail{}, &Counter{}, &ScheduledJob{},
 	&TOTPFactor{}, &RecoveryCode{}, &MFAChallenge{},
 	&Passkey{}, &PasskeyChallenge{},
+	&Identity{}, &OAuthFlow{},
 	&Note{},
 }
 

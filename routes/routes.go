@@ -26,8 +26,11 @@ type Handlers struct {
 	Admin    *controllers.AdminController
 	MFA      *controllers.MFAController
 	Passkeys *controllers.PasskeysController
-	Account  *controllers.AccountController
-	DevMail  *controllers.DevMailController // nil unless the development mailer is in use
+	// Federation: sign-in with another provider (none configured: the
+	// list is empty and every provider name is unknown).
+	Federation *controllers.FederationController
+	Account    *controllers.AccountController
+	DevMail    *controllers.DevMailController // nil unless the development mailer is in use
 	// Introspection is nil unless INTROSPECTION_SECRET is set: the route
 	// then does not exist.
 	Introspection *controllers.IntrospectionController
@@ -98,6 +101,14 @@ func Register(app *fiber.App, h Handlers) {
 	a.Delete("/passkeys/:id", h.RequireAuth, h.RequireRecent, h.Passkeys.Delete)
 	a.Post("/passkeys/login/options", limited, h.Passkeys.LoginOptions)
 	a.Post("/passkeys/login", limited, h.Passkeys.Login)
+
+	// Sign-in with another provider: start sends the browser there, bound
+	// to it by a cookie; the provider sends it back to callback. With
+	// ?link=1, a signed-in user (recently) links the provider to the account.
+	a.Get("/providers", h.Federation.Providers)
+	a.Get("/oauth/:provider/start", limited, h.OptionalAuth,
+		middleware.When(controllers.IsLink, h.RequireAuth), middleware.When(controllers.IsLink, h.RequireRecent), h.Federation.Start)
+	a.Get("/oauth/:provider/callback", limited, h.OptionalAuth, h.Federation.Callback)
 	if h.Introspection != nil {
 		// Not under the per-IP limit: the callers hold the secret and are
 		// servers, each asking once per request it serves, often from one
@@ -115,6 +126,8 @@ func Register(app *fiber.App, h Handlers) {
 	api.Post("/me/email", limited, h.RequireAuth, h.RequireRecent, h.Account.RequestEmailChange)
 	api.Get("/me/export", h.RequireAuth, h.RequireRecent, h.Account.Export)
 	api.Delete("/me", h.RequireAuth, h.RequireRecent, h.Account.Delete)
+	api.Get("/me/identities", h.RequireAuth, h.Federation.Identities)
+	api.Delete("/me/identities/:id", h.RequireAuth, h.RequireRecent, h.Federation.Unlink)
 
 	// The example resource: every route behind RequireAuth. Add yours the
 	// same way (README "Add a resource").

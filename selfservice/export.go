@@ -25,10 +25,11 @@ const ExportFormat = "authstarter-export-v1"
 //
 // Left out: the revocation entries (a user id and a version, kept minutes),
 // the login throttle's counters (keyed by a hash of the address, kept
-// minutes), sign-in and passkey challenges waiting for their answer (kept 5
-// minutes), the administrator's id on their actions (the user's own view
+// minutes), sign-in and passkey challenges and sign-ins at providers
+// waiting for their answer (kept 5 to 10 minutes), the administrator's id on their actions (the user's own view
 // does not show it either), and what a passkey is to the machines only:
-// its credential id, public key, signature counter and attestation.
+// its credential id, public key, signature counter and attestation; and
+// the provider's id of the user (an identity's subject).
 type Export struct {
 	Format     string    `json:"format"`
 	ExportedAt time.Time `json:"exported_at"`
@@ -41,6 +42,7 @@ type Export struct {
 	Notes              []Note        `json:"notes"`
 	SecondFactors      SecondFactors `json:"second_factors"`
 	Passkeys           []Passkey     `json:"passkeys"`
+	Identities         []Identity    `json:"identities"`
 	PendingEmailChange *EmailChange  `json:"pending_email_change"`
 	Mail               []MailRecord  `json:"mail"`
 }
@@ -138,6 +140,14 @@ type Passkey struct {
 	Transports []string   `json:"transports"`
 }
 
+// Identity is an account at another provider linked to this one.
+type Identity struct {
+	Provider   string     `json:"provider"`
+	Email      string     `json:"email"`
+	CreatedAt  time.Time  `json:"created_at"`
+	LastUsedAt *time.Time `json:"last_used_at"`
+}
+
 // EmailChange is an email change waiting for its link.
 type EmailChange struct {
 	NewEmail    string    `json:"new_email"`
@@ -189,6 +199,9 @@ func (s *Service) Export(ctx context.Context, userID string) (Export, error) {
 		return Export{}, err
 	}
 	if out.Passkeys, err = exportPasskeys(db, user.ID); err != nil {
+		return Export{}, err
+	}
+	if out.Identities, err = exportIdentities(db, user.ID); err != nil {
 		return Export{}, err
 	}
 	if out.PendingEmailChange, err = pendingEmailChange(db, user.ID, now); err != nil {
@@ -303,6 +316,18 @@ func exportPasskeys(db *gorm.DB, userID string) ([]Passkey, error) {
 			ID: p.ID, Name: p.Name, CreatedAt: p.CreatedAt.UTC(), LastUsedAt: utcPtr(p.LastUsedAt),
 			AAGUID: aaguid(p.AAGUID), Synced: p.BackupState, Transports: strings.Fields(p.Transports),
 		}
+	}
+	return out, nil
+}
+
+func exportIdentities(db *gorm.DB, userID string) ([]Identity, error) {
+	var rows []models.Identity
+	if err := db.Where("user_id = ?", userID).Order("created_at").Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	out := make([]Identity, len(rows))
+	for i, id := range rows {
+		out[i] = Identity{Provider: id.Provider, Email: id.Email, CreatedAt: id.CreatedAt.UTC(), LastUsedAt: utcPtr(id.LastUsedAt)}
 	}
 	return out, nil
 }

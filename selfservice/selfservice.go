@@ -65,8 +65,9 @@ func NewService(deps Deps, cfg Config) *Service {
 //
 // What goes: the user's row and, by ON DELETE CASCADE, every row that
 // references it (sessions with their refresh tokens, links, second
-// factors, sign-in challenges, passkeys and their challenges, notes, and
-// any table of yours declared like models.Note); the security events,
+// factors, sign-in challenges, passkeys and their challenges, linked
+// identities and sign-ins at providers, notes, and any table of yours
+// declared like models.Note); the security events,
 // which have no foreign key, explicitly.
 // What stays: the revocation entry that refuses the access tokens (until
 // they expire), the mails already queued to the address (they hold no

@@ -17,6 +17,7 @@ import (
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/controllers"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/authstarter/authstarter/federation"
 	"github.com/authstarter/authstarter/mfa"
 	"github.com/authstarter/authstarter/passkeys"
 	"github.com/authstarter/authstarter/routes"
@@ -63,7 +64,7 @@ func FuzzRouteBodies(f *testing.F) {
 	// One app per fuzzing process: testapp.New takes the *testing.F too.
 	// At localhost, where passkeys work (see package passkeys).
 	app := testapp.NewLocalhost(f, nil, testapp.ServerOptions(), withIntrospection, func(c *config.Config) { c.AuthRateLimitMax = 1 << 30 })
-	cookies := controllers.NewCookies(app.Config.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, app.Clock.Now)
+	cookies := controllers.NewCookies(app.Config.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, federation.FlowTTL, app.Clock.Now)
 	// An administrator, so that no role check refuses an input before its
 	// body is read.
 	email, password := app.Admin(f).Email, testapp.Password

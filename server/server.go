@@ -18,6 +18,7 @@ import (
 	"github.com/authstarter/authstarter/cluster"
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/controllers"
+	"github.com/authstarter/authstarter/federation"
 	"github.com/authstarter/authstarter/limits"
 	"github.com/authstarter/authstarter/mail"
 	"github.com/authstarter/authstarter/mfa"
@@ -204,6 +205,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	outbox.Start(accounts)                             // accounts writes the links of the mails
 	profiles := auth.NewProfiles(db, revocations, now) // emptied by the revocation list's user changes
 	adminService := admin.NewService(admin.Deps{DB: db, Sessions: sessions, Revocations: revocations, Audit: audit, Now: now})
+	federationService := federation.NewService(federation.Deps{DB: db, Accounts: accounts, Audit: audit, Log: log, Now: now}, cfg.Providers, cfg.AppURL)
 	selfService := selfservice.NewService(selfservice.Deps{
 		DB: db, Sessions: sessions, Revocations: revocations, Audit: audit, Outbox: outbox, Now: now,
 	}, selfservice.Config{AppURL: cfg.AppURL})
@@ -243,7 +245,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	}
 	app.Use(middleware.SameOrigin(cfg.AppURL, cfg.CORSOrigins), middleware.JSONOnly(routes.FormPaths...))
 
-	cookies := controllers.NewCookies(cfg.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, now)
+	cookies := controllers.NewCookies(cfg.CookieSecure, mfa.ChallengeTTL, passkeys.ChallengeTTL, federation.FlowTTL, now)
 	var devMail *controllers.DevMailController
 	if mailbox != nil {
 		devMail = &controllers.DevMailController{Mailbox: mailbox}
@@ -253,17 +255,18 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		introspection = &controllers.IntrospectionController{Tokens: access, Revocations: revocations}
 	}
 	routes.Register(app, routes.Handlers{
-		Auth:     &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
-		Password: &controllers.PasswordController{Accounts: accounts, Cookies: cookies},
-		Token:    &controllers.TokenController{Accounts: accounts, Sessions: sessions, MFA: secondFactor},
-		Sessions: &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
-		Me:       &controllers.MeController{Profiles: profiles, Audit: audit},
-		Meta:     &controllers.MetaController{Keys: keys},
-		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
-		Admin:    &controllers.AdminController{Admin: adminService},
-		MFA:      &controllers.MFAController{MFA: secondFactor, Passkeys: passkeyService, Accounts: accounts, Cookies: cookies},
-		Passkeys: &controllers.PasskeysController{Passkeys: passkeyService, Cookies: cookies},
-		Account:  &controllers.AccountController{Accounts: accounts, SelfService: selfService, Cookies: cookies},
+		Auth:       &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
+		Password:   &controllers.PasswordController{Accounts: accounts, Cookies: cookies},
+		Token:      &controllers.TokenController{Accounts: accounts, Sessions: sessions, MFA: secondFactor},
+		Sessions:   &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
+		Me:         &controllers.MeController{Profiles: profiles, Audit: audit},
+		Meta:       &controllers.MetaController{Keys: keys},
+		Notes:      &controllers.NotesController{Notes: notes.NewService(db, now)},
+		Admin:      &controllers.AdminController{Admin: adminService},
+		MFA:        &controllers.MFAController{MFA: secondFactor, Passkeys: passkeyService, Accounts: accounts, Cookies: cookies},
+		Passkeys:   &controllers.PasskeysController{Passkeys: passkeyService, Cookies: cookies},
+		Account:    &controllers.AccountController{Accounts: accounts, SelfService: selfService, Cookies: cookies},
+		Federation: &controllers.FederationController{Federation: federationService, Cookies: cookies, AppURL: cfg.AppURL, Log: log},
 
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),
@@ -278,7 +281,7 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 	ctx, stop := context.WithCancel(context.Background())
 	s := &Server{
 		App: app, DB: db, Config: cfg, Revocations: revocations, Accounts: accounts, Sessions: sessions, MFA: secondFactor, Passkeys: passkeyService, Admin: adminService, log: log, outbox: outbox,
-		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune, passkeyService.Prune),
+		prunes: append(prunes, revocations.Prune, sessions.Prune, accounts.Prune, audit.Prune, outbox.Prune, secondFactor.Prune, passkeyService.Prune, federationService.Prune),
 		stop:   stop, syncNow: make(chan struct{}, 1),
 	}
 	syncEvery := 2 * time.Second

@@ -1,0 +1,125 @@
+package controllers
+
+import (
+	"errors"
+	"log/slog"
+	"net/url"
+
+	"github.com/authstarter/authstarter/auth"
+	"github.com/authstarter/authstarter/federation"
+	"github.com/authstarter/authstarter/middleware"
+	"github.com/authstarter/authstarter/models"
+	"github.com/gofiber/fiber/v2"
+)
+
+// FederationController serves sign-in with another provider (package
+// federation): the provider list, the start and callback of a sign-in, and
+// the signed-in user's linked identities. Start and callback are browser
+// navigations, so they answer with redirects, never JSON (but for an
+// unknown provider: 404).
+type FederationController struct {
+	Federation *federation.Service
+	Cookies    Cookies
+	AppURL     string
+	Log        *slog.Logger
+}
+
+// Providers handles GET /api/auth/providers.
+func (h *FederationController) Providers(c *fiber.Ctx) error {
+	list := []fiber.Map{}
+	for _, p := range h.Federation.Providers() {
+		list = append(list, fiber.Map{"name": p.Name, "display_name": p.DisplayName})
+	}
+	return c.JSON(fiber.Map{"providers": list})
+}
+
+// Start handles GET /api/auth/oauth/:provider/start[?link=1]: a 302 to the
+// provider. With link=1 (which routes puts behind RequireAuth and
+// RequireRecent) the provider is linked to the signed-in user's account.
+func (h *FederationController) Start(c *fiber.Ctx) error {
+	var linker *federation.Linker
+	if claims := middleware.Claims(c); claims != nil && IsLink(c) {
+		linker = &federation.Linker{UserID: claims.Subject, SessionID: claims.SessionID}
+	}
+	started, err := h.Federation.Start(c.UserContext(), c.Params("provider"), linker)
+	if err != nil {
+		return err
+	}
+	h.Cookies.SetFlow(c, started.BrowserToken)
+	return c.Redirect(started.URL, fiber.StatusFound)
+}
+
+// IsLink tells whether a start asks to link the provider (?link=1).
+func IsLink(c *fiber.Ctx) bool { return c.Query("link") == "1" }
+
+// Callback handles GET /api/auth/oauth/:provider/callback, where the
+// provider sends the browser back: signed in, a 302 to the app; waiting
+// for the second factor, to the sign-in page's second step; linked, to the
+// dashboard; refused, to the sign-in page with ?error=<code>.
+func (h *FederationController) Callback(c *fiber.Ctx) error {
+	ret := federation.Return{
+		BrowserToken: c.Cookies(h.Cookies.FlowName),
+		State:        c.Query("state"),
+		Code:         c.Query("code"),
+		Error:        c.Query("error"),
+	}
+	if claims := middleware.Claims(c); claims != nil {
+		ret.Session = &federation.Linker{UserID: claims.Subject, SessionID: claims.SessionID}
+	}
+	h.Cookies.ClearFlow(c) // spent whatever happens
+	tokens, err := h.Federation.Callback(c.UserContext(), c.Params("provider"), ret, client(c))
+	var mfaRequired *auth.MFARequiredError
+	switch {
+	case errors.Is(err, federation.ErrUnknownProvider):
+		return err
+	case errors.As(err, &mfaRequired):
+		h.Cookies.SetMFAChallenge(c, mfaRequired.Token)
+		return c.Redirect(h.AppURL+"/login#second-step", fiber.StatusFound)
+	case err != nil:
+		answer := middleware.Answer(err)
+		if answer.Status >= 500 && answer.Code == "internal_error" {
+			h.Log.ErrorContext(c.UserContext(), "provider callback failed", "provider", c.Params("provider"), "error", err)
+		}
+		return c.Redirect(h.AppURL+"/login?error="+url.QueryEscape(answer.Code), fiber.StatusFound)
+	}
+	if tokens.AccessToken != "" { // a link keeps the session it has
+		h.Cookies.Set(c, tokens)
+	}
+	return c.Redirect(h.AppURL+"/", fiber.StatusFound)
+}
+
+// identityView is the public shape of a linked identity: no subject.
+type identityView struct {
+	ID        string `json:"id"`
+	Provider  string `json:"provider"`
+	Email     string `json:"email"`
+	CreatedAt string `json:"created_at"`
+}
+
+func viewIdentity(i models.Identity) identityView {
+	return identityView{ID: i.ID, Provider: i.Provider, Email: i.Email, CreatedAt: jsonTime(i.CreatedAt)}
+}
+
+// Identities handles GET /api/me/identities.
+func (h *FederationController) Identities(c *fiber.Ctx) error {
+	list, err := h.Federation.Identities(c.UserContext(), middleware.Claims(c).Subject)
+	if err != nil {
+		return err
+	}
+	views := make([]identityView, 0, len(list))
+	for _, i := range list {
+		views = append(views, viewIdentity(i))
+	}
+	return c.JSON(fiber.Map{"identities": views})
+}
+
+// Unlink handles DELETE /api/me/identities/:id (recent).
+func (h *FederationController) Unlink(c *fiber.Ctx) error {
+	if err := noBody(c); err != nil {
+		return err
+	}
+	if err := h.Federation.Unlink(c.UserContext(), middleware.Claims(c).Subject, c.Params("id"), client(c)); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
+}
