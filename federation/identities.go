@@ -41,11 +41,13 @@ func (s *Service) account(ctx context.Context, provider string, who profile, cli
 	if !errors.Is(err, gorm.ErrRecordNotFound) {
 		return models.User{}, err
 	}
-	if who.Email == "" || !who.EmailVerified {
+	if who.Email == "" {
 		return models.User{}, ErrEmailNotVerified
 	}
 	user, err := s.accounts.UserByEmail(ctx, who.Email)
 	switch {
+	case errors.Is(err, auth.ErrUserNotFound) && !who.EmailVerified:
+		return user, ErrEmailNotVerified
 	case errors.Is(err, auth.ErrUserNotFound):
 		user, err = s.accounts.CreateWithoutPassword(ctx, who.Email, who.Name, func(tx *gorm.DB, user models.User) error {
 			return tx.Create(s.newIdentity(user.ID, provider, who)).Error
@@ -55,7 +57,7 @@ func (s *Service) account(ctx context.Context, provider string, who profile, cli
 		}
 	case err != nil:
 		return user, err
-	case user.EmailVerifiedAt == nil:
+	case !who.EmailVerified || user.EmailVerifiedAt == nil:
 		return user, ErrAccountExists
 	case user.DisabledAt != nil:
 		return user, auth.ErrAccountDisabled // nothing linked to an account that cannot sign in
