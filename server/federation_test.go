@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/authstarter/authstarter/admin"
 	"github.com/authstarter/authstarter/federation"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/internal/testkit/testop"
@@ -45,16 +46,20 @@ func noRedirects(b *testapp.Browser) *testapp.Browser {
 	return b
 }
 
-// hop sends one request and returns where its 302 leads.
+// hop sends one request and returns where its 302 leads. It comes from
+// Firefox, a device that the accounts' other sessions (made by the test
+// client) are not on: a sign-in through the provider is a new device.
 func hop(t *testing.T, b *testapp.Browser, method, rawURL string, form url.Values) *url.URL {
 	t.Helper()
-	var res *http.Response
-	var err error
-	if method == http.MethodPost {
-		res, err = b.HTTP.PostForm(rawURL, form)
-	} else {
-		res, err = b.HTTP.Get(rawURL)
+	req, err := http.NewRequest(method, rawURL, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
 	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.Header.Set("User-Agent", firefoxOnWindows)
+	res, err := b.HTTP.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,4 +337,45 @@ func mustParse(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// A provider vouches for the first factor only: an account with TOTP on
+// lands on the sign-in page's second step, with the challenge cookie and
+// no session, and the code opens the session (with the new-device alert).
+func TestProviderSignInOfATOTPAccountAsksForTheCode(t *testing.T) {
+	app, op := providerApp(t)
+	_, email, secret, _ := totpUser(t, app)
+	username := opUser(op, email, true)
+	seen := mailCount(t, app, email)
+
+	b := app.NewBrowser(t)
+	if got := signInAt(t, app, b, username, ""); got != "/login#second-step" {
+		t.Fatalf("sent to %q, want /login#second-step", got)
+	}
+	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
+	testapp.ExpectStatus(t, b.Post("/api/auth/mfa/verify", map[string]string{"code": totpCode(t, app, secret, 0)}, "User-Agent", firefoxOnWindows), http.StatusOK)
+	expectSignedInAs(t, b, email)
+	expectEvent(t, b, "login_succeeded", "provider")
+	expectMail(t, app, email, seen, "New sign-in to your account")
+}
+
+func TestProviderSignInOfADisabledAccountIsRefused(t *testing.T) {
+	app, op := providerApp(t)
+	_, email := app.SignedIn(t)
+	username := opUser(op, email, true)
+	if got := signInAt(t, app, app.NewBrowser(t), username, ""); got != "/" {
+		t.Fatalf("first sign-in: %q", got)
+	}
+	user, err := app.Accounts.UserByEmail(context.Background(), email)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Server.Admin.Disable(context.Background(), admin.Actor{}, user.ID); err != nil {
+		t.Fatal(err)
+	}
+	b := app.NewBrowser(t)
+	if got := signInAt(t, app, b, username, ""); got != "/login?error=account_disabled" {
+		t.Fatalf("disabled: sent to %q", got)
+	}
+	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusUnauthorized)
 }
