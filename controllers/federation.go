@@ -74,7 +74,7 @@ func (h *FederationController) Callback(c *fiber.Ctx) error {
 		return err
 	case errors.As(err, &mfaRequired):
 		h.Cookies.SetMFAChallenge(c, mfaRequired.Token)
-		return c.Redirect(h.AppURL+"/login#second-step", fiber.StatusFound)
+		return c.Redirect(h.AppURL+"/login#provider-second-step", fiber.StatusFound)
 	case err != nil:
 		answer := middleware.Answer(err)
 		if answer.Status >= 500 && answer.Code == "internal_error" {

@@ -349,8 +349,8 @@ func TestProviderSignInOfATOTPAccountAsksForTheCode(t *testing.T) {
 	seen := mailCount(t, app, email)
 
 	b := app.NewBrowser(t)
-	if got := signInAt(t, app, b, username, ""); got != "/login#second-step" {
-		t.Fatalf("sent to %q, want /login#second-step", got)
+	if got := signInAt(t, app, b, username, ""); got != "/login#provider-second-step" {
+		t.Fatalf("sent to %q, want /login#provider-second-step", got)
 	}
 	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
 	testapp.ExpectStatus(t, b.Post("/api/auth/mfa/verify", map[string]string{"code": totpCode(t, app, secret, 0)}, "User-Agent", firefoxOnWindows), http.StatusOK)

@@ -5,6 +5,7 @@ import { call } from "./session.js";
 import { admin } from "./admin.js";
 import { dashboard } from "./dashboard.js";
 import { passkeySignIn } from "./passkeys.js";
+import { providerButtons, providerRefusal } from "./providers.js";
 import { $, alternatives, failure, offerDevMailbox, onSubmit, say, show } from "./ui.js";
 
 // Notices that another page asks for with a fragment: /login#ended.
@@ -15,9 +16,11 @@ const notices = {
   reset: ["Your password has been changed. Sign in with the new one.", "ok"],
   verified: ["Your email address is confirmed, and you are signed in.", "ok"],
   "account-deleted": ["Your account has been deleted. A confirmation is on its way to your address.", "ok"],
-  // The confirmation link of an account with two-step verification: the
-  // sign-in page opens at its second step (see secondStep).
+  // The confirmation link, or a sign-in at another provider, of an account
+  // with two-step verification: the sign-in page opens at its second step
+  // (see secondStep).
   "second-step": ["Your email address is confirmed. Enter a code to sign in.", "ok"],
+  "provider-second-step": ["One more step: enter a code to sign in.", "ok"],
 };
 
 // The token of a link from an email, read from the fragment (browsers send
@@ -68,7 +71,7 @@ const views = {
   "/": dashboard,
   "/admin": admin,
 
-  "/login"(fragment) {
+  async "/login"(fragment) {
     const resend = $("resend");
     const openSecondStep = secondStep();
     onSubmit("login-form", async (form) => {
@@ -89,11 +92,14 @@ const views = {
       $("login-email").focus();
     });
     passkeySignIn();
-    if (fragment === "second-step") openSecondStep();
+    providerRefusal();
+    if (fragment === "second-step" || fragment === "provider-second-step") openSecondStep();
+    await providerButtons("login-providers");
   },
 
   "/signup"() {
     checkYourEmail("signup", "/api/auth/register");
+    return providerButtons("signup-providers");
   },
 
   // Opening the link only shows a button; pressing it confirms. Mail

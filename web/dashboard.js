@@ -8,6 +8,7 @@ import { accountCards } from "./account.js";
 import { mfaCard } from "./mfa.js";
 import { notesCard } from "./notes.js";
 import { passkeysCard } from "./passkeys.js";
+import { identitiesCard } from "./providers.js";
 import { api, changePassword, signOut, signOutEverywhere } from "./session.js";
 import { $, ago, date, device, failure, fill, onSubmit, say } from "./ui.js";
 
@@ -28,7 +29,7 @@ export async function dashboard() {
     await reload();
   });
   accountCards(me.data.user);
-  await Promise.all([reload(), mfaCard(me.data.user), passkeysCard(), notesCard()]);
+  await Promise.all([reload(), mfaCard(me.data.user), passkeysCard(), identitiesCard(), notesCard()]);
 }
 
 // act shows the error of an action that did not navigate away.
@@ -132,6 +133,8 @@ const sentences = {
   recovery_codes_regenerated: "New recovery codes made",
   passkey_added: "Passkey added",
   passkey_renamed: "Passkey renamed",
+  identity_linked: "Provider linked",
+  identity_unlinked: "Provider unlinked",
   passkey_removed: "Passkey deleted",
   passkey_failed: "Refused a sign-in with one of your passkeys",
   email_change_requested: "Email address change requested",
@@ -164,6 +167,7 @@ function showEvents(events) {
     if (e.type === "admin_role_changed" && e.detail) what += ` (now ${e.detail})`;
     if (e.type === "recovery_code_used" && e.detail) what += ` (${e.detail} left)`;
     if (e.type === "login_succeeded" && e.detail === "passkey") what += " with a passkey";
+    if (e.type === "login_succeeded" && e.detail === "provider") what += " with another provider";
     const item = fill("event-item", {
       what,
       when: ago(e.created_at),
