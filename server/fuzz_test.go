@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -16,9 +17,10 @@ import (
 
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/controllers"
-	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/federation"
+	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mfa"
+	"github.com/authstarter/authstarter/models"
 	"github.com/authstarter/authstarter/passkeys"
 	"github.com/authstarter/authstarter/routes"
 	"github.com/gofiber/fiber/v2"
@@ -69,7 +71,8 @@ func FuzzRouteBodies(f *testing.F) {
 	// body is read.
 	email, password := app.Admin(f).Email, testapp.Password
 
-	// Another account's session, note and passkey: they must stay out of reach.
+	// Another account's session, note, passkey and linked identity: they
+	// must stay out of reach.
 	other, otherEmail := app.SignedIn(f)
 	var list struct {
 		Sessions []struct{ ID string } `json:"sessions"`
@@ -83,7 +86,9 @@ func FuzzRouteBodies(f *testing.F) {
 	}
 	other.Post("/api/notes", map[string]string{"title": "not yours"}).Decode(f, &created)
 	passkey := passkeyOwnerOf(f, app, app.Login(f, otherEmail), otherEmail, nil)
-	foreign := map[string]string{"/api/auth/sessions/:id": list.Sessions[0].ID, "/api/notes/:id": created.Note.ID, "/api/auth/passkeys/:id": passkey.id}
+	identity := foreignIdentity(f, app, otherEmail)
+	foreign := map[string]string{"/api/auth/sessions/:id": list.Sessions[0].ID, "/api/notes/:id": created.Note.ID, "/api/auth/passkeys/:id": passkey.id,
+		"/api/me/identities/:id": identity}
 
 	var targets []fuzzTarget
 	byName := map[string]int{}
@@ -249,4 +254,19 @@ func checkEnvelope(t *testing.T, where string, body, data []byte) {
 	if !errorCodePattern.MatchString(code) || message == "" {
 		t.Fatalf("%s with body %s: error code %q, message %q", where, short(body), code, message)
 	}
+}
+
+// foreignIdentity links an identity at a provider to the account of email,
+// as a sign-in with it would, and returns its id.
+func foreignIdentity(tb testing.TB, app *testapp.App, email string) string {
+	tb.Helper()
+	user, err := app.Accounts.UserByEmail(context.Background(), email)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	identity := models.Identity{ID: models.NewID(), UserID: user.ID, Provider: "corp", Subject: models.NewID(), Email: email, CreatedAt: app.Clock.Now()}
+	if err := app.DB.Create(&identity).Error; err != nil {
+		tb.Fatal(err)
+	}
+	return identity.ID
 }
