@@ -85,7 +85,8 @@ const (
 
 // CombineAMR joins the methods of the steps of one authentication (a
 // password, then a code), or of a session and its re-authentication: each
-// method once, in order, and mfa when a password met a possession factor.
+// method once, in order, and mfa when a password (or a sign-in at another
+// provider, which stands in for it) met a possession factor.
 func CombineAMR(steps ...[]string) []string {
 	var amr []string
 	for _, step := range steps {
@@ -96,7 +97,8 @@ func CombineAMR(steps ...[]string) []string {
 		}
 	}
 	possession := slices.ContainsFunc(amr, func(m string) bool { return m == AMROTP || m == AMRHardware || m == AMRSoftware })
-	if slices.Contains(amr, AMRPassword) && possession && !slices.Contains(amr, AMRMFA) {
+	firstFactor := slices.Contains(amr, AMRPassword) || slices.Contains(amr, AMRProvider)
+	if firstFactor && possession && !slices.Contains(amr, AMRMFA) {
 		amr = append(amr, AMRMFA)
 	}
 	return amr

@@ -9,6 +9,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -357,6 +358,9 @@ func TestProviderSignInOfATOTPAccountAsksForTheCode(t *testing.T) {
 	expectSignedInAs(t, b, email)
 	expectEvent(t, b, "login_succeeded", "provider")
 	expectMail(t, app, email, seen, "New sign-in to your account")
+	if amr := accessClaims(t, b).AMR; !reflect.DeepEqual(amr, []string{"fed", "otp", "mfa"}) {
+		t.Fatalf("amr %q, want the provider, the code and mfa", amr)
+	}
 }
 
 func TestProviderSignInOfADisabledAccountIsRefused(t *testing.T) {
