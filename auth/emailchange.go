@@ -96,8 +96,20 @@ func (a *Accounts) prepareEmailChange(tx *gorm.DB, m models.OutboxMail) error {
 	if taken > 0 || user.Email != change.FromEmail {
 		return mail.ErrNotSent
 	}
+	// A newer change is pending (this mail's first attempt came late: a
+	// retry, another worker): this link stays unsent, and the newer one
+	// is not voided.
+	var newer int64
+	if err := tx.Model(&models.OneTimeToken{}).
+		Where("user_id = ? AND purpose = ? AND used_at IS NULL AND id > ?", user.ID, models.PurposeEmailChange, change.ID).
+		Count(&newer).Error; err != nil {
+		return err
+	}
+	if newer > 0 {
+		return mail.ErrNotSent
+	}
 	return tx.Model(&models.OneTimeToken{}).
-		Where("user_id = ? AND purpose = ? AND used_at IS NULL AND id <> ?", user.ID, models.PurposeEmailChange, change.ID).
+		Where("user_id = ? AND purpose = ? AND used_at IS NULL AND id < ?", user.ID, models.PurposeEmailChange, change.ID).
 		Update("used_at", a.now()).Error
 }
 
@@ -109,8 +121,9 @@ func (a *Accounts) prepareEmailChange(tx *gorm.DB, m models.OutboxMail) error {
 // that asked gets a new one at its next refresh: see
 // Sessions.EndOthersIn); the former address is told. It does not sign in.
 //
-// A link is refused (ErrInvalidOneTimeToken) once used, expired, voided or
-// once the account's address is no longer the one it was asked from. If
+// A link is refused (ErrInvalidOneTimeToken) once used, expired, voided,
+// once the account's address is no longer the one it was asked from, once
+// the session that asked for it has ended, and for a disabled account. If
 // another account has taken the new address meanwhile (a registration),
 // nothing changes and the answer is ErrEmailTaken: the link's holder
 // controls that mailbox, so this tells them nothing new.
@@ -129,7 +142,19 @@ func (a *Accounts) ConfirmEmailChange(ctx context.Context, token string, client 
 		if change, err = consumeOneTimeToken(tx, token, models.PurposeEmailChange, now); err != nil {
 			return err
 		}
-		if user.Email != change.FromEmail {
+		if user.Email != change.FromEmail || user.DisabledAt != nil {
+			return ErrInvalidOneTimeToken
+		}
+		// The session that asked must still be live: "sign out
+		// everywhere", or revoking that session, also takes back the
+		// changes it asked for (an intruder's request, noticed by the
+		// owner through the notice to their address).
+		var live int64
+		if err := tx.Model(&models.Session{}).Where("id = ? AND user_id = ? AND revoked_at IS NULL AND expires_at > ?", change.SessionID, user.ID, now).
+			Count(&live).Error; err != nil {
+			return err
+		}
+		if live == 0 {
 			return ErrInvalidOneTimeToken
 		}
 		// The unique index decides, against a registration committing

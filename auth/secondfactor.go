@@ -35,12 +35,11 @@ func (e *MFARequiredError) Error() string { return "a second factor is required"
 func (a *Accounts) SetSecondFactor(sf SecondFactor) { a.secondFactor = sf }
 
 // CompleteSignIn opens the session of a sign-in whose second factor was
-// just proven (package mfa), with the methods amr.
-func (a *Accounts) CompleteSignIn(ctx context.Context, userID string, amr []string, client Client) (Tokens, error) {
-	user, err := a.User(ctx, userID)
-	if err != nil {
-		return Tokens{}, err
-	}
+// just proven (package mfa, package passkeys), with the methods amr. user
+// is the account as it was when the sign-in began: a session is refused
+// (ErrInvalidCredentials) if its token version has moved since (a password
+// reset, "sign out everywhere"), checked in the session's own transaction.
+func (a *Accounts) CompleteSignIn(ctx context.Context, user models.User, amr []string, client Client) (Tokens, error) {
 	return a.openSession(ctx, user, EventLoginSucceeded, amr, client)
 }
 

@@ -369,7 +369,13 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 	if left >= 0 {
 		s.audit.Record(ctx, auth.Event{Type: auth.EventRecoveryCodeUsed, UserID: user.ID, Detail: strconv.Itoa(left), Client: client})
 	}
-	return s.accounts.CompleteSignIn(ctx, user.ID, auth.CombineAMR(strings.Fields(challenge.AMR), []string{auth.AMROTP}), client)
+	// user is as read above, at the challenge's token version: a reset
+	// that commits from here on still refuses the session.
+	tokens, err := s.accounts.CompleteSignIn(ctx, user, auth.CombineAMR(strings.Fields(challenge.AMR), []string{auth.AMROTP}), client)
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		err = ErrInvalidChallenge
+	}
+	return tokens, err
 }
 
 // wrongAnswer counts a wrong answer against the challenge (the transaction

@@ -78,9 +78,10 @@ func (s *Service) FinishLogin(ctx context.Context, ref ChallengeRef, credential 
 	}
 	var (
 		passkey   models.Passkey
+		owner     models.User
 		lookupErr error // the database's, not a refusal
 	)
-	owner := func(rawID, _ []byte) (webauthn.User, error) {
+	findOwner := func(rawID, _ []byte) (webauthn.User, error) {
 		err := s.db.WithContext(ctx).Take(&passkey, "credential_id = ?", rawID).Error
 		if errors.Is(err, gorm.ErrRecordNotFound) {
 			return nil, errUnknown
@@ -99,9 +100,10 @@ func (s *Service) FinishLogin(ctx context.Context, ref ChallengeRef, credential 
 		}
 		// go-webauthn checks that the user handle the authenticator gave
 		// back is this user's id.
+		owner = user
 		return account{user: user, passkeys: []models.Passkey{passkey}}, nil
 	}
-	_, cred, err := s.webauthn.ValidatePasskeyLogin(owner, ceremony, parsed)
+	_, cred, err := s.webauthn.ValidatePasskeyLogin(findOwner, ceremony, parsed)
 	switch {
 	case lookupErr != nil:
 		return auth.Tokens{}, lookupErr
@@ -121,7 +123,11 @@ func (s *Service) FinishLogin(ctx context.Context, ref ChallengeRef, credential 
 	if passkey.BackupEligible {
 		method = auth.AMRSoftware // synced by a password manager
 	}
-	return s.accounts.CompleteSignIn(ctx, passkey.UserID, []string{method, auth.AMRMFA}, client)
+	tokens, err := s.accounts.CompleteSignIn(ctx, owner, []string{method, auth.AMRMFA}, client)
+	if errors.Is(err, auth.ErrInvalidCredentials) {
+		err = ErrChallenge // the account's sessions were all ended meanwhile: start again
+	}
+	return tokens, err
 }
 
 // takeLoginChallenge spends the sign-in challenge that ref names.

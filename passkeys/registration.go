@@ -98,6 +98,11 @@ func (s *Service) FinishRegistration(ctx context.Context, userID, sessionID, nam
 	}
 	passkey := newPasskey(userID, name, cred, s.now())
 	err = s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		// The user's row first, so that two registrations finishing at
+		// once count one after the other (PostgreSQL).
+		if err := auth.LockUser(tx, userID, &models.User{}); err != nil {
+			return err
+		}
 		var n int64
 		if err := tx.Model(&models.Passkey{}).Where("user_id = ?", userID).Count(&n).Error; err != nil {
 			return err

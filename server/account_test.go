@@ -174,6 +174,14 @@ func TestEmailChangeLinkVoided(t *testing.T) {
 		email = target
 		testapp.ExpectStatus(t, b.Post("/api/auth/refresh", nil), http.StatusOK)
 	})
+	t.Run("the asking session ended", func(t *testing.T) {
+		// An intruder's request, which the owner noticed (the notice to
+		// their address) and answered with "sign out everywhere".
+		token := requestEmailChange(t, app, b, testapp.UniqueEmail())
+		testapp.ExpectStatus(t, b.Post("/api/auth/logout-all", nil), http.StatusNoContent)
+		testapp.ExpectError(t, confirm(token), http.StatusBadRequest, "invalid_token")
+		b = app.Login(t, email)
+	})
 	t.Run("password reset", func(t *testing.T) {
 		token := requestEmailChange(t, app, b, testapp.UniqueEmail())
 		reset := requestReset(t, app, email)

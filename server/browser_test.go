@@ -240,6 +240,19 @@ func evaluate[T any](t *testing.T, tab context.Context, js string) T {
 // click clicks the element that the CSS selector finds, as a user would.
 func click(t *testing.T, tab context.Context, css string) {
 	t.Helper()
+	// Once it stands still: the dashboard's cards fill in as their requests
+	// answer and move what is below them, and a click aimed at a moving
+	// button lands on whatever is there next.
+	quoted, _ := json.Marshal(css)
+	waitUntil(t, tab, `(() => {
+		const e = document.querySelector(`+string(quoted)+`);
+		if (!e) return false;
+		e.scrollIntoView({block: "center"});
+		const at = JSON.stringify(e.getBoundingClientRect());
+		const still = e.dataset.testAt === at;
+		e.dataset.testAt = at;
+		return still;
+	})()`)
 	browse(t, tab, chromedp.Click(chromedp.CSS(css)))
 }
 
