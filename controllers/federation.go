@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/url"
+	"time"
 
 	"github.com/authstarter/authstarter/auth"
 	"github.com/authstarter/authstarter/federation"
@@ -22,6 +23,10 @@ type FederationController struct {
 	Cookies    Cookies
 	AppURL     string
 	Log        *slog.Logger
+	// ReauthWindow and Now decide whether a link's session is recent
+	// (REAUTH_WINDOW, as RequireRecent).
+	ReauthWindow time.Duration
+	Now          func() time.Time
 }
 
 // Providers handles GET /api/auth/providers.
@@ -34,23 +39,31 @@ func (h *FederationController) Providers(c *fiber.Ctx) error {
 }
 
 // Start handles GET /api/auth/oauth/:provider/start[?link=1]: a 302 to the
-// provider. With link=1 (which routes puts behind RequireAuth and
-// RequireRecent) the provider is linked to the signed-in user's account.
+// provider. With link=1 the provider is linked to the signed-in user's
+// account instead, which needs a recent sign-in (as adding a passkey does:
+// a stolen session must not add a lasting way in). Without one, the
+// browser goes back to the dashboard with ?link=<provider>, which asks the
+// user to confirm it is them and comes back.
 func (h *FederationController) Start(c *fiber.Ctx) error {
+	provider := c.Params("provider")
 	var linker *federation.Linker
-	if claims := middleware.Claims(c); claims != nil && IsLink(c) {
+	if c.Query("link") == "1" {
+		claims := middleware.Claims(c)
+		if !h.Federation.Has(provider) {
+			return federation.ErrUnknownProvider
+		}
+		if !middleware.Recent(claims, h.ReauthWindow, h.Now()) {
+			return c.Redirect(h.AppURL+"/?link="+url.QueryEscape(provider), fiber.StatusFound)
+		}
 		linker = &federation.Linker{UserID: claims.Subject, SessionID: claims.SessionID}
 	}
-	started, err := h.Federation.Start(c.UserContext(), c.Params("provider"), linker)
+	started, err := h.Federation.Start(c.UserContext(), provider, linker)
 	if err != nil {
 		return err
 	}
 	h.Cookies.SetFlow(c, started.BrowserToken)
 	return c.Redirect(started.URL, fiber.StatusFound)
 }
-
-// IsLink tells whether a start asks to link the provider (?link=1).
-func IsLink(c *fiber.Ctx) bool { return c.Query("link") == "1" }
 
 // Callback handles GET /api/auth/oauth/:provider/callback, where the
 // provider sends the browser back: signed in, a 302 to the app; waiting

@@ -110,6 +110,12 @@ func CallbackURL(appURL, provider string) string {
 	return appURL + "/api/auth/oauth/" + provider + "/callback"
 }
 
+// Has reports whether a provider of this name is configured.
+func (s *Service) Has(name string) bool {
+	_, ok := s.providers[name]
+	return ok
+}
+
 // Providers lists the configured providers, in the configured order.
 func (s *Service) Providers() []Provider { return s.list }
 

@@ -106,8 +106,7 @@ func Register(app *fiber.App, h Handlers) {
 	// to it by a cookie; the provider sends it back to callback. With
 	// ?link=1, a signed-in user (recently) links the provider to the account.
 	a.Get("/providers", h.Federation.Providers)
-	a.Get("/oauth/:provider/start", limited, h.OptionalAuth,
-		middleware.When(controllers.IsLink, h.RequireAuth), middleware.When(controllers.IsLink, h.RequireRecent), h.Federation.Start)
+	a.Get("/oauth/:provider/start", limited, h.OptionalAuth, h.Federation.Start)
 	a.Get("/oauth/:provider/callback", limited, h.OptionalAuth, h.Federation.Callback)
 	if h.Introspection != nil {
 		// Not under the per-IP limit: the callers hold the secret and are

@@ -3,6 +3,7 @@ package server_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/chromedp/chromedp"
@@ -41,4 +42,30 @@ func TestBrowserProviderSignUp(t *testing.T) {
 
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
+
+// Linking from the dashboard in Chromium, with a sign-in that is no longer
+// recent: "Link Corp" comes back to the dashboard, which asks for the
+// password, then goes to the provider's login page and back, linked.
+func TestBrowserProviderLinkFromTheDashboard(t *testing.T) {
+	app, op := providerApp(t)
+	_, email := app.SignedIn(t)
+	username := opUser(op, testapp.UniqueEmail(), true)
+	tab := dashboardTab(t, app, email)
+	waitUntil(t, tab, `document.querySelector("#identity-links a")?.textContent === "Link Corp"`)
+	app.Clock.Advance(11 * time.Minute) // past REAUTH_WINDOW, within the access token's life
+
+	click(t, tab, "#identity-links a")
+	waitUntil(t, tab, `document.getElementById("reauth").open`)
+	fillAndSubmit(t, tab, "reauth-form", "reauth-password", testapp.Password)
+	waitUntil(t, tab, `location.origin === `+jsString(op.Issuer)+` && document.getElementById("username") !== null`)
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), opPassword),
+		chromedp.Click(chromedp.ID("submit")))
+	waitPage(t, tab, "/", "")
+	waitText(t, tab, "identity-list", "Corp")
+	if n := len(identitiesOf(t, app, email)); n != 1 {
+		t.Fatalf("%d identities, want 1", n)
+	}
 }

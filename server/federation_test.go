@@ -205,9 +205,16 @@ func TestProviderLinksOnlyWhenBothSidesVerifiedTheEmail(t *testing.T) {
 
 func TestProviderLinkFromTheDashboard(t *testing.T) {
 	app, op := providerApp(t)
-	b, email := app.SignedIn(t) // the verification link's session is not recent
-	testapp.ExpectError(t, noRedirects(b).Get("/api/auth/oauth/corp/start?link=1"), http.StatusForbidden, "reauthentication_required")
-	testapp.ExpectError(t, app.NewBrowser(t).Get("/api/auth/oauth/corp/start?link=1"), http.StatusUnauthorized, "unauthenticated")
+	// Without a recent sign-in (the verification link's session is not
+	// one), or without a session, back to the dashboard, which asks to
+	// confirm and comes back.
+	b, email := app.SignedIn(t)
+	for _, browser := range []*testapp.Browser{b, app.NewBrowser(t)} {
+		if got := hop(t, noRedirects(browser), http.MethodGet, app.URL+"/api/auth/oauth/corp/start?link=1", nil).String(); got != app.URL+"/?link=corp" {
+			t.Fatalf("a link without a recent sign-in: sent to %s", got)
+		}
+	}
+	testapp.ExpectError(t, b.Get("/api/auth/oauth/nowhere/start?link=1"), http.StatusNotFound, "unknown_provider")
 
 	b = app.Login(t, email)
 	// Another address, not even verified: the user proved both accounts theirs.

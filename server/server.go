@@ -255,18 +255,20 @@ func New(cfg config.Config, opts Options) (*Server, error) {
 		introspection = &controllers.IntrospectionController{Tokens: access, Revocations: revocations}
 	}
 	routes.Register(app, routes.Handlers{
-		Auth:       &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
-		Password:   &controllers.PasswordController{Accounts: accounts, Cookies: cookies},
-		Token:      &controllers.TokenController{Accounts: accounts, Sessions: sessions, MFA: secondFactor},
-		Sessions:   &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
-		Me:         &controllers.MeController{Profiles: profiles, Audit: audit},
-		Meta:       &controllers.MetaController{Keys: keys},
-		Notes:      &controllers.NotesController{Notes: notes.NewService(db, now)},
-		Admin:      &controllers.AdminController{Admin: adminService},
-		MFA:        &controllers.MFAController{MFA: secondFactor, Passkeys: passkeyService, Accounts: accounts, Cookies: cookies},
-		Passkeys:   &controllers.PasskeysController{Passkeys: passkeyService, Cookies: cookies},
-		Account:    &controllers.AccountController{Accounts: accounts, SelfService: selfService, Cookies: cookies},
-		Federation: &controllers.FederationController{Federation: federationService, Cookies: cookies, AppURL: cfg.AppURL, Log: log},
+		Auth:     &controllers.AuthController{Accounts: accounts, Sessions: sessions, Cookies: cookies},
+		Password: &controllers.PasswordController{Accounts: accounts, Cookies: cookies},
+		Token:    &controllers.TokenController{Accounts: accounts, Sessions: sessions, MFA: secondFactor},
+		Sessions: &controllers.SessionsController{Sessions: sessions, Cookies: cookies},
+		Me:       &controllers.MeController{Profiles: profiles, Audit: audit},
+		Meta:     &controllers.MetaController{Keys: keys},
+		Notes:    &controllers.NotesController{Notes: notes.NewService(db, now)},
+		Admin:    &controllers.AdminController{Admin: adminService},
+		MFA:      &controllers.MFAController{MFA: secondFactor, Passkeys: passkeyService, Accounts: accounts, Cookies: cookies},
+		Passkeys: &controllers.PasskeysController{Passkeys: passkeyService, Cookies: cookies},
+		Account:  &controllers.AccountController{Accounts: accounts, SelfService: selfService, Cookies: cookies},
+		Federation: &controllers.FederationController{
+			Federation: federationService, Cookies: cookies, AppURL: cfg.AppURL, Log: log, ReauthWindow: cfg.ReauthWindow, Now: now,
+		},
 
 		DevMail:       devMail,
 		RequireAuth:   middleware.RequireAuth(access, revocations, cookies.AccessName),

@@ -6,7 +6,7 @@
 // Starting a sign-in is a plain navigation to the server's start route,
 // which sends the browser on to the provider: no token passes through this
 // page, and the provider sends the browser back to the server.
-import { api, call } from "./session.js";
+import { api, call, reauthenticate } from "./session.js";
 import { $, ago, date, failure, fill, say } from "./ui.js";
 
 // Why a sign-in at a provider came back refused, by the callback's code.
@@ -49,6 +49,7 @@ export function providerRefusal() {
 // --- The dashboard's card -----------------------------------------------------
 
 export async function identitiesCard() {
+  await resumeLink();
   const [providers, list] = await Promise.all([call("GET", "/api/auth/providers"), api("GET", "/api/me/identities")]);
   if (!providers.ok || providers.data.providers.length === 0) return; // none configured: no card
   $("identities-card").hidden = false;
@@ -56,8 +57,8 @@ export async function identitiesCard() {
   const names = Object.fromEntries(providers.data.providers.map((p) => [p.name, p.display_name]));
   $("identity-list").replaceChildren(...list.data.identities.map((i) => item(i, names[i.provider] ?? i.provider)));
   $("identities-none").hidden = list.data.identities.length > 0;
-  // Linking needs a recent sign-in, as adding a passkey does: the server
-  // asks for it (the start route answers 403 reauthentication_required).
+  // Linking needs a recent sign-in, as adding a passkey does: without one
+  // the server sends the browser back here with ?link= (resumeLink).
   $("identity-links").replaceChildren(...providers.data.providers.map((p) => {
     const a = document.createElement("a");
     a.className = "button secondary small";
@@ -65,6 +66,16 @@ export async function identitiesCard() {
     a.textContent = `Link ${p.display_name}`;
     return a;
   }));
+}
+
+// resumeLink finishes a link that the server sent back for a recent
+// sign-in (/?link=<provider>): once the user has confirmed it is them,
+// the link starts again; if they cancel, nothing happens.
+async function resumeLink() {
+  const provider = new URLSearchParams(location.search).get("link");
+  if (!provider) return;
+  history.replaceState(null, "", location.pathname + location.hash);
+  if (await reauthenticate()) location.assign(`/api/auth/oauth/${encodeURIComponent(provider)}/start?link=1`);
 }
 
 function item(identity, displayName) {

@@ -103,7 +103,7 @@ async function authorized(method, path, body) {
 // cancels. Requests that meet the 403 together share one prompt. The
 // refresh cookie stays as it is, so no lock is needed: a refresh in another
 // tab keeps the new auth_time, which the server stores with the session.
-function reauthenticate() {
+export function reauthenticate() {
   asking ??= (async () => {
     const factors = await authorized("GET", "/api/auth/mfa");
     return confirmIdentity({
