@@ -390,3 +390,16 @@ func TestProviderSignInOfADisabledAccountIsRefused(t *testing.T) {
 	}
 	testapp.ExpectStatus(t, b.Get("/api/me"), http.StatusUnauthorized)
 }
+
+// Many providers put the address only in the userinfo answer: it is read
+// there, with the access token, for the subject of the ID token.
+func TestProviderEmailFromUserinfo(t *testing.T) {
+	app, op := providerApp(t)
+	op.UserinfoOnly()
+	email := testapp.UniqueEmail()
+	b := app.NewBrowser(t)
+	if got := signInAt(t, app, b, opUser(op, email, true), ""); got != "/" {
+		t.Fatalf("sent to %q, want /", got)
+	}
+	expectSignedInAs(t, b, email)
+}

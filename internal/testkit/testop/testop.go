@@ -52,8 +52,11 @@ type OP struct {
 	tokens   map[string]string // access token id -> username
 	nonce    *string
 	audience []string
-	key      *rsa.PrivateKey
-	redirect []string
+	// userinfoOnly keeps the email out of the ID token: the client must
+	// ask the userinfo endpoint, as many providers require.
+	userinfoOnly bool
+	key          *rsa.PrivateKey
+	redirect     []string
 }
 
 var (
@@ -214,6 +217,14 @@ func (o *OP) resign(raw string, audience []string) string {
 	}
 	out, _ := jws.CompactSerialize()
 	return out
+}
+
+// UserinfoOnly makes the ID tokens carry no email or name: only the
+// userinfo endpoint gives them.
+func (o *OP) UserinfoOnly() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.userinfoOnly = true
 }
 
 func (o *OP) login(id, username, password string) error {
@@ -467,14 +478,21 @@ func (c client) AuthMethod() oidc.AuthMethod         { return oidc.AuthMethodBas
 func (c client) ResponseTypes() []oidc.ResponseType {
 	return []oidc.ResponseType{oidc.ResponseTypeCode}
 }
-func (c client) GrantTypes() []oidc.GrantType         { return []oidc.GrantType{oidc.GrantTypeCode} }
-func (c client) LoginURL(id string) string            { return c.o.Issuer + "/login?id=" + id }
-func (c client) AccessTokenType() op.AccessTokenType  { return op.AccessTokenTypeBearer }
-func (c client) IDTokenLifetime() time.Duration       { return 5 * time.Minute }
-func (c client) DevMode() bool                        { return true } // http redirect URIs: the app runs on httptest
-func (c client) IsScopeAllowed(string) bool           { return false }
-func (c client) IDTokenUserinfoClaimsAssertion() bool { return true } // email in the ID token, as Google does
-func (c client) ClockSkew() time.Duration             { return 0 }
+func (c client) GrantTypes() []oidc.GrantType        { return []oidc.GrantType{oidc.GrantTypeCode} }
+func (c client) LoginURL(id string) string           { return c.o.Issuer + "/login?id=" + id }
+func (c client) AccessTokenType() op.AccessTokenType { return op.AccessTokenTypeBearer }
+func (c client) IDTokenLifetime() time.Duration      { return 5 * time.Minute }
+func (c client) DevMode() bool                       { return true } // http redirect URIs: the app runs on httptest
+func (c client) IsScopeAllowed(string) bool          { return false }
+
+// IDTokenUserinfoClaimsAssertion puts the email and name in the ID token,
+// as Google does, unless UserinfoOnly.
+func (c client) IDTokenUserinfoClaimsAssertion() bool {
+	c.o.mu.Lock()
+	defer c.o.mu.Unlock()
+	return !c.o.userinfoOnly
+}
+func (c client) ClockSkew() time.Duration { return 0 }
 func (c client) RestrictAdditionalIdTokenScopes() func([]string) []string {
 	return func(s []string) []string { return s }
 }
