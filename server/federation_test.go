@@ -403,3 +403,34 @@ func TestProviderEmailFromUserinfo(t *testing.T) {
 	}
 	expectSignedInAs(t, b, email)
 }
+
+// An account made by a provider has no password until a reset by mail
+// gives it one; change-password refuses it meanwhile. Its export lists the
+// identity, and deleting it deletes the identity (ON DELETE CASCADE).
+func TestProviderAccountPasswordExportAndDeletion(t *testing.T) {
+	app, op := providerApp(t)
+	email := testapp.UniqueEmail()
+	b := app.NewBrowser(t)
+	if got := signInAt(t, app, b, opUser(op, email, true), ""); got != "/" {
+		t.Fatalf("sent to %q", got)
+	}
+	testapp.ExpectError(t, b.Post("/api/auth/change-password", map[string]string{"current_password": testapp.Password, "new_password": "a brand new passphrase"}),
+		http.StatusForbidden, "invalid_current_password")
+	token := requestReset(t, app, email)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/reset-password", map[string]string{"token": token, "password": "a brand new passphrase"}), http.StatusOK)
+	testapp.ExpectStatus(t, app.NewBrowser(t).Post("/api/auth/login", map[string]string{"email": email, "password": "a brand new passphrase"}), http.StatusOK)
+
+	b = app.NewBrowser(t) // the reset ended the first session; a new sign-in is recent
+	if got := signInAt(t, app, b, "u-"+email, ""); got != "/" {
+		t.Fatalf("sent to %q", got)
+	}
+	export := string(b.Get("/api/me/export").Body)
+	if !strings.Contains(export, `"identities":[{"provider":"corp","email":"`+email+`"`) {
+		t.Fatalf("the export lacks the identity: %s", export)
+	}
+	testapp.ExpectStatus(t, b.Do(http.MethodDelete, "/api/me", nil), http.StatusNoContent)
+	var left int64
+	if err := app.DB.Model(&models.Identity{}).Count(&left).Error; err != nil || left != 0 {
+		t.Fatalf("%d identities left after the deletion (%v)", left, err)
+	}
+}
