@@ -48,10 +48,10 @@ func (h *FederationController) Start(c *fiber.Ctx) error {
 	provider := c.Params("provider")
 	var linker *federation.Linker
 	if c.Query("link") == "1" {
-		claims := middleware.Claims(c)
 		if !h.Federation.Has(provider) {
 			return federation.ErrUnknownProvider
 		}
+		claims := middleware.Claims(c) // OptionalAuth: nil without a session
 		if !middleware.Recent(claims, h.ReauthWindow, h.Now()) {
 			return c.Redirect(h.AppURL+"/?link="+url.QueryEscape(provider), fiber.StatusFound)
 		}
@@ -90,7 +90,7 @@ func (h *FederationController) Callback(c *fiber.Ctx) error {
 		return c.Redirect(h.AppURL+"/login#provider-second-step", fiber.StatusFound)
 	case err != nil:
 		answer := middleware.Answer(err)
-		if answer.Status >= 500 && answer.Code == "internal_error" {
+		if answer.Code == "internal_error" { // ErrorHandler would have logged it
 			h.Log.ErrorContext(c.UserContext(), "provider callback failed", "provider", c.Params("provider"), "error", err)
 		}
 		return c.Redirect(h.AppURL+"/login?error="+url.QueryEscape(answer.Code), fiber.StatusFound)

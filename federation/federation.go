@@ -51,13 +51,13 @@ var (
 	// be created or found with it.
 	ErrEmailNotVerified = apierror.New(403, "provider_email_not_verified", "The provider has not verified your email address. Verify it there, or sign up with a password.")
 	// An account has the address, but one side has not verified it: it
-	// must not be linked (see Callback).
+	// must not be linked (see identities.go).
 	ErrAccountExists = apierror.New(409, "account_exists", "An account with this email address exists. Sign in with your password, then link the provider from your dashboard.")
 	// The provider account is linked to another account than the one
 	// that asked to link it.
 	ErrIdentityTaken = apierror.New(409, "identity_in_use", "This account at the provider is linked to another account.")
 	ErrNotFound      = apierror.New(404, "identity_not_found", "No such linked account.")
-	ErrLastMethod    = apierror.New(409, "last_sign_in_method", "This is your last way to sign in. Set a password or add a passkey first.")
+	ErrLastMethod    = apierror.New(409, "last_sign_in_method", "This is your last way to sign in. Add a passkey, or get a password with \"Forgot your password?\", first.")
 )
 
 // Deps are the services this one works with.
