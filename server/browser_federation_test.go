@@ -69,3 +69,30 @@ func TestBrowserProviderLinkFromTheDashboard(t *testing.T) {
 		t.Fatalf("%d identities, want 1", n)
 	}
 }
+
+// The provider buttons and the card of linked providers at a phone's
+// width and by keyboard, as TestBrowserPagesAreAccessible checks the rest.
+func TestBrowserProviderPagesAreAccessible(t *testing.T) {
+	app, op := providerApp(t)
+	email := testapp.UniqueEmail()
+	username := opUser(op, email, true)
+	tab := newTab(t)
+	browse(t, tab, chromedp.Emulate(phone))
+	for _, path := range []string{"/login", "/signup"} {
+		browse(t, tab, chromedp.Navigate(app.URL+path))
+		waitPage(t, tab, path, "")
+		waitUntil(t, tab, `document.querySelector(".providers:not([hidden]) a") !== null`)
+		waitFormsReady(t, tab)
+		checkPageAccessible(t, tab, path)
+	}
+	click(t, tab, "#signup-providers a")
+	waitUntil(t, tab, `document.getElementById("username") !== null`)
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), opPassword),
+		chromedp.Click(chromedp.ID("submit")))
+	waitPage(t, tab, "/", "")
+	waitText(t, tab, "identity-list", "Corp")
+	waitFormsReady(t, tab)
+	checkPageAccessible(t, tab, "/")
+}
