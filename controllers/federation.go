@@ -58,8 +58,11 @@ func (h *FederationController) Start(c *fiber.Ctx) error {
 		linker = &federation.Linker{UserID: claims.Subject, SessionID: claims.SessionID}
 	}
 	started, err := h.Federation.Start(c.UserContext(), provider, linker)
-	if err != nil {
+	if errors.Is(err, federation.ErrUnknownProvider) {
 		return err
+	}
+	if err != nil {
+		return h.refused(c, err)
 	}
 	h.Cookies.SetFlow(c, started.BrowserToken)
 	return c.Redirect(started.URL, fiber.StatusFound)
@@ -89,16 +92,22 @@ func (h *FederationController) Callback(c *fiber.Ctx) error {
 		h.Cookies.SetMFAChallenge(c, mfaRequired.Token)
 		return c.Redirect(h.AppURL+"/login#provider-second-step", fiber.StatusFound)
 	case err != nil:
-		answer := middleware.Answer(err)
-		if answer.Code == "internal_error" { // ErrorHandler would have logged it
-			h.Log.ErrorContext(c.UserContext(), "provider callback failed", "provider", c.Params("provider"), "error", err)
-		}
-		return c.Redirect(h.AppURL+"/login?error="+url.QueryEscape(answer.Code), fiber.StatusFound)
+		return h.refused(c, err)
 	}
 	if tokens.AccessToken != "" { // a link keeps the session it has
 		h.Cookies.Set(c, tokens)
 	}
 	return c.Redirect(h.AppURL+"/", fiber.StatusFound)
+}
+
+// refused sends the browser to the sign-in page with the error's code,
+// which the page explains: a navigation gets a page, not a JSON error.
+func (h *FederationController) refused(c *fiber.Ctx, err error) error {
+	answer := middleware.Answer(err)
+	if answer.Code == "internal_error" { // ErrorHandler would have logged it
+		h.Log.ErrorContext(c.UserContext(), "sign-in with a provider failed", "path", c.Path(), "error", err)
+	}
+	return c.Redirect(h.AppURL+"/login?error="+url.QueryEscape(answer.Code), fiber.StatusFound)
 }
 
 // identityView is the public shape of a linked identity: no subject.

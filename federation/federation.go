@@ -144,8 +144,9 @@ func (s *Service) Start(ctx context.Context, providerName string, linker *Linker
 		flow.LinkUserID, flow.LinkSessionID = &linker.UserID, &linker.SessionID
 	}
 	url, err := p.authCodeURL(ctx, secrets.state, flow.Nonce, flow.Verifier)
-	if err != nil {
-		return Started{}, err
+	if err != nil { // the discovery failed: the provider is down, or the issuer is wrong
+		s.log.WarnContext(ctx, "a sign-in at a provider could not start", "provider", providerName, "error", err)
+		return Started{}, ErrProvider
 	}
 	if err := s.db.WithContext(ctx).Create(&flow).Error; err != nil {
 		return Started{}, err

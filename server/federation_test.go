@@ -8,6 +8,7 @@ package server_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"reflect"
 	"strings"
@@ -432,5 +433,20 @@ func TestProviderAccountPasswordExportAndDeletion(t *testing.T) {
 	var left int64
 	if err := app.DB.Model(&models.Identity{}).Count(&left).Error; err != nil || left != 0 {
 		t.Fatalf("%d identities left after the deletion (%v)", left, err)
+	}
+}
+
+// A provider that cannot be reached (its discovery fails) sends the
+// browser back to the sign-in page with a message, not to an error page;
+// and the server starts regardless.
+func TestProviderDownAtStart(t *testing.T) {
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	app := testapp.NewWithEnv(t, map[string]string{
+		"OIDC_PROVIDERS": "corp", "OIDC_CORP_ISSUER": down.URL, "OIDC_CORP_CLIENT_ID": "id", "OIDC_CORP_CLIENT_SECRET": "secret",
+	}, testapp.ServerOptions())
+	b := noRedirects(app.NewBrowser(t))
+	if got := hop(t, b, http.MethodGet, app.URL+"/api/auth/oauth/corp/start", nil).String(); got != app.URL+"/login?error=provider_error" {
+		t.Fatalf("sent to %s", got)
 	}
 }
