@@ -455,7 +455,10 @@ func (f *flow) secondFactor() {
 
 // providers exercises sign-in with another provider where no provider is
 // configured: the empty list, an unknown provider's 404 at start and
-// callback, and an account's empty identity list.
+// callback, and an account's empty identity list. The 302s of start and
+// callback cannot go through Prism, whose proxy follows redirects; the
+// server tests check them against the document (apicheck, on every hop of
+// server/federation_test.go).
 func (f *flow) providers() {
 	t := f.t
 	anon := f.browser()
