@@ -42,16 +42,11 @@ func (h *AccountController) RequestEmailChange(c *fiber.Ctx) error {
 // the link's token is the credential. It signs nobody in or out here: the
 // session that asked for the change goes on, wherever it is.
 func (h *AccountController) ConfirmEmailChange(c *fiber.Ctx) error {
-	var in struct {
-		Token string `json:"token"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
+	token, err := linkToken(c)
+	if err != nil {
 		return err
 	}
-	if err := required("token", in.Token); err != nil {
-		return err
-	}
-	if err := h.Accounts.ConfirmEmailChange(c.UserContext(), in.Token, client(c)); err != nil {
+	if err := h.Accounts.ConfirmEmailChange(c.UserContext(), token, client(c)); err != nil {
 		return err
 	}
 	return c.JSON(fiber.Map{"message": "Your email address is changed. Every other session was signed out."})

@@ -44,16 +44,11 @@ func (h *AuthController) Register(c *fiber.Ctx) error {
 // VerifyEmail handles POST /api/auth/verify-email: it consumes the link's
 // token and signs the user in.
 func (h *AuthController) VerifyEmail(c *fiber.Ctx) error {
-	var in struct {
-		Token string `json:"token"`
-	}
-	if err := decodeJSON(c, &in); err != nil {
+	token, err := linkToken(c)
+	if err != nil {
 		return err
 	}
-	if err := required("token", in.Token); err != nil {
-		return err
-	}
-	tokens, err := h.Accounts.VerifyEmail(c.UserContext(), in.Token, client(c))
+	tokens, err := h.Accounts.VerifyEmail(c.UserContext(), token, client(c))
 	return signInAnswer(c, h.Cookies, tokens, err)
 }
 

@@ -77,3 +77,15 @@ func required(fieldsAndValues ...string) error {
 	}
 	return nil
 }
+
+// linkToken reads the {token} body of the routes that a mailed link's
+// page posts to (verify-email, confirm-email-change).
+func linkToken(c *fiber.Ctx) (string, error) {
+	var in struct {
+		Token string `json:"token"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return "", err
+	}
+	return in.Token, required("token", in.Token)
+}

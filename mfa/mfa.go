@@ -33,10 +33,14 @@ const (
 	MethodRecoveryCode = "recovery_code"
 )
 
-// Limits of a challenge.
+// Limits of a challenge, and of wrong codes in a row. The throttle alone
+// (LOGIN_MAX_FAILURES per window) would let guessing go on for as long as a
+// session lives; after MaxFailedCodes wrong codes in a row, only a recovery
+// code (or the operator's disable-mfa) gets in.
 const (
 	ChallengeTTL         = 5 * time.Minute
 	MaxChallengeFailures = 5
+	MaxFailedCodes       = 100
 )
 
 // The errors of this package, with their answers.
@@ -49,7 +53,11 @@ var (
 	ErrWrongCode     = apierror.New(403, "invalid_mfa_code", "The code is wrong, or was already used. Check your phone's clock and try the next one.")
 	ErrNoPendingTOTP = apierror.New(409, "totp_not_set_up", "Start the set-up first: it shows the secret to add to your app.")
 	ErrNotEnabled    = apierror.New(409, "mfa_not_enabled", "Two-step verification is not on for this account.")
-	ErrUnavailable   = apierror.New(503, "mfa_unavailable", "Two-step verification cannot be set up on this server until its operator sets SERVER_SECRET_FILE.")
+	// Codes refused after MaxFailedCodes wrong ones in a row: 401 at
+	// sign-in, 403 in a session.
+	ErrCodesLocked          = apierror.New(401, "totp_locked", "Too many wrong codes in a row: codes from the app are refused now. Sign in with a recovery code.")
+	ErrCodesLockedInSession = apierror.New(403, "totp_locked", "Too many wrong codes in a row: codes from the app are refused now. Use your password, or sign in again with a recovery code.")
+	ErrUnavailable          = apierror.New(503, "mfa_unavailable", "Two-step verification cannot be set up on this server until its operator sets SERVER_SECRET_FILE.")
 )
 
 // Config is what the service takes from configuration.
@@ -359,10 +367,13 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 		}
 		return s.acceptCode(tx, user.ID, answer.Code, now)
 	})
-	if errors.Is(err, ErrWrongCode) {
-		return auth.Tokens{}, s.wrongAnswer(ctx, challenge, user, client)
-	}
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrWrongCode):
+		return auth.Tokens{}, s.wrongAnswer(ctx, challenge, user, answer, client)
+	case errors.Is(err, errCodesLocked):
+		s.audit.Record(ctx, auth.Event{Type: auth.EventMFAFailed, UserID: user.ID, Detail: "totp_locked", Client: client})
+		return auth.Tokens{}, ErrCodesLocked
+	case err != nil:
 		return auth.Tokens{}, err
 	}
 	s.forgetFailures(ctx, user.ID)
@@ -379,10 +390,14 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 }
 
 // wrongAnswer counts a wrong answer against the challenge (the transaction
-// that would have spent it rolled back) and records it.
-func (s *Service) wrongAnswer(ctx context.Context, challenge models.MFAChallenge, user models.User, client auth.Client) error {
+// that would have spent it rolled back) and, for a code, against the codes
+// in a row, and records it.
+func (s *Service) wrongAnswer(ctx context.Context, challenge models.MFAChallenge, user models.User, answer Answer, client auth.Client) error {
 	err := s.db.WithContext(ctx).Model(&models.MFAChallenge{}).Where("id = ?", challenge.ID).
 		Update("failures", gorm.Expr("failures + 1")).Error
+	if err == nil && answer.Code != "" {
+		err = s.countWrongCode(ctx, user.ID)
+	}
 	if err != nil {
 		return err
 	}
@@ -392,7 +407,8 @@ func (s *Service) wrongAnswer(ctx context.Context, challenge models.MFAChallenge
 
 // acceptCode checks a TOTP code and spends its time step, in tx: a code is
 // accepted once, and so is any code of an earlier step. ErrWrongCode when it
-// does not pass.
+// does not pass (the caller counts it: countWrongCode), errCodesLocked after
+// MaxFailedCodes wrong ones in a row.
 func (s *Service) acceptCode(tx *gorm.DB, userID, code string, now time.Time) error {
 	factor, err := s.factor(tx, userID)
 	if err != nil {
@@ -400,6 +416,9 @@ func (s *Service) acceptCode(tx *gorm.DB, userID, code string, now time.Time) er
 	}
 	if factor == nil || factor.Secret == nil {
 		return ErrWrongCode // turned off meanwhile
+	}
+	if factor.FailedCodes >= MaxFailedCodes {
+		return errCodesLocked
 	}
 	secret, err := s.sealer.open(factor.Secret, userID)
 	if err != nil {
@@ -410,11 +429,22 @@ func (s *Service) acceptCode(tx *gorm.DB, userID, code string, now time.Time) er
 		return ErrWrongCode
 	}
 	// Compare-and-swap: of two requests with the same code, one passes.
-	res := tx.Model(&models.TOTPFactor{}).Where("user_id = ? AND last_used_step < ?", userID, used).Update("last_used_step", used)
+	res := tx.Model(&models.TOTPFactor{}).Where("user_id = ? AND last_used_step < ?", userID, used).
+		Updates(map[string]any{"last_used_step": used, "failed_codes": 0})
 	if res.Error == nil && res.RowsAffected != 1 {
 		return ErrWrongCode
 	}
 	return res.Error
+}
+
+// errCodesLocked is acceptCode's refusal once MaxFailedCodes wrong codes
+// came in a row; its callers answer ErrCodesLocked or ErrCodesLockedInSession.
+var errCodesLocked = errors.New("mfa: codes locked")
+
+// countWrongCode adds a wrong code to the user's count of them in a row.
+func (s *Service) countWrongCode(ctx context.Context, userID string) error {
+	return s.db.WithContext(ctx).Model(&models.TOTPFactor{}).Where("user_id = ?", userID).
+		Update("failed_codes", gorm.Expr("failed_codes + 1")).Error
 }
 
 // spendRecoveryCode marks one of the user's recovery codes used, mails the
@@ -429,6 +459,11 @@ func (s *Service) spendRecoveryCode(tx *gorm.DB, user models.User, code string, 
 	}
 	if res.RowsAffected != 1 {
 		return 0, ErrWrongCode
+	}
+	// A recovery code proves the account as well as a code would: the
+	// app's codes are accepted again.
+	if err := tx.Model(&models.TOTPFactor{}).Where("user_id = ?", user.ID).Update("failed_codes", 0).Error; err != nil {
+		return 0, err
 	}
 	var left int64
 	if err := tx.Model(&models.RecoveryCode{}).Where("user_id = ? AND used_at IS NULL", user.ID).Count(&left).Error; err != nil {
@@ -459,10 +494,16 @@ func (s *Service) Reauthenticate(ctx context.Context, userID, sessionID, code st
 		}
 		return s.acceptCode(tx, userID, code, s.now())
 	})
-	if errors.Is(err, ErrWrongCode) {
+	switch {
+	case errors.Is(err, ErrWrongCode):
 		s.audit.Record(ctx, auth.Event{Type: auth.EventReauthenticationFailed, UserID: userID, SessionID: sessionID, Detail: "invalid_mfa_code", Client: client})
-	}
-	if err != nil {
+		if err := s.countWrongCode(ctx, userID); err != nil {
+			return auth.Tokens{}, err
+		}
+		return auth.Tokens{}, ErrWrongCode
+	case errors.Is(err, errCodesLocked):
+		return auth.Tokens{}, ErrCodesLockedInSession
+	case err != nil:
 		return auth.Tokens{}, err
 	}
 	s.forgetFailures(ctx, user.ID)

@@ -15,8 +15,12 @@ type TOTPFactor struct {
 	// LastUsedStep is the time step (Unix time / 30 s) of the last code
 	// accepted: a code is accepted once, so only later steps pass.
 	LastUsedStep int64 `gorm:"not null;default:0"`
-	ConfirmedAt  *time.Time
-	UpdatedAt    time.Time `gorm:"not null"`
+	// FailedCodes counts wrong codes in a row (sign-in, re-authentication):
+	// past mfa.MaxFailedCodes, codes are refused until a recovery code
+	// signs in (NIST SP 800-63B §5.2.2: at most 100 failures in a row).
+	FailedCodes int `gorm:"not null;default:0"`
+	ConfirmedAt *time.Time
+	UpdatedAt   time.Time `gorm:"not null"`
 }
 
 // RecoveryCode is one of the codes shown once when TOTP is turned on. Only

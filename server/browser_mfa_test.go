@@ -9,8 +9,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -338,15 +336,5 @@ func download(t *testing.T, tab context.Context, css string) string {
 	}
 	click(t, tab, css)
 	name := evaluate[string](t, tab, fmt.Sprintf(`document.querySelector(%q).download`, css))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		data, err := os.ReadFile(filepath.Join(dir, name))
-		if err == nil && len(data) > 0 {
-			return string(data)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no file %s downloaded after 10s (%v)", name, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return downloaded(t, dir, name)
 }

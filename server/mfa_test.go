@@ -25,6 +25,7 @@ import (
 	"github.com/authstarter/authstarter/config"
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
 	"github.com/authstarter/authstarter/mail"
+	"github.com/authstarter/authstarter/mfa"
 	"github.com/pquerna/otp"
 	"github.com/pquerna/otp/totp"
 )
@@ -769,6 +770,30 @@ func TestMFAWrongCodesAreThrottledAcrossChallenges(t *testing.T) {
 	app.Clock.Advance(app.Config.LoginFailureWindow + time.Second)
 	b = startSignIn(t, app, email)
 	testapp.ExpectStatus(t, mfaVerify(b, map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
+}
+
+// Past mfa.MaxFailedCodes wrong codes in a row, whatever the throttle's
+// windows allowed, the app's codes are refused, at sign-in and in a
+// session; a recovery code still signs in, and accepts codes again.
+func TestMFAWrongCodesInARowLockCodes(t *testing.T) {
+	app := testapp.New(t, func(c *config.Config) { c.LoginMaxFailures = 1000 })
+	owner, email, secret, codes := totpUser(t, app)
+	wrong := wrongCode(t, app, secret)
+	for i := 0; i < mfa.MaxFailedCodes; i += mfa.MaxChallengeFailures {
+		token := mfaTokenFor(t, app, email)
+		for range mfa.MaxChallengeFailures {
+			r, _ := tokenGrant(t, app, map[string]string{"grant_type": "mfa_otp", "mfa_token": token, "code": wrong})
+			testapp.ExpectError(t, r, http.StatusUnauthorized, "invalid_mfa_code")
+		}
+	}
+	r, _ := tokenGrant(t, app, map[string]string{"grant_type": "mfa_otp", "mfa_token": mfaTokenFor(t, app, email), "code": totpCode(t, app, secret, 0)})
+	testapp.ExpectError(t, r, http.StatusUnauthorized, "totp_locked")
+	testapp.ExpectError(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusUnauthorized, "totp_locked")
+	testapp.ExpectError(t, owner.Post("/api/auth/reauthenticate", map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusForbidden, "totp_locked")
+	expectEvent(t, owner, "mfa_failed", "totp_locked")
+
+	testapp.ExpectStatus(t, mfaVerify(startSignIn(t, app, email), map[string]string{"recovery_code": codes[0]}), http.StatusOK)
+	testapp.ExpectStatus(t, mfaVerify(startSignIn(t, app, email), map[string]string{"code": totpCode(t, app, secret, 0)}), http.StatusOK)
 }
 
 // 10. Re-authentication with a TOTP code, in both modes, and its refusals.
