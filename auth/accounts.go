@@ -203,7 +203,7 @@ func (a *Accounts) VerifyEmail(ctx context.Context, token string, client Client)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return a.startSession(ctx, user, EventEmailVerified, nil, client)
+	return a.startSession(ctx, user, EventEmailVerified, nil, "", client)
 }
 
 // SignIn checks an email and password and starts a session (login and the
@@ -217,15 +217,16 @@ func (a *Accounts) SignIn(ctx context.Context, email, password string, client Cl
 		a.audit.RecordRefusal(ctx, EventLoginFailed, err, Event{UserID: user.ID, Client: client})
 		return Tokens{}, err
 	}
-	return a.startSession(ctx, user, EventLoginSucceeded, []string{AMRPassword}, client)
+	return a.startSession(ctx, user, EventLoginSucceeded, []string{AMRPassword}, "", client)
 }
 
 // startSession opens a session for a user who has just proven who they are,
 // with the methods amr, unless the account has a second factor to prove
-// first (*MFARequiredError, see SecondFactor).
-func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, amr []string, client Client) (Tokens, error) {
+// first (*MFARequiredError, see SecondFactor). detail is the event's
+// detail ("": the one amr implies, see signInDetail).
+func (a *Accounts) startSession(ctx context.Context, user models.User, how EventType, amr []string, detail string, client Client) (Tokens, error) {
 	if a.secondFactor != nil {
-		token, methods, err := a.secondFactor.Challenge(ctx, user, amr, client)
+		token, methods, err := a.secondFactor.Challenge(ctx, user, amr, detail, client)
 		if err != nil {
 			return Tokens{}, err
 		}
@@ -233,12 +234,12 @@ func (a *Accounts) startSession(ctx context.Context, user models.User, how Event
 			return Tokens{}, &MFARequiredError{Token: token, Methods: methods}
 		}
 	}
-	return a.openSession(ctx, user, how, amr, client)
+	return a.openSession(ctx, user, how, amr, detail, client)
 }
 
 // openSession opens the session and records how (the event names the new
 // session).
-func (a *Accounts) openSession(ctx context.Context, user models.User, how EventType, amr []string, client Client) (Tokens, error) {
+func (a *Accounts) openSession(ctx context.Context, user models.User, how EventType, amr []string, detail string, client Client) (Tokens, error) {
 	var alsoInTx []func(*gorm.DB) error
 	if how == EventLoginSucceeded { // a sign-in with the password (a link signs in only once)
 		alsoInTx = append(alsoInTx, func(tx *gorm.DB) error { return a.alertNewDevice(tx, user, client) })
@@ -247,20 +248,20 @@ func (a *Accounts) openSession(ctx context.Context, user models.User, how EventT
 	if err != nil {
 		return Tokens{}, err
 	}
-	a.audit.Record(ctx, Event{Type: how, UserID: user.ID, SessionID: tokens.SessionID, Detail: signInDetail(amr), Client: client})
+	if detail == "" {
+		detail = signInDetail(amr)
+	}
+	a.audit.Record(ctx, Event{Type: how, UserID: user.ID, SessionID: tokens.SessionID, Detail: detail, Client: client})
 	return tokens, nil
 }
 
 // signInDetail is the detail of a sign-in's event: "passkey" when one was
-// used (package passkeys), "provider" for a sign-in at another provider
-// (package federation), so that the user's activity tells them from the
-// password; "" otherwise.
+// used (package passkeys), so that the user's activity tells it from the
+// password; "" otherwise. (A sign-in at another provider names it: see
+// SignInWithProvider.)
 func signInDetail(amr []string) string {
-	switch {
-	case slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware):
+	if slices.Contains(amr, AMRHardware) || slices.Contains(amr, AMRSoftware) {
 		return "passkey"
-	case slices.Contains(amr, AMRProvider):
-		return "provider"
 	}
 	return ""
 }

@@ -18,7 +18,7 @@ import (
 type EventType string
 
 const (
-	EventLoginSucceeded  EventType = "login_succeeded" // Detail: "passkey" or "provider" for a sign-in with one
+	EventLoginSucceeded  EventType = "login_succeeded" // Detail: "passkey", or "provider:<name>" for a sign-in at another provider
 	EventLoginFailed     EventType = "login_failed"    // Detail: invalid_credentials, too_many_attempts or email_not_verified
 	EventLogout          EventType = "logout"
 	EventLogoutAll       EventType = "logout_all"

@@ -60,12 +60,12 @@ func providerName(name string) string {
 }
 
 // SignInWithProvider opens the session of user, who has just signed in at
-// another provider, unless the account has a second factor to prove first
-// (*MFARequiredError): a provider vouches for the first factor only.
-// Disabled accounts are refused.
-func (a *Accounts) SignInWithProvider(ctx context.Context, user models.User, client Client) (Tokens, error) {
+// provider, unless the account has a second factor to prove first
+// (*MFARequiredError): a provider vouches for the first factor only. The
+// event's detail is "provider:<name>". Disabled accounts are refused.
+func (a *Accounts) SignInWithProvider(ctx context.Context, user models.User, provider string, client Client) (Tokens, error) {
 	if user.DisabledAt != nil {
 		return Tokens{}, ErrAccountDisabled
 	}
-	return a.startSession(ctx, user, EventLoginSucceeded, []string{AMRProvider}, client)
+	return a.startSession(ctx, user, EventLoginSucceeded, []string{AMRProvider}, "provider:"+provider, client)
 }

@@ -16,8 +16,10 @@ import (
 type SecondFactor interface {
 	// Challenge returns the token of a new challenge and the methods that
 	// can answer it when user has a second factor, and "" when not. amr
-	// is how the first step proved who the user is (nil for a mailed link).
-	Challenge(ctx context.Context, user models.User, amr []string, client Client) (token string, methods []string, err error)
+	// is how the first step proved who the user is (nil for a mailed link);
+	// detail, the sign-in event's detail that the challenge keeps for
+	// CompleteSignIn ("" for the one amr implies).
+	Challenge(ctx context.Context, user models.User, amr []string, detail string, client Client) (token string, methods []string, err error)
 }
 
 // MFARequiredError is the answer to a sign-in whose password (or link)
@@ -39,8 +41,9 @@ func (a *Accounts) SetSecondFactor(sf SecondFactor) { a.secondFactor = sf }
 // is the account as it was when the sign-in began: a session is refused
 // (ErrInvalidCredentials) if its token version has moved since (a password
 // reset, "sign out everywhere"), checked in the session's own transaction.
-func (a *Accounts) CompleteSignIn(ctx context.Context, user models.User, amr []string, client Client) (Tokens, error) {
-	return a.openSession(ctx, user, EventLoginSucceeded, amr, client)
+// detail is the sign-in event's detail ("": the one amr implies).
+func (a *Accounts) CompleteSignIn(ctx context.Context, user models.User, amr []string, detail string, client Client) (Tokens, error) {
+	return a.openSession(ctx, user, EventLoginSucceeded, amr, detail, client)
 }
 
 // Reauthenticate checks the signed-in user's password again and gives

@@ -217,7 +217,7 @@ func (s *Service) Callback(ctx context.Context, providerName string, ret Return,
 	if err != nil {
 		return auth.Tokens{}, err
 	}
-	return s.accounts.SignInWithProvider(ctx, user, client)
+	return s.accounts.SignInWithProvider(ctx, user, providerName, client)
 }
 
 // Prune deletes the flows that have expired.

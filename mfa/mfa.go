@@ -305,14 +305,14 @@ func (s *Service) replaceRecoveryCodes(tx *gorm.DB, userID string, now time.Time
 
 // Challenge implements auth.SecondFactor: an account with TOTP on gets a
 // challenge instead of a session.
-func (s *Service) Challenge(ctx context.Context, user models.User, amr []string, _ auth.Client) (string, []string, error) {
+func (s *Service) Challenge(ctx context.Context, user models.User, amr []string, detail string, _ auth.Client) (string, []string, error) {
 	factor, err := s.factor(s.db.WithContext(ctx), user.ID)
 	if err != nil || factor == nil || factor.Secret == nil {
 		return "", nil, err
 	}
 	token := auth.NewOpaqueToken()
 	now := s.now()
-	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), TokenVersion: user.TokenVersion, AMR: strings.Join(amr, " "), ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
+	row := models.MFAChallenge{UserID: user.ID, TokenHash: auth.HashToken(token), TokenVersion: user.TokenVersion, AMR: strings.Join(amr, " "), Detail: detail, ExpiresAt: now.Add(ChallengeTTL), CreatedAt: now}
 	if err := s.db.WithContext(ctx).Create(&row).Error; err != nil {
 		return "", nil, err
 	}
@@ -382,7 +382,7 @@ func (s *Service) Verify(ctx context.Context, challengeToken string, answer Answ
 	}
 	// user is as read above, at the challenge's token version: a reset
 	// that commits from here on still refuses the session.
-	tokens, err := s.accounts.CompleteSignIn(ctx, user, auth.CombineAMR(strings.Fields(challenge.AMR), []string{auth.AMROTP}), client)
+	tokens, err := s.accounts.CompleteSignIn(ctx, user, auth.CombineAMR(strings.Fields(challenge.AMR), []string{auth.AMROTP}), challenge.Detail, client)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		err = ErrInvalidChallenge
 	}

@@ -49,7 +49,10 @@ type MFAChallenge struct {
 	TokenVersion int `gorm:"not null;default:0"`
 	// AMR is how the first step proved who the user is (space-separated;
 	// empty for a mailed link): the session's amr joins the second factor.
-	AMR       string    `gorm:"not null;default:''"`
+	AMR string `gorm:"not null;default:''"`
+	// Detail is the sign-in event's detail, for when the session opens
+	// ("provider:<name>" for a sign-in at another provider).
+	Detail    string    `gorm:"not null;default:'';size:64"`
 	ExpiresAt time.Time `gorm:"index;not null"`
 	UsedAt    *time.Time
 	CreatedAt time.Time `gorm:"not null"`

@@ -123,7 +123,7 @@ func (s *Service) FinishLogin(ctx context.Context, ref ChallengeRef, credential 
 	if passkey.BackupEligible {
 		method = auth.AMRSoftware // synced by a password manager
 	}
-	tokens, err := s.accounts.CompleteSignIn(ctx, owner, []string{method, auth.AMRMFA}, client)
+	tokens, err := s.accounts.CompleteSignIn(ctx, owner, []string{method, auth.AMRMFA}, "", client)
 	if errors.Is(err, auth.ErrInvalidCredentials) {
 		err = ErrChallenge // the account's sessions were all ended meanwhile: start again
 	}

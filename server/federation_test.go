@@ -138,7 +138,7 @@ func TestProviderSignInCreatesAVerifiedAccountWithoutPassword(t *testing.T) {
 		t.Fatalf("the new account: %+v, want %s, verified", me.User, email)
 	}
 	events := string(b.Get("/api/me/security-events").Body)
-	if !strings.Contains(events, `"identity_linked"`) || !strings.Contains(events, `"detail":"provider"`) {
+	if !strings.Contains(events, `"identity_linked"`) || !strings.Contains(events, `"detail":"provider:corp"`) {
 		t.Fatalf("security events lack the link and the sign-in through the provider: %s", events)
 	}
 	var ids struct {
@@ -364,7 +364,7 @@ func TestProviderSignInOfATOTPAccountAsksForTheCode(t *testing.T) {
 	testapp.ExpectError(t, b.Get("/api/me"), http.StatusUnauthorized, "unauthenticated")
 	testapp.ExpectStatus(t, b.Post("/api/auth/mfa/verify", map[string]string{"code": totpCode(t, app, secret, 0)}, "User-Agent", firefoxOnWindows), http.StatusOK)
 	expectSignedInAs(t, b, email)
-	expectEvent(t, b, "login_succeeded", "provider")
+	expectEvent(t, b, "login_succeeded", "provider:corp")
 	expectMail(t, app, email, seen, "New sign-in to your account")
 	if amr := accessClaims(t, b).AMR; !reflect.DeepEqual(amr, []string{"fed", "otp", "mfa"}) {
 		t.Fatalf("amr %q, want the provider, the code and mfa", amr)

@@ -167,7 +167,7 @@ function showEvents(events) {
     if (e.type === "admin_role_changed" && e.detail) what += ` (now ${e.detail})`;
     if (e.type === "recovery_code_used" && e.detail) what += ` (${e.detail} left)`;
     if (e.type === "login_succeeded" && e.detail === "passkey") what += " with a passkey";
-    if (e.type === "login_succeeded" && e.detail === "provider") what += " with another provider";
+    if (e.type === "login_succeeded" && e.detail?.startsWith("provider:")) what += ` with ${e.detail.slice("provider:".length)}`;
     const item = fill("event-item", {
       what,
       when: ago(e.created_at),
