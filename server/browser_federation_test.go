@@ -1,11 +1,13 @@
 package server_test
 
 import (
-	"strings"
+	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
+	"github.com/authstarter/authstarter/internal/testkit/testop"
 	"github.com/chromedp/chromedp"
 )
 
@@ -22,11 +24,7 @@ func TestBrowserProviderSignUp(t *testing.T) {
 	browse(t, tab, chromedp.Navigate(app.URL+"/signup"))
 	waitUntil(t, tab, `document.querySelector("#signup-providers a")?.textContent === "Continue with Corp"`)
 	click(t, tab, "#signup-providers a")
-	waitUntil(t, tab, `location.origin === `+jsString(op.Issuer)+` && document.getElementById("username") !== null`)
-	browse(t, tab,
-		chromedp.SendKeys(chromedp.ID("username"), username),
-		chromedp.SendKeys(chromedp.ID("password"), opPassword),
-		chromedp.Click(chromedp.ID("submit")))
+	signInAtProvider(t, tab, op, username)
 	waitPage(t, tab, "/", "")
 	waitText(t, tab, "who", "Signed in as "+email)
 	waitText(t, tab, "identity-list", "Corp")
@@ -40,8 +38,16 @@ func TestBrowserProviderSignUp(t *testing.T) {
 	waitUntil(t, tab, `document.querySelector("#login-providers a")?.getAttribute("href") === "/api/auth/oauth/corp/start"`)
 }
 
-func jsString(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+// signInAtProvider waits for the test provider's login page and signs in
+// there as username, as a user would.
+func signInAtProvider(t *testing.T, tab context.Context, op *testop.OP, username string) {
+	t.Helper()
+	issuer, _ := json.Marshal(op.Issuer)
+	waitUntil(t, tab, `location.origin === `+string(issuer)+` && document.getElementById("username") !== null`)
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), opPassword),
+		chromedp.Click(chromedp.ID("submit")))
 }
 
 // Linking from the dashboard in Chromium, with a sign-in that is no longer
@@ -58,11 +64,7 @@ func TestBrowserProviderLinkFromTheDashboard(t *testing.T) {
 	click(t, tab, "#identity-links a")
 	waitUntil(t, tab, `document.getElementById("reauth").open`)
 	fillAndSubmit(t, tab, "reauth-form", "reauth-password", testapp.Password)
-	waitUntil(t, tab, `location.origin === `+jsString(op.Issuer)+` && document.getElementById("username") !== null`)
-	browse(t, tab,
-		chromedp.SendKeys(chromedp.ID("username"), username),
-		chromedp.SendKeys(chromedp.ID("password"), opPassword),
-		chromedp.Click(chromedp.ID("submit")))
+	signInAtProvider(t, tab, op, username)
 	waitPage(t, tab, "/", "")
 	waitText(t, tab, "identity-list", "Corp")
 	if n := len(identitiesOf(t, app, email)); n != 1 {
@@ -86,11 +88,7 @@ func TestBrowserProviderPagesAreAccessible(t *testing.T) {
 		checkPageAccessible(t, tab, path)
 	}
 	click(t, tab, "#signup-providers a")
-	waitUntil(t, tab, `document.getElementById("username") !== null`)
-	browse(t, tab,
-		chromedp.SendKeys(chromedp.ID("username"), username),
-		chromedp.SendKeys(chromedp.ID("password"), opPassword),
-		chromedp.Click(chromedp.ID("submit")))
+	signInAtProvider(t, tab, op, username)
 	waitPage(t, tab, "/", "")
 	waitText(t, tab, "identity-list", "Corp")
 	waitFormsReady(t, tab)
