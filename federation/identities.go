@@ -63,9 +63,6 @@ func (s *Service) account(ctx context.Context, provider string, who profile, cli
 		return user, auth.ErrAccountDisabled // nothing linked to an account that cannot sign in
 	default:
 		err = s.db.WithContext(ctx).Create(s.newIdentity(user.ID, provider, who)).Error
-		if errors.Is(err, gorm.ErrDuplicatedKey) { // a parallel callback linked it first: sign in with it
-			return s.account(ctx, provider, who, client)
-		}
 	}
 	if err != nil {
 		return user, err

@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"context"
-	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/authstarter/authstarter/internal/testkit/testapp"
-	"github.com/authstarter/authstarter/internal/testkit/testop"
 	"github.com/chromedp/chromedp"
 )
 
@@ -24,7 +22,11 @@ func TestBrowserProviderSignUp(t *testing.T) {
 	browse(t, tab, chromedp.Navigate(app.URL+"/signup"))
 	waitUntil(t, tab, `document.querySelector("#signup-providers a")?.textContent === "Continue with Corp"`)
 	click(t, tab, "#signup-providers a")
-	signInAtProvider(t, tab, op, username)
+	waitUntil(t, tab, `location.origin === `+jsString(op.Issuer)+` && document.getElementById("username") !== null`)
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), opPassword),
+		chromedp.Click(chromedp.ID("submit")))
 	waitPage(t, tab, "/", "")
 	waitText(t, tab, "who", "Signed in as "+email)
 	waitText(t, tab, "identity-list", "Corp")
@@ -38,16 +40,8 @@ func TestBrowserProviderSignUp(t *testing.T) {
 	waitUntil(t, tab, `document.querySelector("#login-providers a")?.getAttribute("href") === "/api/auth/oauth/corp/start"`)
 }
 
-// signInAtProvider waits for the test provider's login page and signs in
-// there as username, as a user would.
-func signInAtProvider(t *testing.T, tab context.Context, op *testop.OP, username string) {
-	t.Helper()
-	issuer, _ := json.Marshal(op.Issuer)
-	waitUntil(t, tab, `location.origin === `+string(issuer)+` && document.getElementById("username") !== null`)
-	browse(t, tab,
-		chromedp.SendKeys(chromedp.ID("username"), username),
-		chromedp.SendKeys(chromedp.ID("password"), opPassword),
-		chromedp.Click(chromedp.ID("submit")))
+func jsString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
 }
 
 // Linking from the dashboard in Chromium, with a sign-in that is no longer
@@ -64,7 +58,11 @@ func TestBrowserProviderLinkFromTheDashboard(t *testing.T) {
 	click(t, tab, "#identity-links a")
 	waitUntil(t, tab, `document.getElementById("reauth").open`)
 	fillAndSubmit(t, tab, "reauth-form", "reauth-password", testapp.Password)
-	signInAtProvider(t, tab, op, username)
+	waitUntil(t, tab, `location.origin === `+jsString(op.Issuer)+` && document.getElementById("username") !== null`)
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), opPassword),
+		chromedp.Click(chromedp.ID("submit")))
 	waitPage(t, tab, "/", "")
 	waitText(t, tab, "identity-list", "Corp")
 	if n := len(identitiesOf(t, app, email)); n != 1 {
@@ -88,7 +86,11 @@ func TestBrowserProviderPagesAreAccessible(t *testing.T) {
 		checkPageAccessible(t, tab, path)
 	}
 	click(t, tab, "#signup-providers a")
-	signInAtProvider(t, tab, op, username)
+	waitUntil(t, tab, `document.getElementById("username") !== null`)
+	browse(t, tab,
+		chromedp.SendKeys(chromedp.ID("username"), username),
+		chromedp.SendKeys(chromedp.ID("password"), opPassword),
+		chromedp.Click(chromedp.ID("submit")))
 	waitPage(t, tab, "/", "")
 	waitText(t, tab, "identity-list", "Corp")
 	waitFormsReady(t, tab)
